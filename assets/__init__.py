@@ -1,0 +1,1 @@
+"""Bundled resources of CASL Inspector: icons, the default model checkpoint, demo settings."""

@@ -1,0 +1,1 @@
+"""casl_gui: the CASL Inspector desktop application (PySide6 + pyvistaqt)."""
