@@ -1,0 +1,44 @@
+"""What every anomaly scorer returns, and the interface the evaluation and GUI rely on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from casl_core.progress import CancelFn, ProgressFn
+from casl_core.scan import Scan
+
+
+@dataclass(frozen=True)
+class ScanScores:
+    """Anomaly scores of one scan.
+
+    Attributes
+    ----------
+    scan:
+        The scored scan, with the fields the scorer computed added (curvature, score).
+    point_scores:
+        float32 ``(N,)``, one score per point of ``scan``, in its point order; higher
+        means more anomalous.
+    object_score:
+        The pooled score of the whole scan (see :mod:`casl_core.anomaly.pooling`).
+    """
+
+    scan: Scan
+    point_scores: np.ndarray
+    object_score: float
+
+
+class Scorer(Protocol):
+    """Anything that turns a scan into :class:`ScanScores` (curvature baseline, CASL model)."""
+
+    #: Short name used in result files and the GUI (``"curvature"``, ``"casl"``).
+    name: str
+
+    def score(
+        self, scan: Scan, *, progress: ProgressFn | None = None, cancel: CancelFn | None = None
+    ) -> ScanScores:
+        """Score every point of ``scan`` and pool an object score."""
+        ...  # pragma: no cover - protocol

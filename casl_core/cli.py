@@ -1,0 +1,240 @@
+"""The ``casl`` command: every verb is a thin wrapper around one core function.
+
+Errors a user can cause (a bad file, a bad option) print one line, ``casl: error: ...``,
+and exit with status 1; usage errors exit with status 2 (argparse); Ctrl-C exits 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from casl_core import __version__
+from casl_core.errors import CaslError
+from casl_core.progress import Progress
+
+EPILOG = "Run 'casl VERB --help' for the options of one verb."
+
+
+class _Bar:
+    """A tqdm progress bar fed by core Progress reports (silent with --quiet or off a terminal)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._bar = None
+        self._stage = None
+
+    def __call__(self, p: Progress) -> None:
+        if not self.enabled:
+            return
+        from tqdm import tqdm
+
+        if p.stage != self._stage:
+            self.close()
+            self._stage = p.stage
+            self._bar = tqdm(total=p.total or None, desc=p.stage, leave=False, file=sys.stderr, dynamic_ncols=True)
+        self._bar.n = p.done
+        if p.message:
+            self._bar.set_postfix_str(p.message, refresh=False)
+        self._bar.refresh()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+def _add_device(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--device",
+        default="auto",
+        help="where to compute: 'auto' (a CUDA GPU when there is one, else the CPU), 'cpu', "
+        "'cuda' or 'cuda:N' (default: auto)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``casl`` with one sub-parser per verb."""
+    parser = argparse.ArgumentParser(
+        prog="casl",
+        description="CASL Inspector: find defects in 3D scans with multi-scale curvature and CASL.",
+        epilog=EPILOG,
+    )
+    parser.add_argument("--version", action="version", version=f"casl {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+
+    p = verbs.add_parser("info", help="describe a scan file", description="Print a scan's format, point count, "
+                         "per-point fields, bounds and the points dropped for non-finite coordinates.")
+    p.add_argument("file", help="scan file (PLY, PCD, XYZ/TXT/CSV/ASC/PTS, NPY/NPZ, OBJ/STL/OFF, MVTec TIFF)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    p.add_argument("--sample", type=int, metavar="N", help="for meshes: describe N area-weighted surface samples "
+                   "instead of the vertices")
+    p.set_defaults(func=cmd_info)
+
+    p = verbs.add_parser("curvature", help="compute multi-scale curvature and write it",
+                         description="Compute the surface variation l0/(l0+l1+l2) of every point's neighbourhood "
+                         "at several scales and write the scan with fields curvature_<scale> (PLY properties "
+                         "scalar_curvature_<scale>), curvature_flags and normals. Default: the multi-scale mode "
+                         "with neighbourhoods of about 16, 64 and 256 points (fields curvature_s16/s64/s256); "
+                         "with --k, exact k-nearest-neighbour neighbourhoods (fields curvature_k<K>).")
+    p.add_argument("input", help="scan file to read")
+    p.add_argument("-o", "--output", required=True, help="file to write; the format follows the suffix "
+                   "(.ply, .pcd, .csv)")
+    p.add_argument("--k", type=int, nargs="+", metavar="K", help="exact k-NN mode with these neighbourhood sizes "
+                   "(each counts the point itself), e.g. --k 16 32 64")
+    p.add_argument("--sample", type=int, metavar="N", help="for meshes: use N area-weighted surface samples")
+    p.add_argument("--ascii", action="store_true", help="write ASCII PLY/PCD instead of binary")
+    _add_device(p)
+    p.set_defaults(func=cmd_curvature)
+
+    p = verbs.add_parser("eval", help="evaluate a method on a data set with the published protocol",
+                         description="Score every test sample of a data set (Real3D-AD, Anomaly-ShapeNet, "
+                         "MVTec 3D-AD or a plain train/ + test/ folder) and print object and point AUROC per "
+                         "category and their unweighted mean. RESULTS.json also holds AUPR, point F1-max and, "
+                         "for MVTec, AUPRO at FPR 0.3.")
+    p.add_argument("--root", required=True, help="data-set root folder")
+    p.add_argument("--layout", default="auto", choices=["auto", "real3d", "anomaly-shapenet", "mvtec3d", "folder"],
+                   help="folder layout (default: detected from the root)")
+    p.add_argument("--categories", help="comma-separated subset of categories (default: all)")
+    p.add_argument("--method", default="curvature", choices=["curvature"], help="scoring method (default: curvature)")
+    p.add_argument("--fusion", default="mean", help="curvature baseline: how scales are combined: mean, max, "
+                   "finest, coarsest (default: mean)")
+    p.add_argument("--k", type=int, nargs="+", metavar="K", help="curvature with exact k-NN at these sizes")
+    p.add_argument("--out", required=True, help="RESULTS.json to write")
+    p.add_argument("--scores-dir", help="also write <category>/<test file stem>.npy point scores and "
+                   "<category>/object_scores.csv here")
+    _add_device(p)
+    p.set_defaults(func=cmd_eval)
+
+    p = verbs.add_parser("demo", help="write the built-in demo part with a known defect and score it",
+                         description="Make the built-in demo scan (a flange with one synthesised defect), "
+                         "run the curvature baseline on it, write the scored scan and print what was found.")
+    p.add_argument("--out-dir", default="casl-demo", help="folder for demo.ply and demo_scored.ply "
+                   "(default: ./casl-demo)")
+    p.add_argument("--seed", type=int, default=0, help="which demo part and defect (default: 0)")
+    _add_device(p)
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def _read(path: str, sample: int | None = None):
+    from casl_core.io import read_scan
+
+    return read_scan(path, surface_samples=sample)
+
+
+def scan_info(scan) -> dict:
+    """The facts ``casl info`` prints, as a JSON-ready dict."""
+    lo, hi = scan.bounds()
+    md = scan.metadata
+    return {
+        "file": md.source,
+        "format": md.format,
+        "points": len(scan),
+        "points_in_file": md.points_in_file,
+        "dropped_nonfinite": md.dropped_nonfinite,
+        "fields": sorted(scan.fields),
+        "normals": scan.normals is not None,
+        "colors": scan.colors is not None,
+        "labels": scan.labels is not None,
+        "anomalous_points": None if scan.labels is None else int(np.count_nonzero(scan.labels)),
+        "faces": None if md.faces is None else int(len(md.faces)),
+        "organized": None if md.image_shape is None else list(md.image_shape),
+        "bounds": {"min": [float(v) for v in lo], "max": [float(v) for v in hi]},
+        "offset": list(md.offset),
+    }
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    info = scan_info(_read(args.file, args.sample))
+    if args.json:
+        print(json.dumps(info))
+        return 0
+    print(f"file:      {info['file']}")
+    print(f"format:    {info['format']}")
+    print(f"points:    {info['points']:,}" + (f" ({info['dropped_nonfinite']:,} non-finite dropped of "
+                                               f"{info['points_in_file']:,})" if info["dropped_nonfinite"] else ""))
+    extras = [n for n in ("normals", "colors", "labels") if info[n]]
+    print(f"has:       {', '.join(extras) if extras else 'coordinates only'}")
+    print(f"fields:    {', '.join(info['fields']) if info['fields'] else '-'}")
+    if info["faces"] is not None:
+        print(f"faces:     {info['faces']:,}")
+    if info["organized"] is not None:
+        print(f"organized: {info['organized'][0]} x {info['organized'][1]}")
+    lo, hi = info["bounds"]["min"], info["bounds"]["max"]
+    print("bounds:    " + "  ".join(f"{a}: {l:.6g} .. {h:.6g}" for a, l, h in zip("xyz", lo, hi)))
+    if info["labels"]:
+        print(f"anomalous: {info['anomalous_points']:,} labelled points")
+    return 0
+
+
+def cmd_curvature(args: argparse.Namespace) -> int:
+    from casl_core.geometry import add_curvature
+    from casl_core.io import write_scan
+
+    scan = _read(args.input, args.sample)
+    bar = _Bar(not args.quiet and sys.stderr.isatty())
+    try:
+        scan = add_curvature(scan, ks=args.k, device=args.device, progress=bar)
+    finally:
+        bar.close()
+    write_scan(scan, args.output, binary=not args.ascii)
+    names = [n for n in scan.fields if n.startswith("curvature_") and n != "curvature_flags"]
+    print(f"{args.output}: {len(scan):,} points with {', '.join(names)}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from casl_core.anomaly.baseline import CurvatureBaseline
+    from casl_core.evaluate import evaluate
+
+    scorer = CurvatureBaseline(fusion=args.fusion, ks=args.k, device=args.device)
+    cats = [c.strip() for c in args.categories.split(",") if c.strip()] if args.categories else None
+    bar = _Bar(not args.quiet and sys.stderr.isatty())
+    try:
+        results = evaluate(args.root, scorer, layout=args.layout, categories=cats, scores_dir=args.scores_dir,
+                           progress=bar)
+    finally:
+        bar.close()
+    results.write_json(args.out)
+    print(f"method: {results.method}   layout: {results.layout}   root: {results.root}")
+    print(results.table())
+    print(f"results written to {args.out}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from casl_core.anomaly.demo_run import run_demo
+
+    summary = run_demo(Path(args.out_dir), seed=args.seed, device=args.device)
+    print(summary.text())
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``casl`` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except CaslError as exc:
+        print(f"casl: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("casl: interrupted", file=sys.stderr)
+        return 130
+    except OSError as exc:
+        # e.g. an output folder that does not exist or is not writable
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"casl: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
