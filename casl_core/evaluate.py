@@ -162,31 +162,49 @@ def evaluate(
             scored = scorer.score(scan, cancel=cancel)
             obj_scores.append(scored.object_score)
             obj_labels.append(int(sample.is_anomalous))
-            pt_scores.append(scored.point_scores.astype(np.float64))
-            labels = scan.labels if scan.labels is not None else np.zeros(len(scan), np.uint8)
-            pt_labels.append(labels)
+            if scan.labels is not None:
+                # a sample without point labels (an unlabelled scan of a plain folder)
+                # counts at object level only
+                pt_scores.append(scored.point_scores.astype(np.float64))
+                pt_labels.append(scan.labels)
             rows.append((sample.name, scored.object_score))
             if dataset.layout == "mvtec3d":
                 mask = sample.mask()
-                maps.append(_score_map(scored.point_scores, scan.metadata.pixel_index, mask.shape))
+                if scan.metadata.pixel_index is None:
+                    raise DatasetError(f"{sample.path}: the MVTec sample lost its pixel index")
+                maps.append(metrics.score_map(scan.metadata.pixel_index, scored.point_scores, mask.shape))
                 masks.append(mask)
             if scores_dir is not None:
                 _write_scores(Path(scores_dir) / cat_name / f"{sample.name}.npy", scored.point_scores)
             done += 1
         if scores_dir is not None:
             _write_object_csv(Path(scores_dir) / cat_name / "object_scores.csv", rows)
-        results.categories[cat_name] = _category_result(
+        results.categories[cat_name] = category_result(
             cat_name, obj_labels, obj_scores, pt_labels, pt_scores, masks, maps
         )
     report(progress, "done", total, total)
     return results
 
 
-def _category_result(name, obj_labels, obj_scores, pt_labels, pt_scores, masks, maps) -> CategoryResult:
+def category_result(
+    name: str,
+    obj_labels: Sequence[int],
+    obj_scores: Sequence[float],
+    pt_labels: Sequence[np.ndarray],
+    pt_scores: Sequence[np.ndarray],
+    masks: Sequence[np.ndarray] = (),
+    maps: Sequence[np.ndarray] = (),
+) -> CategoryResult:
+    """Metrics of one category from its per-scan object scores and per-point scores.
+
+    Point arrays are concatenated before the point metrics; a metric whose inputs hold a
+    single class is ``None``. AUPRO is computed when ground-truth masks and score maps
+    (organized data) are given and some mask has a defect.
+    """
     ol = np.asarray(obj_labels, dtype=np.uint8)
     os_ = np.asarray(obj_scores, dtype=np.float64)
-    pl = np.concatenate(pt_labels).astype(np.uint8)
-    ps = np.concatenate(pt_scores)
+    pl = np.concatenate(pt_labels).astype(np.uint8) if len(pt_labels) else np.zeros(0, np.uint8)
+    ps = np.concatenate(pt_scores) if len(pt_scores) else np.zeros(0)
     f1 = None
     if pl.size and pl.min() != pl.max():
         f1 = metrics.f1_max(pl, ps)
@@ -206,15 +224,6 @@ def _category_result(name, obj_labels, obj_scores, pt_labels, pt_scores, masks, 
         point_f1_threshold=None if f1 is None or not math.isfinite(f1.threshold) else float(f1.threshold),
         aupro=aupro,
     )
-
-
-def _score_map(point_scores: np.ndarray, pixel_index: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray:
-    """Scatter point scores into an image; pixels without a point get the lowest score."""
-    if pixel_index is None:
-        raise DatasetError("an MVTec sample lost its pixel index; cannot build its score map")
-    image = np.full(shape[0] * shape[1], float(np.min(point_scores)), dtype=np.float64)
-    image[pixel_index] = point_scores
-    return image.reshape(shape)
 
 
 def _write_scores(path: Path, scores: np.ndarray) -> None:

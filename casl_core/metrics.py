@@ -28,7 +28,6 @@ AUPRO
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
@@ -65,36 +64,6 @@ class PRCurve(NamedTuple):
     precision: np.ndarray
     recall: np.ndarray
     thresholds: np.ndarray
-
-
-@dataclass(frozen=True)
-class CategoryResult:
-    """The evaluation of one category of a data set.
-
-    Attributes
-    ----------
-    name:
-        Category name.
-    n_test, n_anomalous:
-        Test objects and how many of them are anomalous.
-    object_auroc, object_aupr:
-        Object-level metrics (one score per test scan); NaN when the category's test
-        set has a single class.
-    point_auroc, point_aupr:
-        Point-level metrics over all test points of the category concatenated; NaN
-        when not computed or a single class.
-    aupro:
-        AUPRO for organized (MVTec) data, else NaN.
-    """
-
-    name: str
-    n_test: int
-    n_anomalous: int
-    object_auroc: float
-    object_aupr: float
-    point_auroc: float = float("nan")
-    point_aupr: float = float("nan")
-    aupro: float = float("nan")
 
 
 def _check_binary(labels: np.ndarray | Sequence, scores: np.ndarray | Sequence) -> tuple[np.ndarray, np.ndarray]:
@@ -332,76 +301,3 @@ def score_map(pixel_index: np.ndarray, scores: np.ndarray, shape: tuple[int, int
     out = np.full(h * w, fill, dtype=np.float64)
     out[idx] = s
     return out.reshape(h, w)
-
-
-def _or_nan(fn, labels, scores) -> float:
-    y = np.asarray(labels).ravel()
-    if y.size == 0 or y.min() == y.max():
-        return float("nan")
-    return fn(labels, scores)
-
-
-def evaluate_category(
-    name: str,
-    object_labels: Sequence[int] | np.ndarray,
-    object_scores: Sequence[float] | np.ndarray,
-    point_labels: Sequence[np.ndarray] | None = None,
-    point_scores: Sequence[np.ndarray] | None = None,
-    gt_masks: Sequence[np.ndarray] | None = None,
-    score_maps: Sequence[np.ndarray] | None = None,
-) -> CategoryResult:
-    """Evaluate one category: object metrics, and point metrics / AUPRO when given.
-
-    Per-scan point arrays are concatenated before the point-level metrics. A metric
-    whose inputs hold a single class is NaN rather than an error (a category may have
-    no anomalous test scan); other bad input raises.
-
-    Raises
-    ------
-    ConfigError
-        On mismatched lengths or NaN scores.
-    """
-    y = np.asarray(object_labels).ravel()
-    if len(y) != len(np.asarray(object_scores).ravel()):
-        raise ConfigError(f"{name}: {len(y)} object labels but {len(np.asarray(object_scores).ravel())} scores")
-    p_auroc = p_aupr = pro = float("nan")
-    if point_labels is not None and point_scores is not None:
-        if len(point_labels) != len(point_scores):
-            raise ConfigError(f"{name}: {len(point_labels)} label arrays but {len(point_scores)} score arrays")
-        pl = np.concatenate([np.asarray(a).ravel() for a in point_labels])
-        ps = np.concatenate([np.asarray(a, dtype=np.float64).ravel() for a in point_scores])
-        p_auroc, p_aupr = _or_nan(auroc, pl, ps), _or_nan(aupr, pl, ps)
-    if gt_masks is not None and score_maps is not None:
-        if any(np.asarray(m).any() for m in gt_masks):
-            pro = aupro(gt_masks, score_maps)
-    return CategoryResult(
-        name=name,
-        n_test=int(y.size),
-        n_anomalous=int((y != 0).sum()),
-        object_auroc=_or_nan(auroc, y, object_scores),
-        object_aupr=_or_nan(aupr, y, object_scores),
-        point_auroc=p_auroc,
-        point_aupr=p_aupr,
-        aupro=pro,
-    )
-
-
-def mean_over_categories(results: Sequence[CategoryResult]) -> CategoryResult:
-    """The unweighted mean of each metric over categories (NaNs ignored), named ``"mean"``."""
-    if not results:
-        raise ConfigError("no category results to average")
-
-    def mean(attr: str) -> float:
-        vals = np.array([getattr(r, attr) for r in results], dtype=np.float64)
-        return float(np.nanmean(vals)) if np.isfinite(vals).any() else float("nan")
-
-    return CategoryResult(
-        name="mean",
-        n_test=sum(r.n_test for r in results),
-        n_anomalous=sum(r.n_anomalous for r in results),
-        object_auroc=mean("object_auroc"),
-        object_aupr=mean("object_aupr"),
-        point_auroc=mean("point_auroc"),
-        point_aupr=mean("point_aupr"),
-        aupro=mean("aupro"),
-    )

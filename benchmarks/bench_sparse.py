@@ -1,0 +1,248 @@
+"""Sparse U-Net speed on a real ~20k-voxel scan, on CPU, against spconv's CPU build.
+
+Run from the repository root: ``.venv/bin/python benchmarks/bench_sparse.py [--runs N]``.
+
+The scan is the Stanford bunny (35,947 points) from ``../shared/data/scans``, normalised as
+the CASL preprocessing does and voxelised at 0.015 (about 19.8k voxels; 0.03 gives only
+6k on this scan). Curvature: surface variation at k = 16, 32, 64 (scipy k-d tree).
+
+Measured, alternating ours and the peer, medians of ``--runs`` runs:
+
+1. training step (voxelise, kernel maps, forward, backward) of CaslNet ``small`` and ``base``;
+2. inference (forward only, eval mode, no grad) of both, and of the same network built from
+   spconv's layers (``SubMConv3d``, ``SparseConv3d``, ``SparseInverseConv3d``) for the
+   ratio ours / spconv; spconv's backward on CPU is tried and its failure reported;
+3. one 3^3 convolution 32 -> 32 (forward + backward): ours on the active voxels against
+   dense ``torch.nn.functional.conv3d`` on the scan's bounding grid.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy.spatial import cKDTree
+from torch import nn
+
+from casl_core.nn.casl_net import CaslBatch, CaslNet
+from casl_core.nn.config import CaslConfig, config_by_name
+from casl_core.nn.conv import SparseConv3d
+from casl_core.nn.preprocess import normalize_points
+
+SCAN = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "scans" / "common-3d-test-models" / "stanford-bunny.obj"
+VOXEL = 0.015
+
+
+def load_obj_vertices(path: Path) -> np.ndarray:
+    """The ``v`` lines of an OBJ file as an (N, 3) float64 array."""
+    with open(path) as handle:
+        return np.array([line.split()[1:4] for line in handle if line.startswith("v ")], dtype=np.float64)
+
+
+def surface_variation(points: np.ndarray, ks: tuple[int, ...] = (16, 32, 64)) -> np.ndarray:
+    """(N, len(ks)) surface variation l0 / (l0 + l1 + l2) of the k nearest points."""
+    _, idx = cKDTree(points).query(points, k=max(ks))
+    out = np.empty((len(points), len(ks)), dtype=np.float32)
+    for j, k in enumerate(ks):
+        nbrs = points[idx[:, :k]]
+        centred = nbrs - nbrs.mean(axis=1, keepdims=True)
+        eig = np.linalg.eigvalsh(np.einsum("nki,nkj->nij", centred, centred) / k)
+        out[:, j] = eig[:, 0] / np.maximum(eig.sum(axis=1), 1e-12)
+    return out
+
+
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+class SpconvTwin(nn.Module):
+    """CaslNet's U-Net (same widths, depths and fusion) built from spconv layers."""
+
+    def __init__(self, config: CaslConfig, spconv) -> None:
+        super().__init__()
+        self.sp = sp = spconv
+        self.token = nn.Parameter(torch.randn(1, config.token_channels))
+
+        def cbr(c_in, c_out, k, key, stride=1):
+            conv = (sp.SubMConv3d(c_in, c_out, k, bias=False, indice_key=key) if stride == 1 else
+                    sp.SparseConv3d(c_in, c_out, 2, stride=2, bias=False, indice_key=key))
+            return sp.SparseSequential(conv, nn.BatchNorm1d(c_out), nn.ReLU())
+
+        def stage(c_in, c_out, depth, key):
+            return nn.ModuleList(self._block(c_in if i == 0 else c_out, c_out, key) for i in range(depth))
+
+        self.stem = cbr(config.token_channels, config.stem_channels, config.stem_kernel, "stem")
+        width, self.enc = config.stem_channels, nn.ModuleList()
+        for i, (c, d) in enumerate(zip(config.encoder_channels, config.encoder_depths)):
+            self.enc.append(nn.ModuleList([cbr(width, width, 2, f"down{i}", 2), stage(width, c, d, f"s{i + 1}")]))
+            width = c
+        p = config.prompt_channels
+        self.mlp = nn.Sequential(nn.Linear(config.curvature_channels, p[0], bias=False), nn.BatchNorm1d(p[0]),
+                                 nn.ReLU(), nn.Linear(p[0], p[0], bias=False), nn.BatchNorm1d(p[0]), nn.ReLU())
+        self.cdown = nn.ModuleList(
+            nn.ModuleList([cbr(p[i], p[i + 1], 2, f"cdown{i}", 2), stage(p[i + 1], p[i + 1], config.prompt_depth,
+                                                                         f"s{i + 1}")]) for i in range(3))
+        self.dec = nn.ModuleList()
+        for i, (c, d, pc) in enumerate(zip(config.decoder_channels, config.decoder_depths, reversed(p))):
+            up = sp.SparseSequential(sp.SparseInverseConv3d(width, c, 2, indice_key=f"down{3 - i}", bias=False),
+                                     nn.BatchNorm1d(c), nn.ReLU())
+            self.dec.append(nn.ModuleList([up, stage(c + pc, c, d, f"s{3 - i}")]))
+            width = c
+        head_in = config.decoder_channels[-1] + config.curvature_channels
+        self.heads = nn.ModuleList(nn.Sequential(nn.Linear(head_in, config.head_hidden, bias=False),
+                                                 nn.BatchNorm1d(config.head_hidden), nn.ReLU(),
+                                                 nn.Linear(config.head_hidden, n)) for n in (3, 2))
+
+    def _block(self, c_in, c_out, key):
+        sp = self.sp
+        body = sp.SparseSequential(sp.SubMConv3d(c_in, c_out, 3, bias=False, indice_key=key), nn.BatchNorm1d(c_out),
+                                   nn.ReLU(), sp.SubMConv3d(c_out, c_out, 3, bias=False, indice_key=key),
+                                   nn.BatchNorm1d(c_out))
+        short = nn.Identity() if c_in == c_out else nn.Sequential(nn.Linear(c_in, c_out, bias=False),
+                                                                  nn.BatchNorm1d(c_out))
+        return nn.ModuleList([body, short])
+
+    def _run_stage(self, stage, x):
+        for body, short in stage:
+            y = body(x)
+            x = y.replace_feature(torch.relu(y.features + short(x.features)))
+        return x
+
+    def forward(self, coords, curv_vox, inverse, curv_pts):
+        shape = (coords[:, 1:].max(0).values + 1).tolist()
+        token = self.token.expand(coords.shape[0], -1)
+        x = self.stem(self.sp.SparseConvTensor(token, coords, shape, 1))
+        for down, stage in self.enc:
+            x = self._run_stage(stage, down(x))
+        prompt = self.sp.SparseConvTensor(self.mlp(curv_vox), coords, shape, 1)
+        prompts = [prompt]
+        for down, stage in self.cdown:
+            prompts.append(self._run_stage(stage, down(prompts[-1])))
+        for (up, stage), prompt in zip(self.dec, reversed(prompts)):
+            y = up(x)
+            if not torch.equal(y.indices, prompt.indices):
+                raise RuntimeError("spconv produced the two encoders' sites in different orders")
+            x = self._run_stage(stage, y.replace_feature(torch.cat([y.features, prompt.features], 1)))
+        feats = torch.cat([x.features[inverse], curv_pts], 1)
+        return tuple(head(feats) for head in self.heads)
+
+
+def spconv_inputs(batch: CaslBatch):
+    coords = batch.voxels.coordinates.clone()
+    coords[:, 1:] -= torch.div(coords[:, 1:].min(0).values, 16, rounding_mode="floor") * 16
+    return coords.int(), batch.voxels.features, batch.inverse_index, batch.curvature
+
+
+def median_ms(samples: list[float]) -> float:
+    return 1000 * statistics.median(samples)
+
+
+def bench_training(points, curv, runs: int) -> None:
+    for name in ("small", "base"):
+        net = CaslNet(config_by_name(name)).train()
+
+        def step():
+            batch = CaslBatch.from_scans([points], [curv], voxel_size=VOXEL)
+            out = net(batch)
+            ((out.xyz - batch.points).abs().mean() + out.logits.square().mean()).backward()
+
+        step()
+        samples = [timed(step) for _ in range(runs)]
+        print(f"train step {name:5s} ({net.parameter_count() / 1e6:.2f} M params): "
+              f"median {median_ms(samples):7.1f} ms  (min {1000 * min(samples):.1f})")
+
+
+def bench_inference(points, curv, runs: int, spconv) -> None:
+    for name in ("small", "base"):
+        config = config_by_name(name)
+        ours = CaslNet(config).eval()
+        twin = SpconvTwin(config, spconv).eval() if spconv is not None else None
+
+        def run_ours():
+            with torch.no_grad():
+                ours(CaslBatch.from_scans([points], [curv], voxel_size=VOXEL))
+
+        batch = CaslBatch.from_scans([points], [curv], voxel_size=VOXEL)
+        inputs = spconv_inputs(batch)
+
+        def run_twin():
+            with torch.no_grad():
+                twin(*spconv_inputs(CaslBatch.from_scans([points], [curv], voxel_size=VOXEL)))
+
+        run_ours()
+        mine, theirs = [], []
+        if twin is not None:
+            run_twin()
+        for _ in range(runs):
+            mine.append(timed(run_ours))
+            if twin is not None:
+                theirs.append(timed(run_twin))
+        line = f"inference {name:5s}: ours median {median_ms(mine):7.1f} ms"
+        if twin is not None:
+            line += f", spconv {median_ms(theirs):7.1f} ms, ours/spconv {statistics.median(mine) / statistics.median(theirs):.2f}"
+        print(line)
+        if twin is not None and name == "small":
+            try_spconv_backward(twin.train(), inputs)
+
+
+def try_spconv_backward(twin, inputs) -> None:
+    try:
+        xyz, logits = twin(*inputs)
+        (xyz.sum() + logits.sum()).backward()
+        print("spconv backward on CPU: ran")
+    except Exception as exc:  # the peer's failure is reported, not fatal
+        print(f"spconv backward on CPU: fails: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}")
+
+
+def bench_single_layer(points, runs: int) -> None:
+    batch = CaslBatch.from_scans([points], [np.zeros((len(points), 3), np.float32)], voxel_size=VOXEL)
+    conv = SparseConv3d(32, 32, 3)
+    feats = torch.randn(batch.voxels.num_sites, 32, requires_grad=True)
+    x = batch.voxels.replace_features(feats)
+    coords = batch.voxels.coordinates[:, 1:]
+    shape = (coords.max(0).values - coords.min(0).values + 1).tolist()
+    dense = torch.randn(1, 32, *shape, requires_grad=True)
+    weight = torch.randn(32, 32, 3, 3, 3, requires_grad=True)
+    ours = lambda: conv(x).features.sum().backward()  # noqa: E731
+    theirs = lambda: F.conv3d(dense, weight, padding=1).sum().backward()  # noqa: E731
+    ours(), theirs()
+    mine, ref = [], []
+    for _ in range(runs):
+        mine.append(timed(ours))
+        ref.append(timed(theirs))
+    print(f"one 3^3 conv 32->32 fwd+bwd: ours {median_ms(mine):.1f} ms on {x.num_sites} voxels; dense conv3d "
+          f"{median_ms(ref):.1f} ms on the {shape} grid; dense/ours {statistics.median(ref) / statistics.median(mine):.1f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    points, _ = normalize_points(load_obj_vertices(SCAN))
+    curv = surface_variation(points.astype(np.float64))
+    batch = CaslBatch.from_scans([points], [curv], voxel_size=VOXEL)
+    print(f"scan {SCAN.name}: {len(points)} points, {batch.voxels.num_sites} voxels at {VOXEL}; "
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    try:
+        import spconv.pytorch as spconv
+    except Exception as exc:  # the peer is optional
+        print(f"spconv unavailable: {type(exc).__name__}: {exc}")
+        spconv = None
+    bench_training(points, curv, args.runs)
+    bench_inference(points, curv, args.runs, spconv)
+    bench_single_layer(points, args.runs)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,359 @@
+"""Multi-scale surface variation (curvature) and normals of a point cloud.
+
+For a neighbourhood with covariance eigenvalues ``l0 <= l1 <= l2`` the surface variation
+is ``l0 / (l0 + l1 + l2)``, in [0, 1/3]: 0 on a plane, 1/3 for an isotropic blob. The
+covariance is taken about the neighbourhood's own mean and divided by its point count.
+
+Two modes, computed in one pass over chunks of points (memory stays bounded):
+
+* exact (``ks=[16, 32, 64]``): the ``k`` nearest points, counting the point itself,
+  fields ``curvature_k<k>``. One k-d tree query at ``max(ks)``; every smaller ``k`` comes
+  from running sums along the nearest-first neighbour axis.
+* multi-scale (default, ``ks=None``): fields ``curvature_s16``, ``curvature_s64`` and
+  ``curvature_s256``. ``s16`` is the exact 16-nearest-point neighbourhood; ``s64`` and
+  ``s256`` are the unions of the 16 voxel cells nearest to the point (by cell centroid) on
+  grids calibrated so that occupied cells hold about 4 and 16 points. Cell moments (count,
+  centroid, centred scatter) are combined about the query point by the parallel-axis
+  rule, so the covariance of that union is exact; only which points are in the
+  neighbourhood differs from exact k-NN (see ``docs/curvature.md`` for the measured gap).
+
+Normals are the eigenvectors of ``l0`` at the finest scale, oriented away from the
+cloud's centroid (where a normal is nearly perpendicular to that direction, towards the
+side of the cloud's own smallest principal axis). Eigenvalues and eigenvectors are closed
+form in float64 (:mod:`casl_core.geometry.eigen3`). On CUDA the moments, eigenvalues and
+normals run in torch on the GPU; the k-d tree searches stay on the CPU.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from casl_core.errors import CaslError, ConfigError
+from casl_core.geometry.moments import SurfaceVariation, cell_covariances, point_covariances, surface_variation
+from casl_core.geometry.neighbors import KnnIndex, chunk_rows, spatial_order
+from casl_core.geometry.pyramid import CELLS_QUERIED, PyramidLevel, build_pyramid
+from casl_core.progress import CancelFn, ProgressFn, check_cancel, report
+from casl_core.scan import Scan
+
+#: Neighbourhood sizes of the default multi-scale mode, fine to coarse.
+DEFAULT_SCALES: tuple[int, ...] = (16, 64, 256)
+
+#: Name of the per-point uint8 field holding the degenerate-neighbourhood bits.
+FLAGS_FIELD = "curvature_flags"
+
+#: Largest number of scales (one flag bit each).
+MAX_SCALES = 8
+
+
+@dataclass(frozen=True)
+class CurvatureResult:
+    """Curvature fields, degenerate flags and normals of one cloud.
+
+    Attributes
+    ----------
+    fields:
+        float32 ``(N,)`` arrays keyed ``curvature_k<k>`` (exact mode) or
+        ``curvature_s<scale>`` (multi-scale mode), fine to coarse.
+    degenerate:
+        uint8 ``(N,)``; bit ``i`` is set when the neighbourhood of field ``i`` was degenerate:
+        rank < 2 (all points at one place, duplicates only, or on a line) or fewer points
+        available than asked (the whole cloud was used).
+    normals:
+        float32 ``(N, 3)`` unit normals from the finest scale, oriented away from the centroid.
+    mean_neighbors:
+        Mean neighbourhood size actually used, per field.
+    """
+
+    fields: dict[str, np.ndarray]
+    degenerate: np.ndarray
+    normals: np.ndarray
+    mean_neighbors: dict[str, float]
+
+
+@dataclass(frozen=True)
+class _Backend:
+    """Where the moment math runs: NumPy (``torch_device`` None) or torch on a device."""
+
+    torch_device: Any = None
+
+    def put(self, a: np.ndarray):
+        if self.torch_device is None:
+            return a
+        import torch
+
+        return torch.from_numpy(np.ascontiguousarray(a)).to(self.torch_device)
+
+    def get(self, a) -> np.ndarray:
+        return a if self.torch_device is None else a.cpu().numpy()
+
+
+def _resolve_device(device: str) -> _Backend:
+    """Map ``cpu``/``auto``/``cuda``/``cuda:N``/``torch-cpu`` to a backend, or raise ConfigError."""
+    text = device.strip().lower() if isinstance(device, str) else None
+    if text == "cpu":
+        return _Backend()
+    if text == "torch-cpu":
+        import torch
+
+        return _Backend(torch.device("cpu"))
+    from casl_core.device import resolve_device
+
+    dev = resolve_device(device)
+    return _Backend() if dev.type == "cpu" else _Backend(dev)
+
+
+def _validate_points(points: np.ndarray) -> np.ndarray:
+    pts = np.asarray(points)
+    if pts.ndim != 2 or pts.shape[1] != 3:
+        raise CaslError(f"points must have shape (N, 3), got {pts.shape}")
+    if len(pts) == 0:
+        raise CaslError("cannot compute curvature of an empty cloud (0 points)")
+    if not np.issubdtype(pts.dtype, np.number):
+        raise CaslError(f"points must be numbers, got dtype {pts.dtype}")
+    pts = pts.astype(np.float64)
+    bad = ~np.isfinite(pts).all(axis=1)
+    if bad.any():
+        raise CaslError(f"{int(bad.sum())} of {len(pts)} points have non-finite coordinates (first at row {int(np.argmax(bad))})")
+    return pts
+
+
+def _validate_ks(ks: Sequence[int] | None) -> tuple[int, ...] | None:
+    if ks is None:
+        return None
+    try:
+        values = sorted({int(k) for k in ks})
+        whole = all(float(k) == int(k) for k in ks)
+    except (TypeError, ValueError):
+        whole = False
+    if not whole:
+        raise ConfigError(f"ks must be a sequence of whole numbers, got {ks!r}")
+    if not values:
+        raise ConfigError("ks is empty: give at least one neighbourhood size, e.g. 16 32 64")
+    if values[0] < 3:
+        raise ConfigError(f"every k must be at least 3 (the point and two neighbours), got {values[0]}")
+    if len(values) > MAX_SCALES:
+        raise ConfigError(f"at most {MAX_SCALES} neighbourhood sizes, got {len(values)}")
+    return tuple(values)
+
+
+def compute_curvature(
+    points: np.ndarray,
+    *,
+    ks: Sequence[int] | None = None,
+    device: str = "cpu",
+    progress: ProgressFn | None = None,
+    cancel: CancelFn | None = None,
+) -> CurvatureResult:
+    """Surface variation at several neighbourhood sizes, and normals, of every point.
+
+    Parameters
+    ----------
+    points:
+        ``(N, 3)`` coordinates, any float dtype; large offsets are fine (moments are
+        taken in float64 relative to each query point).
+    ks:
+        ``None`` for the default multi-scale mode (fields ``curvature_s16``, ``_s64``,
+        ``_s256``), or neighbourhood sizes for exact k-NN (fields ``curvature_k<k>``);
+        ``k`` counts the point itself and must be at least 3.
+    device:
+        ``"cpu"`` (NumPy), ``"cuda"``, ``"cuda:N"``, ``"auto"`` (CUDA when available) or
+        ``"torch-cpu"`` (the torch path on CPU tensors, for checking it without a GPU).
+    progress:
+        Called with :class:`~casl_core.progress.Progress` reports (stage ``"curvature"``).
+    cancel:
+        Polled between chunks; when it returns True the work stops.
+
+    Returns
+    -------
+    CurvatureResult
+
+    Raises
+    ------
+    CaslError
+        Empty cloud, wrong shape or non-finite coordinates.
+    ConfigError
+        A ``k`` below 3, too many ``ks``, or an unknown or unavailable device.
+    Cancelled
+        When ``cancel`` asked to stop.
+    """
+    pts = _validate_points(points)
+    ks = _validate_ks(ks)
+    backend = _resolve_device(device)
+    report(progress, "neighbours", 0, len(pts), "building the k-d tree")
+    check_cancel(cancel)
+    # Work in a spatially coherent order: neighbour queries and gathers then hit the cache.
+    order = spatial_order(pts)
+    rel = pts[order]
+    del pts
+    rel -= rel.mean(axis=0)
+    index = KnnIndex(rel)
+    if ks is None:
+        report(progress, "neighbours", 0, len(rel), "building the voxel pyramid")
+        levels = build_pyramid(rel, index, DEFAULT_SCALES[1:])
+        names = [f"curvature_s{s}" for s in DEFAULT_SCALES]
+        return _run(rel, order, index, (DEFAULT_SCALES[0],), levels, names, backend, progress, cancel)
+    names = [f"curvature_k{k}" for k in ks]
+    return _run(rel, order, index, ks, [], names, backend, progress, cancel)
+
+
+def _run(
+    rel: np.ndarray,
+    order: np.ndarray,
+    index: KnnIndex,
+    point_ks: tuple[int, ...],
+    levels: list[PyramidLevel],
+    names: list[str],
+    backend: _Backend,
+    progress: ProgressFn | None,
+    cancel: CancelFn | None,
+) -> CurvatureResult:
+    """The chunked pass: point scales first, then one pyramid level per coarse scale.
+
+    ``rel`` is the centred cloud in spatial order; row ``i`` of it is input point ``order[i]``.
+    """
+    n = len(rel)
+    out = _Outputs(
+        fields={name: np.empty(n, dtype=np.float32) for name in names},
+        flags=np.zeros(n, dtype=np.uint8),
+        normals=np.empty((n, 3), dtype=np.float32),
+        sizes=np.zeros(len(names), dtype=np.float64),
+    )
+    dev_points = backend.put(np.ascontiguousarray(rel.T))
+    dev_cells = [backend.put(lv.cells.raw()) for lv in levels]
+    workers = 1 if backend.torch_device is not None else max(1, min(8, len(os.sched_getaffinity(0))))
+    pending: deque[tuple[slice, Future]] = deque()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for rows in chunk_rows(n, max(point_ks) + CELLS_QUERIED * len(levels)):
+            check_cancel(cancel)
+            job = pool.submit(_chunk_scales, rel[rows], dev_points, index, point_ks, levels, dev_cells, backend)
+            pending.append((rows, job))
+            if len(pending) > workers:
+                _store(out, *pending.popleft(), backend, progress)
+        while pending:
+            _store(out, *pending.popleft(), backend, progress)
+    _orient_normals(out.normals, rel)
+    for name in names:
+        out.fields[name][order] = out.fields[name].copy()
+    out.flags[order] = out.flags.copy()
+    out.normals[order] = out.normals.copy()
+    mean_sizes = {name: float(s / n) for name, s in zip(names, out.sizes)}
+    return CurvatureResult(fields=out.fields, degenerate=out.flags, normals=out.normals, mean_neighbors=mean_sizes)
+
+
+@dataclass
+class _Outputs:
+    """Result arrays being filled chunk by chunk (spatial order)."""
+
+    fields: dict[str, np.ndarray]
+    flags: np.ndarray
+    normals: np.ndarray
+    sizes: np.ndarray
+
+
+def _store(out: _Outputs, rows: slice, job: Future, backend: _Backend, progress: ProgressFn | None) -> None:
+    """Write one finished chunk into ``out`` and report progress."""
+    for bit, (name, (sv, size, short)) in enumerate(zip(out.fields, job.result())):
+        out.fields[name][rows] = backend.get(sv.curvature)
+        out.flags[rows] |= (backend.get(sv.rank_deficient) | short).astype(np.uint8) << np.uint8(bit)
+        out.sizes[bit] += size
+        if sv.normals is not None:
+            out.normals[rows] = backend.get(sv.normals)
+    report(progress, "curvature", rows.stop, len(out.flags))
+
+
+def _chunk_scales(
+    queries: np.ndarray,
+    dev_points: Any,
+    index: KnnIndex,
+    point_ks: tuple[int, ...],
+    levels: list[PyramidLevel],
+    dev_cells: list[Any],
+    backend: _Backend,
+) -> list[tuple[SurfaceVariation, float, np.ndarray | bool]]:
+    """Surface variation of one chunk at every scale, with summed sizes and shortfalls."""
+    n = len(index)
+    dev_queries = backend.put(queries)
+    k_used = [min(k, n) for k in point_ks]
+    _, idx = index.query(queries, max(k_used))
+    covs = point_covariances(dev_points, dev_queries, backend.put(idx), k_used)
+    out = [
+        (surface_variation(cov, normals=i == 0), float(min(k, n) * len(queries)), k > n)
+        for i, (cov, k) in enumerate(zip(covs, point_ks))
+    ]
+    for level, cells in zip(levels, dev_cells):
+        _, cidx = level.index.query(queries, CELLS_QUERIED)
+        cov, total = cell_covariances(cells, backend.put(cidx), float(level.scale))
+        total = backend.get(total)
+        short = total < 0.5 * level.scale if n >= level.scale else True
+        out.append((surface_variation(cov, normals=False), float(total.sum()), short))
+    return out
+
+
+#: A cloud whose own surface variation is below this is treated as one sheet (a single
+#: view, a terrain): its normals all face the same side of the sheet.
+SHEET_VARIATION = 0.05
+
+
+def _orient_normals(normals: np.ndarray, rel: np.ndarray) -> None:
+    """Flip normals in place: away from the centroid, or to one side of a sheet-like cloud.
+
+    ``rel`` is centred on the cloud's centroid. The cloud's smallest principal axis,
+    signed so its largest component is positive (``+z`` for a terrain), settles sheets
+    and the points where a normal is nearly perpendicular to the centroid direction.
+    """
+    cov = np.cov(rel.T, bias=True) if len(rel) > 1 else np.zeros((3, 3))
+    evals, evecs = np.linalg.eigh(cov)
+    axis = evecs[:, 0]
+    axis = axis * (1.0 if axis[np.argmax(np.abs(axis))] >= 0 else -1.0)
+    total = float(evals.sum())
+    sheet = total <= 0 or evals[0] / total < SHEET_VARIATION
+    side = normals.astype(np.float64) @ axis
+    if sheet:
+        away = side
+    else:
+        away = np.einsum("ij,ij->i", normals.astype(np.float64), rel)
+        radius = np.linalg.norm(rel, axis=1)
+        tied = np.abs(away) <= 1e-3 * radius
+        away = np.where(tied, side, away)
+    normals[away < 0] *= -1.0
+
+
+def add_curvature(
+    scan: Scan,
+    *,
+    ks: Sequence[int] | None = None,
+    device: str = "cpu",
+    progress: ProgressFn | None = None,
+    cancel: CancelFn | None = None,
+) -> Scan:
+    """Return ``scan`` with curvature fields, a ``curvature_flags`` field and normals.
+
+    The curvature fields and flags are those of :func:`compute_curvature` (same keyword
+    arguments); existing fields of the same names are replaced. Normals already in the
+    scan (read from its file) are kept; otherwise the computed ones are added.
+
+    Raises
+    ------
+    CaslError, ConfigError, Cancelled
+        As :func:`compute_curvature`, with the scan's file named in the message.
+    """
+    try:
+        result = compute_curvature(scan.points, ks=ks, device=device, progress=progress, cancel=cancel)
+    except ConfigError:
+        raise
+    except CaslError as exc:
+        if not scan.metadata.source or type(exc) is not CaslError:
+            raise
+        raise CaslError(f"{scan.metadata.source}: {exc}") from None
+    fields = dict(scan.fields)
+    fields.update(result.fields)
+    fields[FLAGS_FIELD] = result.degenerate
+    normals = scan.normals if scan.normals is not None else result.normals
+    return replace(scan, fields=fields, normals=normals)

@@ -1,0 +1,80 @@
+"""The voxel pyramid behind the coarse scales of the default multi-scale curvature.
+
+A scale of ``s`` points is served by a grid whose occupied cells hold about
+``s / CELLS_PER_NEIGHBOURHOOD`` points each: a point's neighbourhood at that scale is the
+union of the ``CELLS_PER_NEIGHBOURHOOD`` cells whose centroids are nearest to it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from casl_core.geometry.neighbors import KnnIndex
+from casl_core.geometry.voxel import VoxelMoments, calibrate_cell_size, voxel_moments
+
+#: Mean number of cells that make up one neighbourhood: a scale of ``s`` points uses
+#: cells holding about ``s / CELLS_PER_NEIGHBOURHOOD`` points.
+CELLS_PER_NEIGHBOURHOOD = 16
+
+#: Nearest cells looked up per point; cells are used nearest first until they hold the
+#: scale's number of points, so some slack above ``CELLS_PER_NEIGHBOURHOOD`` is needed.
+CELLS_QUERIED = 24
+
+#: Points sampled to estimate the point spacing that seeds the cell-size search.
+_SPACING_SAMPLE = 4096
+
+
+@dataclass(frozen=True)
+class PyramidLevel:
+    """One grid of the pyramid: its cell moments and a k-d tree over their centroids."""
+
+    scale: int
+    cells: VoxelMoments
+    index: KnnIndex
+
+
+def point_spacing(points: np.ndarray, index: KnnIndex) -> float:
+    """Median distance from a point to its ``CELLS_PER_NEIGHBOURHOOD``-th neighbour (sampled)."""
+    rng = np.random.default_rng(0)
+    n = len(points)
+    sample = points if n <= _SPACING_SAMPLE else points[rng.choice(n, _SPACING_SAMPLE, replace=False)]
+    dist, _ = index.query(sample, CELLS_PER_NEIGHBOURHOOD, workers=-1)
+    return float(np.median(dist[:, -1]))
+
+
+def build_pyramid(points: np.ndarray, index: KnnIndex, scales: tuple[int, ...]) -> list[PyramidLevel]:
+    """Grids for each coarse scale, cell sizes calibrated on the cloud itself.
+
+    Parameters
+    ----------
+    points:
+        ``(N, 3)`` float64 coordinates, centred near the origin.
+    index:
+        The k-d tree over ``points`` (used to estimate the point spacing).
+    scales:
+        Target neighbourhood sizes, each a multiple of ``CELLS_PER_NEIGHBOURHOOD``.
+
+    Returns
+    -------
+    list of PyramidLevel
+        One level per scale, finest first.
+    """
+    k = min(CELLS_PER_NEIGHBOURHOOD, len(points))
+    spacing = point_spacing(points, index)
+    extent = float(np.max(points.max(axis=0) - points.min(axis=0)))
+    if spacing <= 0.0:
+        # Mostly duplicates: fall back on the extent shared evenly between the points.
+        spacing = extent * np.sqrt(k / len(points)) if extent > 0 else 1.0
+    area_per_point = np.pi * spacing**2 / k
+    levels: list[PyramidLevel] = []
+    guess = float(np.sqrt(scales[0] / CELLS_PER_NEIGHBOURHOOD * area_per_point)) if scales else 1.0
+    for i, scale in enumerate(scales):
+        occupancy = scale / CELLS_PER_NEIGHBOURHOOD
+        if i > 0:
+            guess = levels[-1].cells.size * float(np.sqrt(scale / scales[i - 1]))
+        size = calibrate_cell_size(points, occupancy, guess) if extent > 0 else 1.0
+        cells = voxel_moments(points, size)
+        levels.append(PyramidLevel(scale, cells, KnnIndex(cells.centroids)))
+    return levels

@@ -1,0 +1,238 @@
+"""Kernel maps of sparse convolutions: which input site feeds which output site, per offset.
+
+Coordinates are rows ``[b, x, y, z]`` of integers in units of the finest voxel. Each row is
+packed into one int64 key (:func:`pack_keys`): 9 bits of batch index, then 18 bits per axis
+holding ``coordinate + 2**17``. The keys of a coordinate set are sorted once; for every kernel
+offset the key of the wanted neighbour is ``key + delta(offset)`` (no carry thanks to the
+coordinate range check), and ``torch.searchsorted`` finds it in the sorted keys: a hit when
+the key found equals the key wanted.
+
+A :class:`KernelMap` holds the same pairs in the two forms the convolutions use:
+
+- pair lists sorted by offset (``in_indices``, ``out_indices``, ``offset_counts``), for
+  gather-GEMM-scatter;
+- a neighbour table ``(num_out, K)`` whose missing entries point at row ``num_in`` (a zero
+  row appended to the features), for one batched matrix product.
+
+Offsets are enumerated x-major (``itertools.product(range(k), repeat=3)``), the order of a
+dense ``conv3d`` weight's last three axes flattened.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from casl_core.errors import ConfigError
+
+AXIS_BITS = 18
+BATCH_BITS = 9
+AXIS_OFFSET = 1 << (AXIS_BITS - 1)
+AXIS_MASK = (1 << AXIS_BITS) - 1
+MAX_BATCH = 1 << BATCH_BITS
+# Coordinates stay this far from the packed range's edges, so that a neighbour key built by
+# adding a delta never carries into the next axis.
+NEIGHBOUR_MARGIN = 1 << 12
+MAX_ABS_COORDINATE = AXIS_OFFSET - NEIGHBOUR_MARGIN
+
+
+def check_coordinates(coordinates: Tensor) -> None:
+    """Check that ``[b, x, y, z]`` rows can be packed into keys.
+
+    Raises
+    ------
+    ConfigError
+        When the array is not ``(M, 4)`` integers, a batch index is outside ``[0, 512)`` or a
+        spatial coordinate's magnitude reaches :data:`MAX_ABS_COORDINATE`.
+    """
+    if coordinates.ndim != 2 or coordinates.shape[1] != 4:
+        raise ConfigError(f"sparse coordinates must have shape (M, 4), got {tuple(coordinates.shape)}")
+    if coordinates.dtype.is_floating_point or coordinates.dtype == torch.bool:
+        raise ConfigError(f"sparse coordinates must be integers, got {coordinates.dtype}")
+    if coordinates.shape[0] == 0:
+        return
+    batch = coordinates[:, 0]
+    if int(batch.min()) < 0 or int(batch.max()) >= MAX_BATCH:
+        raise ConfigError(f"batch indices must lie in [0, {MAX_BATCH}), got "
+                          f"[{int(batch.min())}, {int(batch.max())}]")
+    largest = int(coordinates[:, 1:].abs().max())
+    if largest >= MAX_ABS_COORDINATE:
+        raise ConfigError(f"voxel coordinate {largest} is out of range (|c| < {MAX_ABS_COORDINATE}); "
+                          "use a larger voxel size or normalise the points")
+
+
+def pack_keys(coordinates: Tensor) -> Tensor:
+    """Pack ``(M, 4)`` integer rows ``[b, x, y, z]`` into ``(M,)`` int64 keys (order: b, x, y, z)."""
+    c = coordinates.to(torch.int64)
+    key = c[:, 0]
+    for axis in (1, 2, 3):
+        key = (key << AXIS_BITS) | (c[:, axis] + AXIS_OFFSET)
+    return key
+
+
+def unpack_keys(keys: Tensor) -> Tensor:
+    """Inverse of :func:`pack_keys`: ``(M,)`` int64 keys to ``(M, 4)`` int64 rows."""
+    out = torch.empty((keys.shape[0], 4), dtype=torch.int64, device=keys.device)
+    rest = keys
+    for axis in (3, 2, 1):
+        out[:, axis] = (rest & AXIS_MASK) - AXIS_OFFSET
+        rest = rest >> AXIS_BITS
+    out[:, 0] = rest
+    return out
+
+
+def offset_delta(dx: int, dy: int, dz: int) -> int:
+    """The key difference between a site and its neighbour at ``(dx, dy, dz)``."""
+    return (dx << (2 * AXIS_BITS)) + (dy << AXIS_BITS) + dz
+
+
+def kernel_offsets(kernel_size: int, step: int) -> list[tuple[int, int, int]]:
+    """Offsets of a centred odd cube kernel, x-major, scaled by ``step`` (stride times dilation)."""
+    half = (kernel_size - 1) // 2
+    return [((i - half) * step, (j - half) * step, (k - half) * step)
+            for i in range(kernel_size) for j in range(kernel_size) for k in range(kernel_size)]
+
+
+@dataclass(frozen=True)
+class KernelMap:
+    """The input/output pairs of one sparse convolution.
+
+    Attributes
+    ----------
+    in_indices, out_indices:
+        ``(P,)`` int64 rows of the input and output features, grouped by kernel offset.
+    offset_counts:
+        Number of pairs of each of the ``K`` offsets, in offset order (sums to ``P``).
+    neighbor_table:
+        ``(num_out, K)`` int64: the input row feeding each output through each offset, or
+        ``num_in`` when there is none.
+    num_in, num_out:
+        Numbers of input and output sites.
+    """
+
+    in_indices: Tensor
+    out_indices: Tensor
+    offset_counts: tuple[int, ...]
+    neighbor_table: Tensor
+    num_in: int
+    num_out: int
+
+    @property
+    def kernel_volume(self) -> int:
+        """Number of kernel offsets ``K``."""
+        return len(self.offset_counts)
+
+    @property
+    def num_pairs(self) -> int:
+        """Number of (input, output) pairs ``P``."""
+        return int(self.in_indices.shape[0])
+
+
+@dataclass(frozen=True)
+class DownsampleMap:
+    """Pairs of a stride-``f`` convolution with a ``f^3`` kernel from stride ``s`` to ``s*f``.
+
+    Every fine site falls in exactly one coarse cell, at one kernel offset, so the map is
+    also a parent table used by the transposed convolution.
+
+    Attributes
+    ----------
+    kernel_map:
+        Pairs with the fine sites as input and the coarse sites as output.
+    coarse_coordinates:
+        ``(M_coarse, 4)`` int64 coordinates, multiples of ``s*f``, sorted by key.
+    parent:
+        ``(M_fine,)`` row of each fine site's coarse cell.
+    parent_offset:
+        ``(M_fine,)`` kernel offset (x-major in ``[0, f^3)``) of each fine site in its cell.
+    """
+
+    kernel_map: KernelMap
+    coarse_coordinates: Tensor
+    parent: Tensor
+    parent_offset: Tensor
+
+
+def _pairs_from_table(table: Tensor, num_in: int) -> tuple[Tensor, Tensor, tuple[int, ...]]:
+    """Pair lists grouped by offset from a ``(num_out, K)`` neighbour table."""
+    hit = table.t() != num_in
+    offset_index, out_index = hit.nonzero(as_tuple=True)
+    in_index = table.t()[offset_index, out_index]
+    counts = torch.bincount(offset_index, minlength=table.shape[1])
+    return in_index, out_index, tuple(int(c) for c in counts.tolist())
+
+
+def submanifold_map(sorted_keys: Tensor, order: Tensor | None, kernel_size: int, step: int) -> KernelMap:
+    """Kernel map of a submanifold convolution (output sites = input sites).
+
+    Parameters
+    ----------
+    sorted_keys:
+        ``(M,)`` ascending keys of the sites (see :func:`pack_keys`).
+    order:
+        Row of each sorted key, or None when the rows are already in key order.
+    kernel_size:
+        Odd kernel edge length.
+    step:
+        Distance between neighbouring kernel taps: tensor stride times dilation.
+
+    Raises
+    ------
+    ConfigError
+        When the kernel size is even or the kernel reaches past the coordinate margin.
+    """
+    if kernel_size < 1 or kernel_size % 2 == 0:
+        raise ConfigError(f"a submanifold convolution needs an odd kernel size, got {kernel_size}")
+    reach = (kernel_size // 2) * step
+    if reach >= NEIGHBOUR_MARGIN:
+        raise ConfigError(f"kernel reach {reach} exceeds the coordinate margin {NEIGHBOUR_MARGIN}")
+    num = int(sorted_keys.shape[0])
+    deltas = torch.tensor([offset_delta(*o) for o in kernel_offsets(kernel_size, step)],
+                          dtype=torch.int64, device=sorted_keys.device)
+    queries = sorted_keys[:, None] + deltas[None, :]
+    position = torch.searchsorted(sorted_keys, queries.reshape(-1)).reshape(queries.shape)
+    position = position.clamp_(max=max(num - 1, 0))
+    if num == 0:
+        table = torch.zeros((0, deltas.shape[0]), dtype=torch.int64, device=sorted_keys.device)
+    else:
+        hit = sorted_keys[position] == queries
+        table = torch.where(hit, position, torch.full_like(position, num))
+    if order is not None and num > 0:
+        # Rows of the table are in key order and entries are key positions: map both to rows.
+        padded = torch.cat([order, order.new_tensor([num])])
+        table_rows = torch.empty_like(table)
+        table_rows[order] = padded[table]
+        table = table_rows
+    in_index, out_index, counts = _pairs_from_table(table, num)
+    return KernelMap(in_index, out_index, counts, table, num, num)
+
+
+def downsample_map(coordinates: Tensor, stride: int, factor: int) -> DownsampleMap:
+    """Kernel map of a ``factor^3`` convolution with stride ``factor`` from tensor stride ``stride``.
+
+    Output sites are the distinct ``floor(c / (stride*factor)) * (stride*factor)`` cells
+    (floor division, so negative coordinates fall in the cell below), sorted by key.
+
+    Raises
+    ------
+    ConfigError
+        When ``factor < 2``.
+    """
+    if factor < 2:
+        raise ConfigError(f"a strided convolution needs a stride of at least 2, got {factor}")
+    coarse_stride = stride * factor
+    fine = coordinates.to(torch.int64)
+    cell = fine.clone()
+    cell[:, 1:] = torch.div(fine[:, 1:], coarse_stride, rounding_mode="floor") * coarse_stride
+    coarse_keys, parent = torch.unique(pack_keys(cell), sorted=True, return_inverse=True)
+    within = torch.div(fine[:, 1:] - cell[:, 1:], stride, rounding_mode="floor")
+    parent_offset = (within[:, 0] * factor + within[:, 1]) * factor + within[:, 2]
+    num_fine, num_coarse = int(fine.shape[0]), int(coarse_keys.shape[0])
+    volume = factor ** 3
+    table = torch.full((num_coarse, volume), num_fine, dtype=torch.int64, device=fine.device)
+    table[parent, parent_offset] = torch.arange(num_fine, device=fine.device)
+    in_index, out_index, counts = _pairs_from_table(table, num_fine)
+    kmap = KernelMap(in_index, out_index, counts, table, num_fine, num_coarse)
+    return DownsampleMap(kmap, unpack_keys(coarse_keys), parent, parent_offset)

@@ -1,0 +1,236 @@
+"""Fine-tuning one category's model on its normal scans with Norm-AS pseudo-anomalies.
+
+Every step, each scan of the batch becomes a fresh Norm-AS sample
+(:mod:`casl_core.anomaly.norm_as`: rotation, normalisation, one of 64 patches pushed along
+its normal), its curvature is computed again on the displaced points, and the model's
+per-point logits are trained with cross-entropy against the patch labels.
+
+Checkpoint selection uses held-out pseudo-anomalies only: ``val_fraction`` of the normal
+scans (at least one when there are two or more) are kept out of training, and a fixed,
+seeded set of ``val_samples`` Norm-AS samples is made from each; after every epoch the point
+AUROC of ``log p(anomalous) - log p(normal)`` on that set decides whether the epoch's weights
+become the output checkpoint. With a single scan, validation samples come from that scan
+with their own seeds (noted as a warning).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from casl_core.anomaly.norm_as import NORMAL_MODE, norm_as
+from casl_core.errors import ConfigError
+from casl_core.progress import CancelFn
+from casl_core.train.checkpoint import CheckpointInfo
+from casl_core.train.data import DEFAULT_MAX_POINTS, PreparedScan, ScanCache, curvature_matrix, data_fingerprint, \
+    find_scan_files
+from casl_core.train.distributed import DistContext, init_distributed, shard_indices
+from casl_core.train.loop import LoopOptions, Run, StepBatch, TrainProgressFn, TrainResult, run_training
+from casl_core.train.setup import build_model, curvature_device, note, prepare_scans
+
+#: Default number of fine-tuning epochs (sized so a demo category trains in minutes on 2 CPU cores).
+DEFAULT_FINETUNE_EPOCHS = 20
+
+
+@dataclass(frozen=True)
+class FinetuneOptions:
+    """Settings of a fine-tuning run.
+
+    Attributes
+    ----------
+    epochs, lr, batch_size, weight_decay:
+        Optimisation (AdamW, cosine schedule; ``batch_size`` scans per step and rank).
+    seed:
+        Seeds the held-out split, the Norm-AS samples and the shuffling.
+    max_points:
+        Training scans with more points are subsampled to this many (``None``: all).
+    val_fraction, val_samples:
+        Share of scans held out, and Norm-AS samples made from each held-out scan.
+    config:
+        Model size when starting from scratch (``"small"``/``"base"``); with an init
+        checkpoint it must match the checkpoint or be ``None``.
+    """
+
+    epochs: int = DEFAULT_FINETUNE_EPOCHS
+    lr: float = 2e-3
+    batch_size: int = 2
+    weight_decay: float = 1e-4
+    seed: int = 0
+    max_points: int | None = DEFAULT_MAX_POINTS
+    val_fraction: float = 0.2
+    val_samples: int = 4
+    config: str | None = None
+
+    def check(self) -> None:
+        """Raise :class:`ConfigError` on an out-of-range setting."""
+        if self.epochs < 1 or self.batch_size < 1 or self.val_samples < 1:
+            raise ConfigError(f"epochs, batch size and validation samples must be >= 1, got {self.epochs}, "
+                              f"{self.batch_size}, {self.val_samples}")
+        if not self.lr > 0 or self.weight_decay < 0:
+            raise ConfigError(f"learning rate must be > 0 and weight decay >= 0, got {self.lr}, {self.weight_decay}")
+        if not 0 <= self.val_fraction < 1:
+            raise ConfigError(f"validation fraction must be in [0, 1), got {self.val_fraction}")
+        if self.max_points is not None and self.max_points < 64:
+            raise ConfigError(f"max points must be at least 64, got {self.max_points}")
+
+
+@dataclass(frozen=True)
+class LabelledCloud:
+    """Normalised points with curvature and per-point labels (a validation sample)."""
+
+    points: np.ndarray
+    curvature: np.ndarray
+    labels: np.ndarray
+
+
+def split_holdout(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of training and held-out scans: ``round(n * fraction)`` held out, at least one when ``n >= 2``."""
+    if n < 2 or fraction == 0:
+        return np.arange(n), np.arange(0)
+    n_val = min(n - 1, max(1, round(n * fraction)))
+    order = np.random.default_rng([seed, 7]).permutation(n)
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def pseudo_anomaly(scan: PreparedScan, rng: np.random.Generator, device: str) -> LabelledCloud:
+    """One Norm-AS sample of ``scan`` with its recomputed curvature."""
+    sample = norm_as(scan.points, scan.normals, rng)
+    return LabelledCloud(sample.points, curvature_matrix(sample.points, device), sample.labels)
+
+
+def anomaly_scores(logits: Tensor) -> Tensor:
+    """Per-point ``log p(anomalous) - log p(normal)`` from ``(P, 2)`` logits (= logit difference)."""
+    return logits[:, 1] - logits[:, 0]
+
+
+class FinetuneTask:
+    """Norm-AS batches and cross-entropy for :func:`~casl_core.train.loop.run_training`."""
+
+    def __init__(self, train: list[PreparedScan], validation: list[LabelledCloud], options: FinetuneOptions,
+                 ctx: DistContext, voxel_size: float) -> None:
+        self.train, self.validation, self.options, self.ctx = train, validation, options, ctx
+        self.voxel_size = voxel_size
+        self.curv_device = curvature_device(ctx)
+
+    def _shard(self, epoch: int) -> np.ndarray:
+        return shard_indices(len(self.train), self.ctx, self.options.seed, epoch)
+
+    def steps(self, epoch: int) -> int:
+        return -(-len(self._shard(epoch)) // self.options.batch_size)
+
+    def batch(self, epoch: int, step: int) -> StepBatch:
+        from casl_core.nn.casl_net import CaslBatch
+
+        bs = self.options.batch_size
+        chosen = self._shard(epoch)[step * bs:(step + 1) * bs]
+        rng = np.random.default_rng([self.options.seed, epoch, self.ctx.rank, step])
+        clouds = [pseudo_anomaly(self.train[i], rng, self.curv_device) for i in chosen]
+        batch = CaslBatch.from_scans([c.points for c in clouds], [c.curvature for c in clouds],
+                                     voxel_size=self.voxel_size, device=self.ctx.device)
+        target = torch.from_numpy(np.concatenate([c.labels for c in clouds]).astype(np.int64)).to(self.ctx.device)
+        return StepBatch(batch, target, int(target.numel()))
+
+    def loss(self, output, batch: StepBatch) -> tuple[Tensor, dict[str, float]]:
+        loss = F.cross_entropy(output.logits, batch.target)
+        return loss, {"ce": float(loss.detach())}
+
+    @torch.no_grad()
+    def validate(self, model: nn.Module) -> float | None:
+        from casl_core.metrics import auroc
+        from casl_core.nn.casl_net import CaslBatch
+
+        if not self.validation:
+            return None
+        model.eval()
+        scores, labels = [], []
+        for cloud in self.validation:
+            batch = CaslBatch.from_scans([cloud.points], [cloud.curvature], voxel_size=self.voxel_size,
+                                         device=self.ctx.device)
+            scores.append(anomaly_scores(model(batch).logits).float().cpu().numpy())
+            labels.append(cloud.labels)
+        model.train()
+        return float(auroc(np.concatenate(labels), np.concatenate(scores)))
+
+
+def make_validation(scans: list[PreparedScan], options: FinetuneOptions, device: str) -> list[LabelledCloud]:
+    """The fixed, seeded validation set: ``val_samples`` Norm-AS samples per held-out scan."""
+    out = []
+    for i, scan in enumerate(scans):
+        for j in range(options.val_samples):
+            out.append(pseudo_anomaly(scan, np.random.default_rng([options.seed, 1_000_003, i, j]), device))
+    return out
+
+
+def finetune(train: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str], *,
+             init: str | os.PathLike[str] | None = None, options: FinetuneOptions = FinetuneOptions(),
+             device: str = "auto", resume: bool = False, use_bundled: bool = True,
+             command: Sequence[str] | None = None, progress: TrainProgressFn | None = None,
+             cancel: CancelFn | None = None) -> TrainResult:
+    """Fine-tune CASL on the normal scans under ``train`` and write the best checkpoint to ``out``.
+
+    Parameters
+    ----------
+    train:
+        Folders of one category's normal scans (any readable format; a category folder with
+        a ``train/`` sub-folder is read from there).
+    out:
+        Output checkpoint (see :mod:`casl_core.train.checkpoint`); the resumable state goes
+        beside it (``<stem>.resume.safetensors``).
+    init:
+        Pretrained checkpoint to start from. Without it the bundled
+        ``casl_assets/default_small.safetensors`` is used when present (and
+        ``use_bundled``), else the model starts from scratch with a warning.
+    options:
+        :class:`FinetuneOptions`.
+    device:
+        ``auto``, ``cpu``, ``cuda`` or ``cuda:N``; under torchrun each rank takes its GPU.
+    resume:
+        Continue from the resumable state beside ``out``.
+    command:
+        The command line recorded in the checkpoint.
+    progress, cancel:
+        :class:`~casl_core.train.loop.TrainProgress` callback and cancel callable.
+
+    Raises
+    ------
+    DatasetError, ScanFormatError
+        When the folders hold no usable scan.
+    CheckpointError, ConfigError
+        On a bad init checkpoint, resume state or option.
+    Cancelled
+        When ``cancel`` asked to stop (the last finished epoch's files are kept).
+    """
+    options.check()
+    ctx = init_distributed(device)
+    notes: list[str] = []
+    files = find_scan_files(train)
+    cache = ScanCache(device=curvature_device(ctx), max_points=options.max_points)
+    prepared = prepare_scans(files, cache, options.epochs, progress, cancel)
+    train_idx, val_idx = split_holdout(len(prepared), options.val_fraction, options.seed)
+    if len(val_idx) == 0:
+        note(f"only {len(prepared)} training scan: validation pseudo-anomalies come from the training scan itself",
+             notes, progress, options.epochs)
+        val_idx = train_idx
+    model, config_name, init_from = build_model(options.config, init, ctx, notes, progress, options.epochs,
+                                                use_bundled)
+    model.xyz_head.requires_grad_(False)
+    validation = make_validation([prepared[i] for i in val_idx], options, cache.device) if ctx.is_main else []
+    task = FinetuneTask([prepared[i] for i in train_idx], validation, options, ctx, model.config.voxel_size)
+    fingerprint = data_fingerprint([p.digest for p in prepared])
+    training = dict(asdict(options), init=init_from, normal_mode=NORMAL_MODE, world_size=ctx.world_size,
+                    held_out=[prepared[i].path.name for i in val_idx] if len(val_idx) else [])
+    info = CheckpointInfo(kind="finetune", config_name=config_name, config=model.config.to_dict(),
+                          command=list(command) if command is not None else ["casl_core.train.finetune"],
+                          data_fingerprint=fingerprint, data_files=len(prepared), training=training)
+    run = Run(model=model, info=info, out=Path(out), ctx=ctx,
+              options=LoopOptions(options.epochs, options.lr, options.weight_decay, options.seed),
+              facts={"kind": "finetune", "data_fingerprint": fingerprint, "config": model.config.to_dict()},
+              notes=notes)
+    return run_training(task, run, resume=resume, progress=progress, cancel=cancel)

@@ -1,0 +1,139 @@
+"""Self-supervised pretraining: reconstruct every point's coordinates from occupancy and curvature.
+
+Inputs per scan: the normalised points after a random rotation about z, y and x
+(normalised again after rotating), voxelised at the config's voxel size, with the scan's
+multi-scale curvature (computed once per file and cached: surface variation does not change
+under rotation, translation or scaling). The coordinate encoder sees only which voxels are
+occupied (a shared learned token), the curvature prompts carry the shape. Loss per point:
+L1 (sum of absolute coordinate errors) + L2 (squared Euclidean error), averaged over the
+points of the batch, as the paper does instead of a Chamfer distance. There is no validation
+metric, so the checkpoint of the last epoch is kept.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from casl_core.anomaly.norm_as import random_rotation
+from casl_core.errors import ConfigError
+from casl_core.progress import CancelFn
+from casl_core.train.checkpoint import CheckpointInfo
+from casl_core.train.data import DEFAULT_MAX_POINTS, PreparedScan, ScanCache, data_fingerprint, find_scan_files
+from casl_core.train.distributed import DistContext, init_distributed, shard_indices
+from casl_core.train.loop import LoopOptions, Run, StepBatch, TrainProgressFn, TrainResult, run_training
+from casl_core.train.setup import build_model, curvature_device, prepare_scans
+
+#: Default pretraining epochs.
+DEFAULT_PRETRAIN_EPOCHS = 50
+
+
+@dataclass(frozen=True)
+class PretrainOptions:
+    """Settings of a pretraining run (see :class:`casl_core.train.finetune.FinetuneOptions`)."""
+
+    epochs: int = DEFAULT_PRETRAIN_EPOCHS
+    lr: float = 1e-3
+    batch_size: int = 2
+    weight_decay: float = 1e-4
+    seed: int = 0
+    max_points: int | None = DEFAULT_MAX_POINTS
+    config: str = "small"
+
+    def check(self) -> None:
+        """Raise :class:`ConfigError` on an out-of-range setting."""
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ConfigError(f"epochs and batch size must be >= 1, got {self.epochs}, {self.batch_size}")
+        if not self.lr > 0 or self.weight_decay < 0:
+            raise ConfigError(f"learning rate must be > 0 and weight decay >= 0, got {self.lr}, {self.weight_decay}")
+        if self.max_points is not None and self.max_points < 64:
+            raise ConfigError(f"max points must be at least 64, got {self.max_points}")
+
+
+def reconstruction_loss(predicted: Tensor, target: Tensor) -> tuple[Tensor, dict[str, float]]:
+    """Mean over points of ``sum |d|`` (L1) plus mean of ``sum d^2`` (L2), ``d = predicted - target``."""
+    diff = predicted - target
+    l1 = diff.abs().sum(dim=1).mean()
+    l2 = diff.square().sum(dim=1).mean()
+    return l1 + l2, {"l1": float(l1.detach()), "l2": float(l2.detach())}
+
+
+def rotated_input(scan: PreparedScan, rng: np.random.Generator) -> np.ndarray:
+    """The scan's points rotated at random about z, y, x and normalised again (float32)."""
+    from casl_core.nn.preprocess import normalize_points
+
+    rotated = scan.points.astype(np.float64) @ random_rotation(rng).T
+    return normalize_points(rotated)[0]
+
+
+class PretrainTask:
+    """Rotated scans and the reconstruction loss for :func:`~casl_core.train.loop.run_training`."""
+
+    def __init__(self, scans: list[PreparedScan], options: PretrainOptions, ctx: DistContext, voxel_size: float):
+        self.scans, self.options, self.ctx, self.voxel_size = scans, options, ctx, voxel_size
+
+    def _shard(self, epoch: int) -> np.ndarray:
+        return shard_indices(len(self.scans), self.ctx, self.options.seed, epoch)
+
+    def steps(self, epoch: int) -> int:
+        return -(-len(self._shard(epoch)) // self.options.batch_size)
+
+    def batch(self, epoch: int, step: int) -> StepBatch:
+        from casl_core.nn.casl_net import CaslBatch
+
+        bs = self.options.batch_size
+        chosen = self._shard(epoch)[step * bs:(step + 1) * bs]
+        rng = np.random.default_rng([self.options.seed, epoch, self.ctx.rank, step])
+        points = [rotated_input(self.scans[i], rng) for i in chosen]
+        batch = CaslBatch.from_scans(points, [self.scans[i].curvature for i in chosen],
+                                     voxel_size=self.voxel_size, device=self.ctx.device)
+        return StepBatch(batch, batch.points, batch.num_points)
+
+    def loss(self, output, batch: StepBatch) -> tuple[Tensor, dict[str, float]]:
+        return reconstruction_loss(output.xyz, batch.target)
+
+    def validate(self, model: torch.nn.Module) -> float | None:
+        return None
+
+
+def pretrain(data: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str], *,
+             options: PretrainOptions = PretrainOptions(), device: str = "auto", resume: bool = False,
+             command: Sequence[str] | None = None, progress: TrainProgressFn | None = None,
+             cancel: CancelFn | None = None) -> TrainResult:
+    """Pretrain a CASL model on the normal scans under ``data`` and write it to ``out``.
+
+    Parameters mirror :func:`casl_core.train.finetune.finetune` (no ``init``: pretraining starts
+    from scratch with ``options.config``).
+
+    Raises
+    ------
+    DatasetError, ScanFormatError, CheckpointError, ConfigError
+        On unusable data, resume state or options.
+    Cancelled
+        When ``cancel`` asked to stop.
+    """
+    options.check()
+    ctx = init_distributed(device)
+    notes: list[str] = []
+    files = find_scan_files(data)
+    cache = ScanCache(device=curvature_device(ctx), max_points=options.max_points)
+    prepared = prepare_scans(files, cache, options.epochs, progress, cancel)
+    model, config_name, _ = build_model(options.config, None, ctx, notes, progress, options.epochs, False)
+    model.class_head.requires_grad_(False)
+    fingerprint = data_fingerprint([p.digest for p in prepared])
+    info = CheckpointInfo(kind="pretrain", config_name=config_name, config=model.config.to_dict(),
+                          command=list(command) if command is not None else ["casl_core.train.pretrain"],
+                          data_fingerprint=fingerprint, data_files=len(prepared),
+                          training=dict(asdict(options), world_size=ctx.world_size))
+    run = Run(model=model, info=info, out=Path(out), ctx=ctx,
+              options=LoopOptions(options.epochs, options.lr, options.weight_decay, options.seed),
+              facts={"kind": "pretrain", "data_fingerprint": fingerprint, "config": model.config.to_dict()},
+              notes=notes)
+    task = PretrainTask(prepared, options, ctx, model.config.voxel_size)
+    return run_training(task, run, resume=resume, progress=progress, cancel=cancel)

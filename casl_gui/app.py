@@ -1,0 +1,72 @@
+"""The ``casl-gui`` entry point: arguments, QApplication, settings, scripted screenshots.
+
+``casl-gui [FILES...] [--demo] [--color FIELD] [--compare] [--screenshot OUT.png]`` opens
+the files (and folders), waits for reading and curvature to finish, and with
+``--screenshot`` saves the window (or the 3D view) and exits: 0 on success, 1 with a
+one-line message on stderr when a file could not be opened or the image not written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+#: QSettings organisation and application names (the user's settings live under them).
+ORGANISATION = "CASL Inspector"
+APPLICATION = "casl-gui"
+
+_FIELD_ALIASES = {"rgb": "<rgb>", "labels": "<labels>", "truth": "<labels>"}
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse the command line (``argv`` without the program name)."""
+    parser = argparse.ArgumentParser(
+        prog="casl-gui", description="CASL Inspector: look at 3D scans coloured by curvature and CASL score.")
+    parser.add_argument("files", nargs="*", help="scan files or folders of scans to open")
+    parser.add_argument("--demo", action="store_true", help="open the built-in demo part")
+    parser.add_argument("--color", "--colour", dest="color", metavar="FIELD",
+                        help="field to colour by: rgb, labels, casl_score, curvature_s16, ...")
+    parser.add_argument("--compare", action="store_true",
+                        help="two linked views: FIELD on the left, CASL score (or --right) on the right")
+    parser.add_argument("--right", metavar="FIELD", help="field of the right view in compare mode")
+    parser.add_argument("--screenshot", metavar="OUT.png", help="save a screenshot once everything is loaded, then exit")
+    parser.add_argument("--screenshot-target", choices=("window", "viewport"), default="window",
+                        help="what --screenshot captures (default: the whole window)")
+    parser.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
+                        help="with --screenshot: give up after this long (default 600)")
+    return parser.parse_args(argv)
+
+
+def field_key(name: str) -> str:
+    """The colouring key for a command-line field name (``rgb`` and ``labels`` are special)."""
+    return _FIELD_ALIASES.get(name.lower(), name)
+
+
+def make_settings():
+    """The user's settings store (QSettings under :data:`ORGANISATION`/:data:`APPLICATION`)."""
+    from PySide6.QtCore import QSettings
+
+    return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, ORGANISATION, APPLICATION)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the application; returns the process exit status."""
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    os.environ.setdefault("QT_API", "pyside6")
+    from PySide6.QtWidgets import QApplication
+
+    from casl_gui.session import Session
+
+    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "casl-gui"])
+    app.setOrganizationName(ORGANISATION)
+    app.setApplicationName(APPLICATION)
+    session = Session(args, make_settings())
+    session.start()
+    status = app.exec()
+    return session.exit_status if args.screenshot else status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

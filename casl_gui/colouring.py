@@ -1,0 +1,235 @@
+"""What the viewport colours a scan by: field choices, fixed colour scales, colour specs.
+
+Pure data and numpy; no Qt and no VTK. The colour scale of a field is fixed per field
+and shared by every open scan (and both views in compare mode), anchored to that field's
+threshold: the range is ``[threshold - half_width, threshold + half_width]``, so the
+threshold always sits in the middle of the colour bar.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+from casl_core.errors import ConfigError
+from casl_core.scan import Scan
+
+#: Key of the "colour by the scan's own RGB" choice (not a valid field name, so no clash).
+RGB = "<rgb>"
+#: Key of the "colour by ground-truth labels" choice.
+LABELS = "<labels>"
+#: Name of the per-point CASL anomaly score field.
+CASL_SCORE = "casl_score"
+
+#: Colour maps offered for scalar fields (matplotlib names that pyvista understands).
+COLOUR_MAPS: tuple[str, ...] = ("viridis", "inferno", "plasma", "turbo", "coolwarm", "cividis")
+
+#: Colours of the ground-truth classes: normal, anomalous.
+LABEL_COLOURS: tuple[str, str] = ("#b8bcc4", "#e4572e")
+
+_CURVATURE = re.compile(r"^curvature_(s|k)(\d+)$")
+
+
+@dataclass(frozen=True)
+class FieldScale:
+    """A colour range anchored to a threshold.
+
+    Attributes
+    ----------
+    threshold:
+        Value at the middle of the colour bar; values above it read as suspicious.
+    half_width:
+        Distance from the threshold to either end of the colour bar (> 0).
+
+    Raises
+    ------
+    ConfigError
+        If ``half_width`` is not a positive finite number or ``threshold`` is not finite.
+    """
+
+    threshold: float
+    half_width: float
+
+    def __post_init__(self) -> None:
+        if not np.isfinite(self.threshold):
+            raise ConfigError(f"colour scale threshold must be finite, got {self.threshold}")
+        if not (np.isfinite(self.half_width) and self.half_width > 0):
+            raise ConfigError(f"colour scale half width must be positive, got {self.half_width}")
+
+    @property
+    def clim(self) -> tuple[float, float]:
+        """``(low, high)`` ends of the colour bar."""
+        return (self.threshold - self.half_width, self.threshold + self.half_width)
+
+
+class FieldChoice(NamedTuple):
+    """One entry of the "colour by" list.
+
+    Attributes
+    ----------
+    key:
+        :data:`RGB`, :data:`LABELS` or a field name.
+    text:
+        What the list shows.
+    enabled:
+        False when the active scan cannot be coloured this way.
+    reason:
+        Why it is disabled (a tooltip), ``""`` when enabled.
+    """
+
+    key: str
+    text: str
+    enabled: bool
+    reason: str
+
+
+class ColourSpec(NamedTuple):
+    """Everything the viewport needs to colour one scan.
+
+    Attributes
+    ----------
+    key:
+        The field choice key.
+    title:
+        Scalar-bar title (distinct per field).
+    values:
+        ``(N,)`` float32 scalars, ``(N, 3)`` uint8 RGB, or ``(N,)`` uint8 labels.
+    clim:
+        Colour range for scalars and labels; ``None`` for RGB.
+    cmap:
+        Colour map name, or a list of colours for labels; ``None`` for RGB.
+    """
+
+    key: str
+    title: str
+    values: np.ndarray
+    clim: tuple[float, float] | None
+    cmap: str | list[str] | None
+
+
+def curvature_order(name: str) -> int | None:
+    """The neighbourhood size in a curvature field name (``curvature_s64`` -> 64), else None."""
+    match = _CURVATURE.match(name)
+    return int(match.group(2)) if match else None
+
+
+def curvature_fields(scan: Scan) -> list[str]:
+    """The scan's curvature fields, smallest neighbourhood first."""
+    names = [n for n in scan.fields if curvature_order(n) is not None]
+    return sorted(names, key=lambda n: (n.split("_")[1][0], curvature_order(n)))
+
+
+def field_text(key: str) -> str:
+    """The human name of a field choice key."""
+    if key == RGB:
+        return "RGB colours"
+    if key == LABELS:
+        return "Ground truth labels"
+    if key == CASL_SCORE:
+        return "CASL score"
+    order = curvature_order(key)
+    if order is not None:
+        kind = "scale" if key.split("_")[1].startswith("s") else "k"
+        return f"Curvature, {kind} {order}"
+    return key
+
+
+def _other_scalar_fields(scan: Scan) -> list[str]:
+    skip = set(curvature_fields(scan)) | {CASL_SCORE, "curvature_flags"}
+    return sorted(
+        n for n, v in scan.fields.items() if n not in skip and np.issubdtype(v.dtype, np.number)
+    )
+
+
+def field_choices(scan: Scan | None) -> list[FieldChoice]:
+    """The "colour by" entries for a scan, those it cannot show disabled with a reason.
+
+    RGB, ground truth and CASL score are always listed, so a person sees what exists.
+    """
+    if scan is None:
+        none = "No scan is open."
+        return [FieldChoice(k, field_text(k), False, none) for k in (RGB, LABELS, CASL_SCORE)]
+    choices = [
+        FieldChoice(RGB, field_text(RGB), scan.colors is not None,
+                    "" if scan.colors is not None else "This scan has no colours."),
+    ]
+    choices += [FieldChoice(n, field_text(n), True, "") for n in curvature_fields(scan)]
+    has_score = CASL_SCORE in scan.fields
+    choices.append(FieldChoice(
+        CASL_SCORE, field_text(CASL_SCORE), has_score,
+        "" if has_score else "No CASL score yet: run a CASL model on this scan first.",
+    ))
+    has_labels = scan.labels is not None
+    choices.append(FieldChoice(
+        LABELS, field_text(LABELS), has_labels,
+        "" if has_labels else "This scan has no ground-truth labels.",
+    ))
+    choices += [FieldChoice(n, field_text(n), True, "") for n in _other_scalar_fields(scan)]
+    return choices
+
+
+def preferred_field(scan: Scan, current: str | None) -> str:
+    """The choice to show for a scan: ``current`` when the scan has it, else a sensible first."""
+    enabled = [c.key for c in field_choices(scan) if c.enabled]
+    if current in enabled:
+        return current
+    for key in (*curvature_fields(scan), CASL_SCORE, RGB):
+        if key in enabled:
+            return key
+    return enabled[0] if enabled else RGB
+
+
+def default_scale(key: str, values: np.ndarray | None) -> FieldScale:
+    """The starting colour scale of a field, before the user edits it.
+
+    Curvature (surface variation, always in [0, 1/3]; larger neighbourhoods give larger
+    values) and CASL score (log-odds, 0 means even odds) have fixed defaults. Any other field takes its range from the first scan
+    that shows it (1st to 99th percentile); the scale then stays fixed for every scan.
+    """
+    order = curvature_order(key)
+    if order is not None:
+        # Surface variation grows with the neighbourhood: 0.04 at 16 neighbours, 0.08 at 64, 0.12 at 256.
+        threshold = float(np.clip(0.02 * np.log2(max(order, 8) / 4.0), 0.02, 0.15))
+        return FieldScale(threshold=threshold, half_width=threshold)
+    if key == CASL_SCORE:
+        return FieldScale(threshold=0.0, half_width=4.0)
+    if key == LABELS or values is None or len(values) == 0:
+        return FieldScale(threshold=0.5, half_width=0.5)
+    finite = np.asarray(values, dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    if len(finite) == 0:
+        return FieldScale(threshold=0.5, half_width=0.5)
+    lo, hi = np.percentile(finite, [1.0, 99.0])
+    half = (hi - lo) / 2.0
+    return FieldScale(threshold=float(lo + half), half_width=float(half) if half > 0 else 1.0)
+
+
+def field_values(scan: Scan, key: str) -> np.ndarray | None:
+    """The raw per-point values behind a choice (labels as uint8, RGB as (N, 3)), or None."""
+    if key == RGB:
+        return scan.colors
+    if key == LABELS:
+        return scan.labels
+    return scan.fields.get(key)
+
+
+def colour_spec(scan: Scan, key: str, scale: FieldScale, cmap: str, *, title_suffix: str = "") -> ColourSpec:
+    """Build what the viewport needs to colour ``scan`` by ``key``.
+
+    Raises
+    ------
+    ConfigError
+        If the scan has no such field, colours or labels.
+    """
+    values = field_values(scan, key)
+    if values is None:
+        raise ConfigError(f"{scan.name}: cannot colour by {field_text(key)!r}, the scan does not have it")
+    title = field_text(key) + title_suffix
+    if key == RGB:
+        return ColourSpec(key, title, values, None, None)
+    if key == LABELS:
+        return ColourSpec(key, title, values.astype(np.float32), (0.0, 1.0), list(LABEL_COLOURS))
+    return ColourSpec(key, title, np.asarray(values, dtype=np.float32), scale.clim, cmap)

@@ -1,0 +1,93 @@
+"""Which point a click lands on: pure numpy, given the camera's matrices.
+
+A person clicking a point cloud means the point drawn under the cursor, the one nearest
+the camera there. VTK's ``vtkPointPicker`` takes the point nearest the pick ray, which on
+a dense closed surface can be one on the far side; and the hardware picker returns NaN
+under Mesa. So the viewport projects the points itself and calls :func:`pick_point`.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from casl_core.errors import ConfigError
+
+
+class ViewGeometry(NamedTuple):
+    """How world points reach the screen in one renderer.
+
+    Attributes
+    ----------
+    world_to_clip:
+        ``(4, 4)`` matrix from world to clip coordinates (the camera's composite
+        projection transform for the renderer's aspect ratio).
+    world_to_eye:
+        ``(4, 4)`` view matrix (world to camera coordinates; the camera looks down -z).
+    origin:
+        ``(x, y)`` display pixel of the renderer's lower-left corner.
+    size:
+        ``(width, height)`` of the renderer in display pixels.
+    pixel_world:
+        World length of one pixel at unit distance from the camera (perspective), or
+        at any distance (parallel projection, then ``parallel`` is True).
+    parallel:
+        Whether the camera uses parallel projection.
+    """
+
+    world_to_clip: np.ndarray
+    world_to_eye: np.ndarray
+    origin: tuple[float, float]
+    size: tuple[float, float]
+    pixel_world: float
+    parallel: bool
+
+
+def project(points: np.ndarray, view: ViewGeometry) -> tuple[np.ndarray, np.ndarray]:
+    """Display pixel positions ``(N, 2)`` and camera distances ``(N,)`` of world points.
+
+    Points behind the camera get a distance <= 0.
+
+    Raises
+    ------
+    ConfigError
+        If ``points`` is not ``(N, 3)``.
+    """
+    pts = np.asarray(points, dtype=np.float64)
+    if pts.ndim != 2 or pts.shape[1] != 3:
+        raise ConfigError(f"points to project must have shape (N, 3), got {pts.shape}")
+    m = np.asarray(view.world_to_clip, dtype=np.float64)
+    clip = pts @ m[:, :3].T + m[:, 3]
+    w = clip[:, 3]
+    safe_w = np.where(np.abs(w) > 1e-12, w, 1e-12)
+    ndc = clip[:, :2] / safe_w[:, None]
+    xy = np.empty((len(pts), 2))
+    xy[:, 0] = view.origin[0] + (ndc[:, 0] + 1.0) * 0.5 * view.size[0]
+    xy[:, 1] = view.origin[1] + (ndc[:, 1] + 1.0) * 0.5 * view.size[1]
+    e = np.asarray(view.world_to_eye, dtype=np.float64)
+    depth = -(pts @ e[2, :3] + e[2, 3])
+    return xy, depth
+
+
+def pick_point(
+    points: np.ndarray, view: ViewGeometry, click: tuple[float, float], radius_px: float
+) -> int | None:
+    """The index of the point a click at display pixel ``click`` lands on, or None.
+
+    Candidates are the points in front of the camera drawn within ``radius_px`` of the
+    click. The front-most candidate sets the visible surface; among the candidates no
+    deeper than that surface plus the world size of ``radius_px`` there, the one nearest
+    the click on screen wins.
+    """
+    if len(points) == 0:
+        return None
+    xy, depth = project(points, view)
+    d2 = (xy[:, 0] - click[0]) ** 2 + (xy[:, 1] - click[1]) ** 2
+    near = np.flatnonzero((d2 <= radius_px * radius_px) & (depth > 0))
+    if len(near) == 0:
+        return None
+    front = depth[near].min()
+    per_pixel = view.pixel_world if view.parallel else view.pixel_world * front
+    slab = near[depth[near] <= front + max(radius_px, 1.0) * per_pixel]
+    return int(slab[np.argmin(d2[slab])])

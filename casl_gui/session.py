@@ -1,0 +1,98 @@
+"""One run of the application as the command line asked: what to open, colour, and capture."""
+
+from __future__ import annotations
+
+import argparse
+
+from PySide6.QtCore import QObject, QSettings, QTimer
+from PySide6.QtWidgets import QApplication
+
+from casl_core.errors import CaslError
+from casl_gui.app import field_key
+from casl_gui.dialogs.errors import stderr_sink
+from casl_gui.main_window import MainWindow, recent_files
+
+
+class Session(QObject):
+    """Builds the window for parsed arguments and, with ``--screenshot``, captures and quits.
+
+    Attributes
+    ----------
+    window:
+        The main window.
+    exit_status:
+        0 while nothing went wrong; 1 after an error in a scripted run.
+    """
+
+    def __init__(self, args: argparse.Namespace, settings: QSettings) -> None:
+        super().__init__()
+        self._args = args
+        self._errors: list[str] = []
+        scripted = args.screenshot is not None
+        self.window = MainWindow(settings, stderr_sink(self._errors) if scripted else None)
+        self.exit_status = 0
+        self._first_launch = not recent_files(settings)
+        self._done = False
+
+    def start(self) -> None:
+        """Show the window and start opening what was asked (the demo on a first launch)."""
+        args = self._args
+        w = self.window
+        w.state.active_changed.connect(self._apply_fields)
+        w.show()
+        if args.compare:
+            w.state.set_compare(True)
+        if args.screenshot is not None:
+            w.runner.idle.connect(self._capture_soon)
+            QTimer.singleShot(round(args.timeout * 1000), self._time_out)
+        if args.files:
+            w.open_paths(args.files)
+        if args.demo or (not args.files and self._first_launch):
+            w.open_demo()
+        if args.screenshot is not None and not w.runner.busy():
+            self._capture_soon()
+
+    def _apply_fields(self) -> None:
+        state = self.window.state
+        if state.active_scan() is None:
+            return
+        try:
+            if self._args.color:
+                state.set_field(field_key(self._args.color))
+            if self._args.right:
+                state.set_second_field(field_key(self._args.right))
+        except CaslError as exc:
+            self._report("Cannot colour", str(exc))
+
+    def _report(self, title: str, message: str) -> None:
+        self.exit_status = 1
+        self.window.report_error(title, message)
+
+    def _capture_soon(self) -> None:
+        QTimer.singleShot(100, self._capture)
+
+    def _capture(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        if self.window.state.active_scan() is None:
+            if not self._errors:
+                self._report("Nothing to show", "no scan was opened")
+        else:
+            try:
+                self.window.save_screenshot(self._args.screenshot, self._args.screenshot_target)
+            except CaslError as exc:
+                self._report("Cannot save the screenshot", str(exc))
+        if self._errors:
+            self.exit_status = 1
+        self._quit()
+
+    def _time_out(self) -> None:
+        if not self._done:
+            self._done = True
+            self._report("Timed out", f"loading took longer than {self._args.timeout:g} s")
+            self._quit()
+
+    def _quit(self) -> None:
+        self.window.close()
+        QApplication.instance().exit(self.exit_status)

@@ -1,0 +1,253 @@
+"""The application state: one QObject holding open scans, colouring, picks and modes.
+
+Docks and the viewport read this object and listen to its signals; they change it only
+through its setters, which validate and then emit. Nothing here touches widgets or VTK.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCore import QObject, Signal
+
+from casl_core.errors import ConfigError
+from casl_core.scan import Scan
+from casl_gui.colouring import (
+    CASL_SCORE,
+    COLOUR_MAPS,
+    FieldScale,
+    default_scale,
+    field_choices,
+    field_values,
+    preferred_field,
+)
+
+
+@dataclass(frozen=True)
+class OpenScan:
+    """A scan open in the window.
+
+    Attributes
+    ----------
+    key:
+        Identifier unique within the session (scans may share names).
+    scan:
+        The scan, with its curvature fields.
+    """
+
+    key: int
+    scan: Scan
+
+    @property
+    def title(self) -> str:
+        """File name and point count, for lists."""
+        return f"{self.scan.name} ({len(self.scan):,} points)"
+
+
+class AppState(QObject):
+    """Open scans, the active one, what colours it, the picked point and the view mode.
+
+    Signals
+    -------
+    scans_changed():
+        A scan was opened or closed.
+    active_changed():
+        Another scan became active (the pick is cleared first).
+    field_changed():
+        The field of either view changed.
+    style_changed():
+        A colour scale, the colour map or the point size changed.
+    pick_changed():
+        The picked point changed (``picked_index`` may be None).
+    compare_changed(bool):
+        Compare mode was switched on or off.
+    """
+
+    scans_changed = Signal()
+    active_changed = Signal()
+    field_changed = Signal()
+    style_changed = Signal()
+    pick_changed = Signal()
+    compare_changed = Signal(bool)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._scans: list[OpenScan] = []
+        self._next_key = 1
+        self._active: int | None = None
+        self._field: str | None = None
+        self._second_field: str | None = None
+        self._scales: dict[str, FieldScale] = {}
+        self._cmap = COLOUR_MAPS[0]
+        self._point_size = 3.0
+        self._picked: int | None = None
+        self._compare = False
+
+    # -- scans -------------------------------------------------------------------------
+
+    @property
+    def scans(self) -> tuple[OpenScan, ...]:
+        """Open scans in the order they were opened."""
+        return tuple(self._scans)
+
+    def add_scan(self, scan: Scan) -> int:
+        """Open a scan, make it active and return its key."""
+        entry = OpenScan(self._next_key, scan)
+        self._next_key += 1
+        self._scans.append(entry)
+        self.scans_changed.emit()
+        self.set_active(entry.key)
+        return entry.key
+
+    def remove_scan(self, key: int) -> None:
+        """Close a scan; the next one (or none) becomes active."""
+        keys = [s.key for s in self._scans]
+        if key not in keys:
+            raise ConfigError(f"no open scan has key {key}")
+        pos = keys.index(key)
+        del self._scans[pos]
+        self.scans_changed.emit()
+        if self._active == key:
+            nxt = self._scans[min(pos, len(self._scans) - 1)].key if self._scans else None
+            self.set_active(nxt)
+
+    @property
+    def active_key(self) -> int | None:
+        """Key of the active scan, None when no scan is open."""
+        return self._active
+
+    def active_scan(self) -> Scan | None:
+        """The scan on show, or None."""
+        for entry in self._scans:
+            if entry.key == self._active:
+                return entry.scan
+        return None
+
+    def set_active(self, key: int | None) -> None:
+        """Show another scan, keeping the coloured field when it has it."""
+        if key is not None and key not in [s.key for s in self._scans]:
+            raise ConfigError(f"no open scan has key {key}")
+        if key == self._active:
+            return
+        self._active = key
+        self._picked = None
+        scan = self.active_scan()
+        if scan is not None:
+            self._field = preferred_field(scan, self._field)
+            self._second_field = self._second_choice(scan, self._second_field)
+        self.active_changed.emit()
+        self.pick_changed.emit()
+
+    # -- colouring ---------------------------------------------------------------------
+
+    @property
+    def field(self) -> str | None:
+        """Choice key colouring the (left) view."""
+        return self._field
+
+    @property
+    def second_field(self) -> str | None:
+        """Choice key colouring the right view in compare mode."""
+        return self._second_field
+
+    def _second_choice(self, scan: Scan, current: str | None) -> str:
+        enabled = [c.key for c in field_choices(scan) if c.enabled]
+        if current in enabled:
+            return current
+        if CASL_SCORE in enabled:
+            return CASL_SCORE
+        others = [k for k in enabled if k != self._field]
+        return others[-1] if others else preferred_field(scan, None)
+
+    def _check_choice(self, key: str) -> None:
+        scan = self.active_scan()
+        if scan is None:
+            raise ConfigError("no scan is open")
+        for choice in field_choices(scan):
+            if choice.key == key:
+                if not choice.enabled:
+                    raise ConfigError(f"{scan.name}: cannot colour by {choice.text}: {choice.reason}")
+                return
+        raise ConfigError(f"{scan.name}: no field {key!r}")
+
+    def set_field(self, key: str) -> None:
+        """Colour the (left) view by ``key``; raises ConfigError if the scan lacks it."""
+        self._check_choice(key)
+        if key != self._field:
+            self._field = key
+            self.field_changed.emit()
+
+    def set_second_field(self, key: str) -> None:
+        """Colour the right view of compare mode by ``key``."""
+        self._check_choice(key)
+        if key != self._second_field:
+            self._second_field = key
+            self.field_changed.emit()
+
+    def scale(self, key: str) -> FieldScale:
+        """The colour scale of a field, shared by all scans; made on first use."""
+        if key not in self._scales:
+            scan = self.active_scan()
+            values = field_values(scan, key) if scan is not None else None
+            self._scales[key] = default_scale(key, values)
+        return self._scales[key]
+
+    def set_scale(self, key: str, scale: FieldScale) -> None:
+        """Change a field's colour scale (every scan and view coloured by it follows)."""
+        if self._scales.get(key) != scale:
+            self._scales[key] = scale
+            self.style_changed.emit()
+
+    @property
+    def cmap(self) -> str:
+        """Colour map of scalar fields."""
+        return self._cmap
+
+    def set_cmap(self, name: str) -> None:
+        """Change the colour map; raises ConfigError for an unknown name."""
+        if name not in COLOUR_MAPS:
+            raise ConfigError(f"unknown colour map {name!r}; choose one of {', '.join(COLOUR_MAPS)}")
+        if name != self._cmap:
+            self._cmap = name
+            self.style_changed.emit()
+
+    @property
+    def point_size(self) -> float:
+        """Drawn point size in pixels."""
+        return self._point_size
+
+    def set_point_size(self, size: float) -> None:
+        """Change the point size (0.5 to 30 pixels)."""
+        if not 0.5 <= size <= 30:
+            raise ConfigError(f"point size must be between 0.5 and 30 pixels, got {size}")
+        if size != self._point_size:
+            self._point_size = float(size)
+            self.style_changed.emit()
+
+    # -- picking and modes -------------------------------------------------------------
+
+    @property
+    def picked_index(self) -> int | None:
+        """Index of the picked point in the active scan, or None."""
+        return self._picked
+
+    def set_pick(self, index: int | None) -> None:
+        """Pick a point of the active scan (None clears the pick)."""
+        scan = self.active_scan()
+        if index is not None and (scan is None or not 0 <= index < len(scan)):
+            size = 0 if scan is None else len(scan)
+            raise ConfigError(f"picked index {index} is outside the scan's {size} points")
+        if index != self._picked:
+            self._picked = index
+            self.pick_changed.emit()
+
+    @property
+    def compare(self) -> bool:
+        """Whether the viewport shows two linked views side by side."""
+        return self._compare
+
+    def set_compare(self, on: bool) -> None:
+        """Switch compare mode."""
+        if bool(on) != self._compare:
+            self._compare = bool(on)
+            self.compare_changed.emit(self._compare)

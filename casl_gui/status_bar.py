@@ -1,0 +1,67 @@
+"""The status bar: compute device, point count, and the running job with a cancel button."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QToolButton, QWidget
+
+from casl_core.progress import Progress
+
+
+def device_description() -> str:
+    """``"CPU"``, or the name of the first CUDA device torch sees."""
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    return "CPU"
+
+
+class StatusBar(QStatusBar):
+    """Shows the device, the active scan's point count and the progress of the running job.
+
+    The ``cancel_button`` is shown only while a job runs; the window connects it.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.job_label = QLabel("")
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setMaximumWidth(180)
+        self.progress_bar.setTextVisible(True)
+        self.cancel_button = QToolButton()
+        self.cancel_button.setText("Cancel")
+        self.points_label = QLabel("No scan")
+        self.device_label = QLabel(f"Device: {device_description()}")
+        self.addWidget(self.job_label, 1)
+        for w in (self.progress_bar, self.cancel_button, self.points_label, self.device_label):
+            self.addPermanentWidget(w)
+        self.job_idle()
+
+    def job_started(self, title: str) -> None:
+        """A job started: show its title and a busy bar."""
+        self.job_label.setText(title)
+        self.progress_bar.setRange(0, 0)
+        self.progress_bar.show()
+        self.cancel_button.show()
+        self.cancel_button.setEnabled(True)
+
+    def job_progress(self, progress: Progress) -> None:
+        """Show a progress report of the running job."""
+        if progress.total > 0:
+            self.progress_bar.setRange(0, 1000)
+            self.progress_bar.setValue(round(progress.fraction * 1000))
+            self.progress_bar.setFormat(f"{progress.stage} %p%")
+        else:
+            self.progress_bar.setRange(0, 0)
+        if progress.message:
+            self.job_label.setText(progress.message)
+
+    def job_idle(self) -> None:
+        """No job runs: hide the bar and the cancel button."""
+        self.job_label.setText("Ready")
+        self.progress_bar.hide()
+        self.cancel_button.hide()
+
+    def show_points(self, count: int | None) -> None:
+        """Show the active scan's point count (None: no scan)."""
+        self.points_label.setText("No scan" if count is None else f"{count:,} points")

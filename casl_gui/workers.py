@@ -1,0 +1,143 @@
+"""Run core functions off the main thread, reporting progress and results through Qt signals.
+
+A :class:`Job` wraps a core call ``fn(progress, cancel)``; its :class:`JobSignals` object
+is created on the main thread, so every signal it emits from the pool thread is queued to
+main-thread slots, where widgets and VTK may be touched. :class:`JobRunner` owns the
+thread pool, the jobs in flight and their cancellation.
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+from casl_core.errors import CaslError, Cancelled
+from casl_core.progress import CancelFn, Progress, ProgressFn
+
+#: A core call taking ``(progress, cancel)`` and returning its result.
+JobFn = Callable[[ProgressFn, CancelFn], Any]
+
+
+class JobSignals(QObject):
+    """Signals of one job; emitted from the worker thread, delivered on the main thread.
+
+    ``progress(Progress)``, ``succeeded(object)`` with the result, ``failed(str)`` with a
+    one-line message, ``cancelled()``; ``finished()`` always comes last.
+    """
+
+    progress = Signal(object)
+    succeeded = Signal(object)
+    failed = Signal(str)
+    cancelled = Signal()
+    finished = Signal()
+
+
+class Job(QRunnable):
+    """One core call to run on a :class:`QThreadPool`.
+
+    Parameters
+    ----------
+    title:
+        What the job does, for the status bar (``"Opening bunny.obj"``).
+    fn:
+        The call, given a progress callback and a cancel callable.
+    """
+
+    def __init__(self, title: str, fn: JobFn) -> None:
+        super().__init__()
+        self.setAutoDelete(False)
+        self.title = title
+        self.signals = JobSignals()
+        self._fn = fn
+        self._stop = threading.Event()
+
+    def cancel(self) -> None:
+        """Ask the job to stop at its next cancellation check."""
+        self._stop.set()
+
+    def is_cancelling(self) -> bool:
+        """Whether :meth:`cancel` was called."""
+        return self._stop.is_set()
+
+    def run(self) -> None:
+        """Run the call on the pool thread and emit the outcome."""
+        signals = self.signals
+        try:
+            result = self._fn(signals.progress.emit, self._stop.is_set)
+        except Cancelled:
+            signals.cancelled.emit()
+        except CaslError as exc:
+            signals.failed.emit(str(exc))
+        except Exception as exc:  # noqa: BLE001 - any crash in a job must reach the user, not kill the thread
+            traceback.print_exc()
+            signals.failed.emit(f"{type(exc).__name__}: {exc}")
+        else:
+            if self._stop.is_set():
+                signals.cancelled.emit()
+            else:
+                signals.succeeded.emit(result)
+        signals.finished.emit()
+
+
+class JobRunner(QObject):
+    """Starts jobs one after another on a private pool and tracks them.
+
+    Signals: ``started(str)`` with the job title, ``progress(object)`` with a
+    :class:`~casl_core.progress.Progress`, ``idle()`` when no job is left.
+    """
+
+    started = Signal(str)
+    progress = Signal(object)
+    idle = Signal()
+
+    def __init__(self, parent: QObject | None = None, max_threads: int = 1) -> None:
+        super().__init__(parent)
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(max_threads)
+        self._jobs: list[Job] = []
+
+    def submit(
+        self,
+        title: str,
+        fn: JobFn,
+        on_success: Callable[[Any], None],
+        on_failure: Callable[[str], None],
+    ) -> Job:
+        """Queue ``fn``; ``on_success(result)`` or ``on_failure(message)`` run on the main thread."""
+        job = Job(title, fn)
+        job.signals.succeeded.connect(on_success)
+        job.signals.failed.connect(on_failure)
+        job.signals.progress.connect(self.progress)
+        job.signals.finished.connect(lambda: self._finish(job))
+        self._jobs.append(job)
+        if len(self._jobs) == 1:
+            self.started.emit(title)
+        self._pool.start(job)
+        return job
+
+    def _finish(self, job: Job) -> None:
+        if job in self._jobs:
+            self._jobs.remove(job)
+        if self._jobs:
+            self.started.emit(self._jobs[0].title)
+        else:
+            self.idle.emit()
+
+    def busy(self) -> bool:
+        """Whether a job is queued or running."""
+        return bool(self._jobs)
+
+    def cancel_all(self) -> None:
+        """Ask every queued or running job to stop."""
+        for job in self._jobs:
+            job.cancel()
+
+    def shutdown(self, timeout_ms: int = 10000) -> bool:
+        """Cancel everything and wait for the pool; True if it emptied in time."""
+        self.cancel_all()
+        self._pool.clear()
+        return self._pool.waitForDone(timeout_ms)

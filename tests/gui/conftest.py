@@ -1,0 +1,60 @@
+"""Fixtures for GUI tests: a display check, private settings, captured dialogs, a main window.
+
+These tests render with VTK, so they need an X display with OpenGL (``xvfb-run -a -s
+"-screen 0 1600x1200x24"``); ``QT_QPA_PLATFORM=offscreen`` cannot render the 3D view.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_API", "pyside6")
+
+import pytest  # noqa: E402
+
+if os.environ.get("QT_QPA_PLATFORM") == "offscreen" or not (
+    os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+):
+    pytest.skip("GUI tests need a display with OpenGL: run them under xvfb-run", allow_module_level=True)
+
+from PySide6.QtCore import QSettings  # noqa: E402
+from PySide6.QtWidgets import QMessageBox  # noqa: E402
+
+from gui_helpers import DialogLog  # noqa: E402
+
+
+@pytest.fixture
+def settings(tmp_path, qapp):
+    """The application's settings store, redirected to a temporary folder."""
+    from casl_gui.app import make_settings
+
+    folder = tmp_path / "settings"
+    folder.mkdir()
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(folder))
+    store = make_settings()
+    if not store.fileName().startswith(str(folder)):
+        pytest.fail(f"settings would be written to {store.fileName()}, not the test folder")
+    yield store
+
+
+@pytest.fixture
+def dialogs(monkeypatch) -> DialogLog:
+    """Message boxes are recorded instead of shown (they would block the test)."""
+    log = DialogLog()
+    for kind in ("critical", "warning", "information", "question"):
+        monkeypatch.setattr(QMessageBox, kind, log.recorder(kind))
+    return log
+
+
+@pytest.fixture
+def window(qtbot, settings, dialogs):
+    """A shown main window with no scan; closed (and its 3D view finalised) afterwards."""
+    from casl_gui.main_window import MainWindow
+
+    win = MainWindow(settings)
+    win.resize(1200, 800)
+    win.show()
+    qtbot.waitExposed(win)
+    yield win
+    win.close()
+    win.deleteLater()

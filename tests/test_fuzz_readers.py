@@ -1,0 +1,139 @@
+"""Fuzzing read_scan: random bytes and mutated real files raise CaslError or read consistently."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from casl_core.errors import CaslError
+from casl_core.io import read_scan, write_scan
+from casl_core.scan import Scan
+
+SCANS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "scans"
+SUFFIXES = [".ply", ".pcd", ".xyz", ".txt", ".csv", ".asc", ".pts", ".npy", ".npz", ".obj", ".stl", ".off",
+            ".tiff", ".bin"]
+FUZZ = settings(derandomize=True, deadline=None, database=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not SCANS.is_dir(), reason="shared scans not present")]
+
+
+def _check(path: Path) -> None:
+    """Read ``path``: only a CaslError may escape, and a scan read must be consistent."""
+    try:
+        scan = read_scan(path)
+    except CaslError as exc:
+        assert str(exc).startswith(str(path)), str(exc)
+        assert "\n" not in str(exc)
+        return
+    _assert_consistent(scan)
+
+
+def _assert_consistent(scan: Scan) -> None:
+    md = scan.metadata
+    n = len(scan)
+    assert n > 0 and scan.points.dtype == np.float32 and np.isfinite(scan.points).all()
+    assert md.points_in_file - md.dropped_nonfinite == n
+    if md.source_index is not None:
+        assert len(md.source_index) == n and np.all(np.diff(md.source_index) > 0)
+    if md.faces is not None and md.faces.size:
+        assert md.faces.min() >= 0 and md.faces.max() < n
+    if md.pixel_index is not None:
+        assert len(md.pixel_index) == n
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("fuzz")
+
+
+@pytest.fixture(scope="module")
+def seeds(work) -> dict[str, bytes]:
+    """Small valid files: real shared scans and files written by casl_core."""
+    real = {
+        "bone.ply": SCANS / "pymeshlab-samples" / "bone.ply",
+        "milk.pcd": SCANS / "pcl" / "tutorials" / "correspondence_grouping" / "milk.pcd",
+        "template.pcd": SCANS / "pcl" / "tutorials" / "template_alignment" / "object_template_4.pcd",
+        "chameleon.pts": SCANS / "pymeshlab-samples" / "chameleon.pts",
+        "beetle.obj": SCANS / "common-3d-test-models" / "beetle.obj",
+    }
+    out = {name: path.read_bytes() for name, path in real.items()}
+    bone = read_scan(real["bone.ply"]).subset(np.arange(0, 1872, 12))
+    bone = bone.with_fields(height=bone.points[:, 2].copy())
+    for name, binary in [("w.ply", True), ("wa.ply", False), ("w.pcd", True), ("wa.pcd", False),
+                         ("w.csv", False), ("w.xyz", False)]:
+        write_scan(bone, work / name, binary=binary)
+        out[name] = (work / name).read_bytes()
+    out["w.off"] = b"COFF\n4 2 0\n0 0 0 255 0 0 255\n1 0 0 0 9 0 255\n1 1 0 1 2 3 255\n0 1 1 4 5 6 255\n" \
+                   b"3 0 1 2\n4 0 1 2 3\n"
+    out["w.stl"] = b"\0" * 80 + np.uint32(2).tobytes() + np.arange(2 * 25, dtype="<u2").tobytes()
+    np.save(work / "w.npy", bone.points[:40])
+    out["w.npy"] = (work / "w.npy").read_bytes()
+    return out
+
+
+@settings(FUZZ, max_examples=4200)
+@given(suffix=st.sampled_from(SUFFIXES), data=st.binary(max_size=400))
+def test_random_bytes_never_escape(work, suffix, data):
+    path = work / f"random{suffix}"
+    path.write_bytes(data)
+    _check(path)
+
+
+def _mutate(data: bytes, draw) -> bytes:
+    kind = draw(st.sampled_from(["flip", "truncate", "header", "splice"]))
+    if kind == "truncate":
+        return data[: draw(st.integers(0, len(data)))]
+    if kind == "flip":
+        out = bytearray(data)
+        for _ in range(draw(st.integers(1, 8))):
+            at = draw(st.integers(0, len(out) - 1))
+            out[at] ^= 1 << draw(st.integers(0, 7))
+        return bytes(out)
+    if kind == "splice":
+        at = draw(st.integers(0, len(data)))
+        cut = draw(st.integers(0, 64))
+        return data[:at] + draw(st.binary(max_size=16)) + data[at + cut:]
+    return _edit_header(data, draw)
+
+
+def _edit_header(data: bytes, draw) -> bytes:
+    """Replace a number in the first lines, or drop/duplicate one of them."""
+    head = data[:600]
+    numbers = list(re.finditer(rb"-?\d+", head))
+    lines = list(re.finditer(rb"[^\n]*\n", head))
+    if numbers and draw(st.booleans()):
+        m = draw(st.sampled_from(numbers))
+        value = draw(st.sampled_from([0, 1, 2, 3, -1, 255, 2**31, 2**32 + 1, 10**12, int(m.group()) + 1,
+                                      max(int(m.group()) - 1, 0)]))
+        return data[: m.start()] + str(value).encode() + data[m.end():]
+    if not lines:
+        return data
+    m = draw(st.sampled_from(lines))
+    if draw(st.booleans()):
+        return data[: m.start()] + data[m.end():]
+    return data[: m.end()] + m.group() + data[m.end():]
+
+
+SEED_NAMES = ["bone.ply", "milk.pcd", "template.pcd", "chameleon.pts", "beetle.obj", "w.ply", "wa.ply", "w.pcd",
+              "wa.pcd", "w.csv", "w.xyz", "w.off", "w.stl", "w.npy"]
+
+
+@pytest.mark.parametrize("seed_name", SEED_NAMES)
+def test_mutated_valid_files_never_escape(work, seeds, seed_name):
+    suffix = Path(seed_name).suffix
+
+    @settings(FUZZ, max_examples=450)
+    @given(data=st.data())
+    def run(data):
+        mutated = _mutate(seeds[seed_name], data.draw)
+        path = work / f"mutated{suffix}"
+        path.write_bytes(mutated)
+        _check(path)
+
+    run()
