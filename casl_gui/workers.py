@@ -122,6 +122,8 @@ class JobRunner(QObject):
     def _finish(self, job: Job) -> None:
         if job in self._jobs:
             self._jobs.remove(job)
+        # The connections hold the callbacks (and through them their owners): drop them.
+        job.signals.deleteLater()
         if self._jobs:
             self.started.emit(self._jobs[0].title)
         else:

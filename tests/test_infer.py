@@ -43,13 +43,16 @@ def fandisk(scans_dir):
 
 
 def test_every_point_is_scored_in_input_order(model_path, fandisk):
+    from casl_core.geometry import add_curvature
+
     model = load_model(model_path, "cpu")
+    fandisk = add_curvature(fandisk)  # fixed curvature, so only the network sees the new order
     result = infer_scan(model, fandisk)
     assert result.point_scores.shape == (len(fandisk),) and result.point_scores.dtype == np.float32
     assert np.isfinite(result.point_scores).all()
     np.testing.assert_array_equal(result.scan.fields[SCORE_FIELD], result.point_scores)
     np.testing.assert_array_equal(result.scan.points, fandisk.points)
-    # Shuffle the file order: each point keeps its own score.
+    # Shuffle the point order: each point keeps its own score.
     perm = np.random.default_rng(0).permutation(len(fandisk))
     shuffled = infer_scan(model, fandisk.subset(perm))
     np.testing.assert_allclose(shuffled.point_scores, result.point_scores[perm], rtol=1e-4, atol=1e-4)
@@ -74,9 +77,11 @@ def test_chunked_scoring_equals_unchunked(model_path, fandisk, chunk):
     curvature = np.random.default_rng(2).uniform(0, 0.3, size=(len(fandisk), 3)).astype(np.float32)
     whole = point_scores(model, normalized, curvature, chunk_points=len(fandisk))
     if chunk == 1:  # one point at a time is slow: check a slice of the scan
-        normalized, curvature, whole = normalized[:300], curvature[:300], None
+        normalized, curvature = normalized[:300], curvature[:300]
         whole = point_scores(model, normalized, curvature, chunk_points=300)
-    np.testing.assert_array_equal(point_scores(model, normalized, curvature, chunk_points=chunk), whole)
+    chunked = point_scores(model, normalized, curvature, chunk_points=chunk)
+    # Equal up to float rounding (a matrix product of one row may round differently in BLAS).
+    np.testing.assert_allclose(chunked, whole, rtol=1e-5, atol=1e-6)
 
 
 def test_curvature_fields_already_on_the_scan_are_used(model_path, fandisk):

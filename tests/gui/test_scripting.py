@@ -1,4 +1,8 @@
-"""``casl-gui ... --screenshot OUT.png`` as a separate process: renders, saves, exits."""
+"""``casl-gui ... --screenshot OUT.png``: renders, saves, exits with a status.
+
+One test runs the installed command as a separate process; the others call the same
+``main()`` in this process (faster), with the settings redirected to a temporary folder.
+"""
 
 from __future__ import annotations
 
@@ -12,45 +16,58 @@ import pytest
 from gui_helpers import background_mask, colour_map_mask
 from PIL import Image
 
+from casl_gui.app import main
+
 pytestmark = [pytest.mark.gui, pytest.mark.timeout(180)]
 
 
-def _run(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
+def _cloud_fraction(image: np.ndarray) -> float:
+    return float((colour_map_mask(image, "viridis") & ~background_mask(image)).mean())
+
+
+def test_the_command_saves_a_screenshot_of_the_demo(tmp_path):
+    out = tmp_path / "demo.png"
     script = Path(sys.executable).with_name("casl-gui")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "casl_gui.app"]
     env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "config"), QT_API="pyside6")
-    return subprocess.run(command + args, capture_output=True, text=True, timeout=150, env=env)
-
-
-def test_screenshot_of_a_file_coloured_by_a_chosen_field(tmp_path, scans_dir):
-    out = tmp_path / "shot.png"
-    bunny = scans_dir / "common-3d-test-models" / "stanford-bunny.obj"
-    result = _run([str(bunny), "--color", "curvature_s64", "--compare", "--screenshot", str(out),
-                   "--screenshot-target", "viewport"], tmp_path)
-    assert result.returncode == 0, result.stderr
-    image = np.asarray(Image.open(out).convert("RGB"))
-    assert image.shape[0] > 300 and image.shape[1] > 400
-    half = image.shape[1] // 2
-    for side in (image[:, :half], image[:, half:]):
-        cloud = colour_map_mask(side, "viridis") & ~background_mask(side)
-        assert cloud.mean() > 0.02
-
-
-def test_demo_screenshot_of_the_window(tmp_path):
-    out = tmp_path / "demo.png"
-    result = _run(["--demo", "--screenshot", str(out)], tmp_path)
+    result = subprocess.run(command + ["--demo", "--screenshot", str(out)],
+                            capture_output=True, text=True, timeout=150, env=env)
     assert result.returncode == 0, result.stderr
     image = np.asarray(Image.open(out).convert("RGB"))
     assert image.shape[0] >= 600 and image.shape[1] >= 900
-    assert (colour_map_mask(image, "viridis") & ~background_mask(image)).mean() > 0.01
+    assert _cloud_fraction(image) > 0.01
     assert len(np.unique(image.reshape(-1, 3), axis=0)) > 200
 
 
-def test_a_file_that_cannot_be_read_exits_non_zero_with_one_line(tmp_path):
+def test_screenshot_of_a_file_in_compare_mode_with_a_chosen_field(qapp, settings, tmp_path, scans_dir):
+    out = tmp_path / "shot.png"
+    bunny = scans_dir / "common-3d-test-models" / "stanford-bunny.obj"
+    status = main([str(bunny), "--color", "curvature_s64", "--compare", "--screenshot", str(out),
+                   "--screenshot-target", "viewport"])
+    assert status == 0
+    image = np.asarray(Image.open(out).convert("RGB"))
+    half = image.shape[1] // 2
+    assert _cloud_fraction(image[:, :half]) > 0.02 and _cloud_fraction(image[:, half:]) > 0.02
+
+
+def test_the_first_launch_shows_the_demo(qapp, settings, tmp_path):
+    out = tmp_path / "first.png"
+    assert main(["--screenshot", str(out), "--screenshot-target", "viewport"]) == 0
+    assert _cloud_fraction(np.asarray(Image.open(out).convert("RGB"))) > 0.02
+
+
+def test_an_unreadable_file_exits_non_zero_with_one_line(qapp, settings, tmp_path, capsys):
     bad = tmp_path / "broken.pcd"
     bad.write_text("VERSION .7\nFIELDS x y z\nPOINTS 10\nDATA ascii\n1 2\n")
-    result = _run([str(bad), "--screenshot", str(tmp_path / "never.png")], tmp_path)
-    assert result.returncode == 1
-    lines = [line for line in result.stderr.splitlines() if line.startswith("casl-gui:")]
+    status = main([str(bad), "--screenshot", str(tmp_path / "never.png")])
+    assert status == 1
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("casl-gui:")]
     assert len(lines) == 1 and "broken.pcd" in lines[0]
     assert not (tmp_path / "never.png").exists()
+
+
+def test_an_unknown_field_exits_non_zero_naming_it(qapp, settings, tmp_path, capsys, scans_dir):
+    fandisk = scans_dir / "common-3d-test-models" / "fandisk.obj"
+    status = main([str(fandisk), "--color", "no_such_field", "--screenshot", str(tmp_path / "x.png")])
+    assert status == 1
+    assert "no_such_field" in capsys.readouterr().err
