@@ -173,18 +173,21 @@ class MainWindow(QMainWindow):
     def open_demo(self) -> None:
         """Open the procedural demo part in the background."""
         self.runner.submit("Making the demo part", jobs.open_demo,
-                           partial(self._loaded, None), partial(self._failed, "demo"))
+                           self._demo_loaded, partial(self._failed, "demo"))
 
-    def open_scan(self, scan: Scan) -> int:
+    def _demo_loaded(self, scan: Scan) -> None:
+        if not self._closed:
+            self.state.add_scan(scan, name="demo flange")
+
+    def open_scan(self, scan: Scan, name: str | None = None) -> int:
         """Show a scan that is already in memory; returns its key in the state."""
-        return self.state.add_scan(scan)
+        return self.state.add_scan(scan, name)
 
-    def _loaded(self, path: str | None, scan: Scan) -> None:
+    def _loaded(self, path: str, scan: Scan) -> None:
         if self._closed:
             return
         self.state.add_scan(scan)
-        if path is not None:
-            self._remember(path)
+        self._remember(path)
 
     def _failed(self, path: str, message: str) -> None:
         name = "the demo" if path == "demo" else os.path.basename(path)

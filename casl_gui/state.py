@@ -33,15 +33,18 @@ class OpenScan:
         Identifier unique within the session (scans may share names).
     scan:
         The scan, with its curvature fields.
+    name:
+        What lists call it: the file name without suffix unless given.
     """
 
     key: int
     scan: Scan
+    name: str
 
     @property
     def title(self) -> str:
-        """File name and point count, for lists."""
-        return f"{self.scan.name} ({len(self.scan):,} points)"
+        """Name and point count, for lists."""
+        return f"{self.name} ({len(self.scan):,} points)"
 
 
 class AppState(QObject):
@@ -90,9 +93,9 @@ class AppState(QObject):
         """Open scans in the order they were opened."""
         return tuple(self._scans)
 
-    def add_scan(self, scan: Scan) -> int:
-        """Open a scan, make it active and return its key."""
-        entry = OpenScan(self._next_key, scan)
+    def add_scan(self, scan: Scan, name: str | None = None) -> int:
+        """Open a scan (called ``name``, else its file name), make it active and return its key."""
+        entry = OpenScan(self._next_key, scan, name or scan.name)
         self._next_key += 1
         self._scans.append(entry)
         self.scans_changed.emit()

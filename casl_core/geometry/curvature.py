@@ -27,10 +27,12 @@ normals run in torch on the GPU; the k-d tree searches stay on the CPU.
 from __future__ import annotations
 
 import os
+import sys
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -97,7 +99,7 @@ class _Backend:
 def _resolve_device(device: str) -> _Backend:
     """Map ``cpu``/``auto``/``cuda``/``cuda:N``/``torch-cpu`` to a backend, or raise ConfigError."""
     text = device.strip().lower() if isinstance(device, str) else None
-    if text == "cpu":
+    if text == "cpu" or (text == "auto" and _surely_no_cuda()):
         return _Backend()
     if text == "torch-cpu":
         import torch
@@ -107,6 +109,11 @@ def _resolve_device(device: str) -> _Backend:
 
     dev = resolve_device(device)
     return _Backend() if dev.type == "cpu" else _Backend(dev)
+
+
+def _surely_no_cuda() -> bool:
+    """True on Linux when no NVIDIA device node exists (saves importing torch for "auto")."""
+    return sys.platform.startswith("linux") and not any(Path("/dev").glob("nvidia[0-9]*"))
 
 
 def _validate_points(points: np.ndarray) -> np.ndarray:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from collections.abc import Callable
 
 import numpy as np
 
+from casl_core.atomic import atomic_open
 from casl_core.errors import ScanFormatError
 
 _BAD_NAME_CHARS = re.compile(r"[^A-Za-z0-9_.\-]")
@@ -96,7 +96,7 @@ def as_labels(values: np.ndarray) -> np.ndarray | None:
 
 
 def atomic_write(path: str, write: Callable[[object], None]) -> None:
-    """Write a file through a temporary file in the same folder, then rename it into place.
+    """Write a file through :func:`casl_core.atomic.atomic_open` (temporary file, then rename).
 
     ``write`` receives the open binary file object. A failed write leaves ``path`` as it was.
 
@@ -111,26 +111,10 @@ def atomic_write(path: str, write: Callable[[object], None]) -> None:
     if os.path.isdir(path):
         raise ScanFormatError(path, "cannot write: it is a directory")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".casl-", suffix=".tmp", dir=folder)
-    except OSError as exc:
-        raise ScanFormatError(path, f"cannot write ({exc.strerror or exc})") from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
+        with atomic_open(path) as fh:
             write(fh)
-        os.replace(tmp, path)
     except OSError as exc:
-        _remove_quietly(tmp)
         raise ScanFormatError(path, f"cannot write ({exc.strerror or exc})") from None
-    except BaseException:
-        _remove_quietly(tmp)
-        raise
-
-
-def _remove_quietly(path: str) -> None:
-    try:
-        os.remove(path)
-    except OSError:
-        pass
 
 
 def header_lines(data: bytes, path: str, end: Callable[[str], bool], limit: int = 1 << 16) -> tuple[list[str], int]:

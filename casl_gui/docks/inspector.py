@@ -51,7 +51,7 @@ class InspectorDock(QDockWidget):
         if scan is None or index is None:
             for label in (self.index_label, self.xyz_label, self.score_label, self.truth_label, self.curvature_label):
                 label.setText(_NONE)
-            self.plot.set_data([], [], None, 0.1)
+            self.plot.set_data([], [], [], 0.1)
             return
         self.index_label.setText(f"{index:,} of {len(scan):,}")
         x, y, z = scan.points[index].astype(np.float64) + np.asarray(scan.metadata.offset)
@@ -68,10 +68,10 @@ class InspectorDock(QDockWidget):
         names = curvature_fields(scan)
         if not names:
             self.curvature_label.setText("no curvature")
-            self.plot.set_data([], [], None, 0.1)
+            self.plot.set_data([], [], [], 0.1)
             return
         values = [float(scan.fields[n][index]) for n in names]
         labels = [str(curvature_order(n)) for n in names]
-        scale = self._state.scale(names[0])
-        self.plot.set_data(labels, values, scale.threshold, scale.clim[1])
+        scales = [self._state.scale(n) for n in names]
+        self.plot.set_data(labels, values, [s.threshold for s in scales], max(s.clim[1] for s in scales))
         self.curvature_label.setText("  ".join(f"{lab}: {v:.4f}" for lab, v in zip(labels, values)))

@@ -13,14 +13,14 @@ class ScalePlot(QWidget):
     """Curvature (y) at each scale (x, evenly spaced, labelled with the scale).
 
     The y axis runs from 0 to the larger of ``y_max`` and the largest value, so plots of
-    different points compare at a glance; a dashed line marks the threshold.
+    different points compare at a glance; a short red dash marks each scale's threshold.
     """
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._labels: list[str] = []
         self._values: list[float] = []
-        self._threshold: float | None = None
+        self._thresholds: list[float] = []
         self._y_max = 0.1
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.setMinimumHeight(120)
@@ -28,11 +28,11 @@ class ScalePlot(QWidget):
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt naming
         return QSize(240, 130)
 
-    def set_data(self, labels: list[str], values: list[float], threshold: float | None, y_max: float) -> None:
-        """Show ``values`` (one per label); empty lists clear the plot."""
+    def set_data(self, labels: list[str], values: list[float], thresholds: list[float], y_max: float) -> None:
+        """Show ``values`` and ``thresholds`` (one of each per label); empty lists clear the plot."""
         self._labels = list(labels)
         self._values = [float(v) for v in values]
-        self._threshold = threshold
+        self._thresholds = [float(t) for t in thresholds]
         self._y_max = y_max
         self.update()
 
@@ -80,12 +80,10 @@ class ScalePlot(QWidget):
             painter.drawText(QRectF(x - 24, area.bottom() + 4, 48, 16), Qt.AlignmentFlag.AlignCenter, label)
 
     def _draw_threshold(self, painter: QPainter, area: QRectF, top: float) -> None:
-        if self._threshold is None:
-            return
-        pen = QPen(QColor("#e4572e"), 1, Qt.PenStyle.DashLine)
-        painter.setPen(pen)
-        y = self._y(area, self._threshold, top)
-        painter.drawLine(QPointF(area.left(), y), QPointF(area.right(), y))
+        painter.setPen(QPen(QColor("#e4572e"), 2))
+        for i, threshold in enumerate(self._thresholds):
+            x, y = self._x(area, i), self._y(area, threshold, top)
+            painter.drawLine(QPointF(x - 9, y), QPointF(x + 9, y))
 
     def _draw_line(self, painter: QPainter, area: QRectF, top: float) -> None:
         pts = [QPointF(self._x(area, i), self._y(area, v, top))
