@@ -38,8 +38,9 @@ cli-demo: $(BIN)/.installed-core
 test: $(BIN)/.installed-test deb-test
 	QT_API=pyside6 xvfb-run -a -s "-screen 0 1600x1200x24" $(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: $(BIN)/.installed-bench
-	$(BIN)/python benchmarks/run_all.py
+bench: $(BIN)/.installed-bench deb-test
+	@sh tools/ensure_deb.sh libusb-1.0-0
+	for script in benchmarks/bench_*.py; do xvfb-run -a -s "-screen 0 1600x1200x24" $(BIN)/python $$script || exit 1; done
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

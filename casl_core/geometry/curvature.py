@@ -10,11 +10,11 @@ Two modes, computed in one pass over chunks of points (memory stays bounded):
   fields ``curvature_k<k>``. One k-d tree query at ``max(ks)``; every smaller ``k`` comes
   from running sums along the nearest-first neighbour axis.
 * multi-scale (default, ``ks=None``): fields ``curvature_s16``, ``curvature_s64`` and
-  ``curvature_s256``. ``s16`` is the exact 16-nearest-point neighbourhood; ``s64`` and
-  ``s256`` are the unions of the 16 voxel cells nearest to the point (by cell centroid) on
-  grids calibrated so that occupied cells hold about 4 and 16 points. Cell moments (count,
-  centroid, centred scatter) are combined about the query point by the parallel-axis
-  rule, so the covariance of that union is exact; only which points are in the
+  ``curvature_s256``. ``s16`` is the exact 16-nearest-point neighbourhood; for ``s64`` and
+  ``s256`` the 24 voxel cells with centroids nearest to the point, on grids calibrated so
+  that occupied cells hold about 4 and 16 points, are taken nearest first until they hold
+  64 (256) points, the last one fractionally. Cell moments (count, sum, second moments) add
+  up exactly, so the covariance of that union is exact; only which points are in the
   neighbourhood differs from exact k-NN (see ``docs/curvature.md`` for the measured gap).
 
 Normals are the eigenvectors of ``l0`` at the finest scale, oriented away from the
