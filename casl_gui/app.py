@@ -1,9 +1,10 @@
 """The ``casl-gui`` entry point: arguments, QApplication, settings, scripted screenshots.
 
-``casl-gui [FILES...] [--demo] [--color FIELD] [--compare] [--screenshot OUT.png]`` opens
-the files (and folders), waits for reading and curvature to finish, and with
-``--screenshot`` saves the window (or the 3D view) and exits: 0 on success, 1 with a
-one-line message on stderr when a file could not be opened or the image not written.
+``casl-gui [FILES...] [--demo] [--color FIELD] [--compare] [--right FIELD] [--pick INDEX]
+[--screenshot OUT.png]`` opens the files (and folders), waits for reading and curvature to
+finish, and with ``--screenshot`` saves the window (or the 3D view) and exits: 0 on success,
+1 with a one-line message on stderr when a file could not be opened, a field or point is
+unknown, or the image could not be written.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--compare", action="store_true",
                         help="two linked views: FIELD on the left, CASL score (or --right) on the right")
     parser.add_argument("--right", metavar="FIELD", help="field of the right view in compare mode")
+    parser.add_argument("--pick", type=int, metavar="INDEX",
+                        help="pick this point of the first scan and turn the camera to face it")
     parser.add_argument("--screenshot", metavar="OUT.png", help="save a screenshot once everything is loaded, then exit")
     parser.add_argument("--screenshot-target", choices=("window", "viewport"), default="window",
                         help="what --screenshot captures (default: the whole window)")
@@ -55,6 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the application; returns the process exit status."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("QT_API", "pyside6")
+    from PySide6.QtCore import QEventLoop
     from PySide6.QtWidgets import QApplication
 
     from casl_gui.session import Session
@@ -63,9 +67,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setOrganizationName(ORGANISATION)
     app.setApplicationName(APPLICATION)
     session = Session(args, make_settings())
+    if args.screenshot is None:
+        session.start()
+        return app.exec()
+    # A local loop, not app.exec()/exit(): exit() would also end every later event loop.
+    loop = QEventLoop()
+    session.finished.connect(loop.exit)
     session.start()
-    status = app.exec()
-    return session.exit_status if args.screenshot else status
+    if session.running():
+        loop.exec()
+    return session.exit_status
 
 
 if __name__ == "__main__":

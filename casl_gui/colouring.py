@@ -101,6 +101,8 @@ class ColourSpec(NamedTuple):
         Colour range for scalars and labels; ``None`` for RGB.
     cmap:
         Colour map name, or a list of colours for labels; ``None`` for RGB.
+    categories:
+        Names of the classes ``0, 1, ...`` when ``cmap`` is a list of colours, else empty.
     """
 
     key: str
@@ -108,6 +110,7 @@ class ColourSpec(NamedTuple):
     values: np.ndarray
     clim: tuple[float, float] | None
     cmap: str | list[str] | None
+    categories: tuple[str, ...] = ()
 
 
 def curvature_order(name: str) -> int | None:
@@ -231,5 +234,6 @@ def colour_spec(scan: Scan, key: str, scale: FieldScale, cmap: str, *, title_suf
     if key == RGB:
         return ColourSpec(key, title, values, None, None)
     if key == LABELS:
-        return ColourSpec(key, title, values.astype(np.float32), (0.0, 1.0), list(LABEL_COLOURS))
+        return ColourSpec(key, title, values.astype(np.float32), (0.0, 1.0), list(LABEL_COLOURS),
+                          ("normal", "anomalous"))
     return ColourSpec(key, title, np.asarray(values, dtype=np.float32), scale.clim, cmap)

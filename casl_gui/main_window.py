@@ -89,6 +89,7 @@ class MainWindow(QMainWindow):
         self.compare_action = self._action(view_menu, "&Compare side by side", None, "Ctrl+K")
         self.compare_action.setCheckable(True)
         self.compare_action.toggled.connect(self.state.set_compare)
+        self._action(view_menu, "&Fly to the picked point", self.fly_to_pick, "F")
         view_menu.addSeparator()
         for dock in (self.scan_dock, self.colouring_dock, self.inspector_dock):
             view_menu.addAction(dock.toggleViewAction())
@@ -136,6 +137,11 @@ class MainWindow(QMainWindow):
         self.viewport.set_compare(on)
         self.redraw()
 
+    def fly_to_pick(self) -> None:
+        """Turn the camera to face the picked point, if any."""
+        if self.state.picked_index is not None and not self._closed:
+            self.viewport.fly_to(self.state.picked_index)
+
     def redraw(self) -> None:
         """Draw the active scan with the state's colouring."""
         s = self.state
@@ -148,8 +154,7 @@ class MainWindow(QMainWindow):
         keys = [s.field, s.second_field] if s.compare else [s.field]
         suffixes = [" (left)", " (right)"] if s.compare and keys[0] == keys[1] else ["", ""]
         specs = [colour_spec(scan, k, s.scale(k), s.cmap, title_suffix=sfx) for k, sfx in zip(keys, suffixes)]
-        self.viewport.show_scan(scan, specs, s.point_size)
-        self.viewport.mark_pick(s.picked_index)
+        self.viewport.show_scan(scan, specs, s.point_size, s.picked_index)
 
     # -- opening -----------------------------------------------------------------------
 

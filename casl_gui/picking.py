@@ -47,26 +47,29 @@ class ViewGeometry(NamedTuple):
 def project(points: np.ndarray, view: ViewGeometry) -> tuple[np.ndarray, np.ndarray]:
     """Display pixel positions ``(N, 2)`` and camera distances ``(N,)`` of world points.
 
-    Points behind the camera get a distance <= 0.
+    Computed in float32 (a tenth of a pixel is plenty for picking); points behind the
+    camera get a distance <= 0.
 
     Raises
     ------
     ConfigError
         If ``points`` is not ``(N, 3)``.
     """
-    pts = np.asarray(points, dtype=np.float64)
+    pts = np.asarray(points)
     if pts.ndim != 2 or pts.shape[1] != 3:
         raise ConfigError(f"points to project must have shape (N, 3), got {pts.shape}")
+    pts = pts.astype(np.float32, copy=False)
     m = np.asarray(view.world_to_clip, dtype=np.float64)
-    clip = pts @ m[:, :3].T + m[:, 3]
-    w = clip[:, 3]
-    safe_w = np.where(np.abs(w) > 1e-12, w, 1e-12)
-    ndc = clip[:, :2] / safe_w[:, None]
-    xy = np.empty((len(pts), 2))
-    xy[:, 0] = view.origin[0] + (ndc[:, 0] + 1.0) * 0.5 * view.size[0]
-    xy[:, 1] = view.origin[1] + (ndc[:, 1] + 1.0) * 0.5 * view.size[1]
+    rows = m[[0, 1, 3], :]
+    xyw = pts @ rows[:, :3].T.astype(np.float32)
+    xyw += rows[:, 3].astype(np.float32)
+    w = xyw[:, 2]
+    w[np.abs(w) < 1e-12] = 1e-12
+    xy = xyw[:, :2] / w[:, None]
+    xy[:, 0] = view.origin[0] + (xy[:, 0] + 1.0) * (0.5 * view.size[0])
+    xy[:, 1] = view.origin[1] + (xy[:, 1] + 1.0) * (0.5 * view.size[1])
     e = np.asarray(view.world_to_eye, dtype=np.float64)
-    depth = -(pts @ e[2, :3] + e[2, 3])
+    depth = -(pts @ e[2, :3].astype(np.float32) + np.float32(e[2, 3]))
     return xy, depth
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from PySide6.QtCore import QObject, QSettings, QTimer
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import QObject, QSettings, QTimer, Signal
 
 from casl_core.errors import CaslError
 from casl_gui.app import field_key
@@ -22,7 +21,14 @@ class Session(QObject):
         The main window.
     exit_status:
         0 while nothing went wrong; 1 after an error in a scripted run.
+
+    Signals
+    -------
+    finished(int):
+        A scripted run is over (screenshot saved or given up), with its exit status.
     """
+
+    finished = Signal(int)
 
     def __init__(self, args: argparse.Namespace, settings: QSettings) -> None:
         super().__init__()
@@ -33,6 +39,10 @@ class Session(QObject):
         self.exit_status = 0
         self._first_launch = not recent_files(settings)
         self._done = False
+        self._picked = False
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self._time_out)
 
     def start(self) -> None:
         """Show the window and start opening what was asked (the demo on a first launch)."""
@@ -44,13 +54,17 @@ class Session(QObject):
             w.state.set_compare(True)
         if args.screenshot is not None:
             w.runner.idle.connect(self._capture_soon)
-            QTimer.singleShot(round(args.timeout * 1000), self._time_out)
+            self._timer.start(round(args.timeout * 1000))
         if args.files:
             w.open_paths(args.files)
         if args.demo or (not args.files and self._first_launch):
             w.open_demo()
         if args.screenshot is not None and not w.runner.busy():
             self._capture_soon()
+
+    def running(self) -> bool:
+        """Whether a scripted run has not finished yet."""
+        return not self._done
 
     def _apply_fields(self) -> None:
         state = self.window.state
@@ -61,6 +75,10 @@ class Session(QObject):
                 state.set_field(field_key(self._args.color))
             if self._args.right:
                 state.set_second_field(field_key(self._args.right))
+            if self._args.pick is not None and not self._picked:
+                self._picked = True
+                state.set_pick(self._args.pick)
+                self.window.fly_to_pick()
         except CaslError as exc:
             self._report("Cannot colour", str(exc))
 
@@ -94,5 +112,6 @@ class Session(QObject):
             self._quit()
 
     def _quit(self) -> None:
+        self._timer.stop()
         self.window.close()
-        QApplication.instance().exit(self.exit_status)
+        self.finished.emit(self.exit_status)

@@ -105,8 +105,9 @@ class Viewport(QWidget):
 
     # -- drawing -----------------------------------------------------------------------
 
-    def show_scan(self, scan: Scan | None, specs: list[ColourSpec], point_size: float) -> None:
-        """Draw ``scan`` coloured by ``specs`` (one per view) and render.
+    def show_scan(self, scan: Scan | None, specs: list[ColourSpec], point_size: float,
+                  pick: int | None = None) -> None:
+        """Draw ``scan`` coloured by ``specs`` (one per view), mark ``pick``, and render once.
 
         The camera is reset when another scan is shown, kept when only colours change.
 
@@ -121,8 +122,8 @@ class Viewport(QWidget):
         new_scan = scan is not self._scan
         if new_scan:
             self._scan = scan
-            self._pick = None
             self._cloud = None if scan is None else pv.PolyData(scan.points)
+        self._pick = pick if scan is not None else None
         self._point_size = float(point_size)
         plotter.clear()
         if scan is not None:
@@ -147,15 +148,19 @@ class Viewport(QWidget):
             name="cloud", reset_camera=False, lighting=False,
         )
         if spec.key == RGB:
-            plotter.add_mesh(cloud, scalars=name, rgb=True, show_scalar_bar=False, **options)
+            plotter.add_mesh(cloud, scalars=name, rgb=True, show_scalar_bar=False, render=False, **options)
             return
         # VTK draws a horizontal bar's title over its tick labels; an empty second line lifts it clear.
         bar = dict(title=spec.title + "\n", color="white", vertical=False, width=0.5, height=0.08,
                    position_x=0.25, position_y=0.07, title_font_size=15, label_font_size=13,
                    fmt="%.3g", n_labels=3)
-        n_colors = len(spec.cmap) if isinstance(spec.cmap, list) else 256
-        plotter.add_mesh(cloud, scalars=name, cmap=spec.cmap, clim=spec.clim, n_colors=n_colors,
-                         scalar_bar_args=bar, **options)
+        categorical = isinstance(spec.cmap, list)
+        if categorical:
+            bar["n_labels"] = 0
+            options["annotations"] = dict(enumerate(spec.categories))
+        plotter.add_mesh(cloud, scalars=name, cmap=spec.cmap, clim=spec.clim,
+                         n_colors=len(spec.cmap) if categorical else 256, scalar_bar_args=bar,
+                         render=False, **options)
 
     def _draw_pick(self) -> None:
         plotter = self._plotter
@@ -166,7 +171,7 @@ class Viewport(QWidget):
             plotter.subplot(0, col)
             plotter.add_mesh(marker, color=_PICK_COLOUR, point_size=max(14.0, 3 * self._point_size),
                              render_points_as_spheres=True, pickable=False, name="pick",
-                             reset_camera=False)
+                             reset_camera=False, render=False)
 
     def mark_pick(self, index: int | None) -> None:
         """Mark the picked point in every view (None removes the mark) and render."""
@@ -176,6 +181,37 @@ class Viewport(QWidget):
             plotter.subplot(0, col)
             plotter.remove_actor("pick", render=False)
         self._draw_pick()
+        plotter.render()
+
+    def fly_to(self, index: int) -> None:
+        """Turn the camera to face point ``index`` from outside the part, at the same distance.
+
+        The viewing direction is the point's normal turned away from the scan's centre (or
+        the line from the centre when the scan has no normals).
+
+        Raises
+        ------
+        ConfigError
+            If no scan is shown or the index is out of range.
+        """
+        plotter = self._require()
+        if self._scan is None or not 0 <= index < len(self._scan):
+            raise ConfigError(f"point {index} is not in the shown scan")
+        point = self._scan.points[index].astype(np.float64)
+        outward = point - self._scan.points.mean(axis=0)
+        direction = outward if self._scan.normals is None else self._scan.normals[index].astype(np.float64)
+        if np.dot(direction, outward) < 0:
+            direction = -direction
+        norm = np.linalg.norm(direction)
+        if norm == 0:
+            return
+        camera = plotter.renderers[0].GetActiveCamera()
+        distance = camera.GetDistance()
+        camera.SetFocalPoint(*point)
+        camera.SetPosition(*(point + direction / norm * distance))
+        camera.OrthogonalizeViewUp()
+        for ren in plotter.renderers:
+            ren.ResetCameraClippingRange()
         plotter.render()
 
     def screenshot(self) -> np.ndarray:

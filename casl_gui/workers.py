@@ -16,7 +16,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 from casl_core.errors import CaslError, Cancelled
-from casl_core.progress import CancelFn, Progress, ProgressFn
+from casl_core.progress import CancelFn, ProgressFn
 
 #: A core call taking ``(progress, cancel)`` and returning its result.
 JobFn = Callable[[ProgressFn, CancelFn], Any]

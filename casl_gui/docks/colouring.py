@@ -84,6 +84,7 @@ class ColouringDock(QDockWidget):
         self.threshold_spin = _spin(-1e9, 1e9, 4)
         self.half_width_spin = _spin(1e-6, 1e9, 4)
         self.range_label = QLabel("–", body)
+        self.range_label.setWordWrap(True)
         self.point_size_spin = _spin(0.5, 30.0, 1)
         self.point_size_spin.setSingleStep(0.5)
         form.addRow("Colour by", self.field_combo)
@@ -92,7 +93,8 @@ class ColouringDock(QDockWidget):
         form.addRow("Colour map", self.cmap_combo)
         form.addRow("Threshold", self.threshold_spin)
         form.addRow("± range", self.half_width_spin)
-        form.addRow("Colour range", self.range_label)
+        form.addRow("Range", self.range_label)
+        self.range_label.setToolTip("The colour bar spans threshold ± range, the same for every open scan")
         form.addRow("Point size", self.point_size_spin)
         self._form = form
         self.setWidget(body)
@@ -157,7 +159,7 @@ class ColouringDock(QDockWidget):
             self.threshold_spin.setValue(scale.threshold)
             self.half_width_spin.setValue(scale.half_width)
             lo, hi = scale.clim
-            self.range_label.setText(f"{lo:.4g} to {hi:.4g}, same for every scan")
+            self.range_label.setText(f"{lo:.4g} to {hi:.4g} (all scans)")
         else:
             self.range_label.setText("–")
         for w in widgets:

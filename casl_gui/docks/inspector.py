@@ -28,6 +28,8 @@ class InspectorDock(QDockWidget):
         self.truth_label = QLabel(_NONE)
         self.curvature_label = QLabel(_NONE)
         self.curvature_label.setWordWrap(True)
+        self.xyz_label.setWordWrap(True)
+        self.setMinimumWidth(260)
         form.addRow("Point", self.index_label)
         form.addRow("x, y, z", self.xyz_label)
         form.addRow("CASL score", self.score_label)

@@ -10,17 +10,33 @@ import os
 
 os.environ.setdefault("QT_API", "pyside6")
 
+from pathlib import Path  # noqa: E402
+
 import pytest  # noqa: E402
-
-if os.environ.get("QT_QPA_PLATFORM") == "offscreen" or not (
-    os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
-):
-    pytest.skip("GUI tests need a display with OpenGL: run them under xvfb-run", allow_module_level=True)
-
 from PySide6.QtCore import QSettings  # noqa: E402
 from PySide6.QtWidgets import QMessageBox  # noqa: E402
 
 from gui_helpers import DialogLog  # noqa: E402
+
+
+_HERE = Path(__file__).resolve().parent
+
+
+def _no_display_reason() -> str:
+    if os.environ.get("QT_QPA_PLATFORM") == "offscreen":
+        return "QT_QPA_PLATFORM=offscreen cannot render the 3D view: run the GUI tests under xvfb-run"
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return "no display: run the GUI tests under xvfb-run -a -s '-screen 0 1600x1200x24'"
+    return ""
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip the tests of this folder, saying why, when there is no display to render on."""
+    reason = _no_display_reason()
+    if reason:
+        for item in items:
+            if _HERE in Path(item.path).resolve().parents:
+                item.add_marker(pytest.mark.skip(reason=reason))
 
 
 @pytest.fixture

@@ -199,3 +199,61 @@ def test_window_size_and_docks_come_back_next_time(qtbot, settings, dialogs):
     assert (second.width(), second.height()) == (1000, 700)
     assert not second.inspector_dock.isVisible()
     assert second.scan_dock.isVisible()
+
+
+def test_flying_to_a_hidden_defect_point_brings_it_in_front(window, qtbot):
+    window.open_demo()
+    wait_loaded(qtbot, window, 1)
+    scan = window.state.active_scan()
+    assert window.scan_dock.names() == [f"demo flange ({len(scan):,} points)"]
+    defect = np.flatnonzero(scan.labels == 1)
+    centre = scan.points[defect].mean(axis=0)
+    target = int(defect[np.argmin(np.linalg.norm(scan.points[defect] - centre, axis=1))])
+    window.state.set_pick(target)
+    window.fly_to_pick()
+    widget = window.viewport.interaction_widget()
+    pos = window.viewport.widget_position(target)
+    middle = QPoint(widget.width() // 2, widget.height() // 2)
+    assert (pos - middle).manhattanLength() <= 2
+    window.state.set_pick(None)
+    QTest.mouseClick(widget, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, pos)
+    qtbot.waitUntil(lambda: window.state.picked_index is not None, timeout=5000)
+    assert scan.labels[window.state.picked_index] == 1
+    assert window.inspector_dock.truth_label.text() == "anomalous"
+
+
+def test_any_float_field_such_as_a_casl_score_colours_the_cloud_and_shows_on_pick(window, qtbot, scans_dir):
+    from casl_core.io import read_scan
+
+    scan = add_curvature(read_scan(scans_dir / "common-3d-test-models" / "fandisk.obj"))
+    score = (np.log(scan.fields["curvature_s64"] + 1e-4) + 4.0).astype(np.float32)
+    window.open_scan(scan.with_fields(casl_score=score))
+    combo = window.colouring_dock.field_combo
+    assert combo.item_for("casl_score").isEnabled()
+    _select(combo, "CASL score")
+    assert window.colouring_dock.range_label.text().startswith("-4 to 4")
+    assert _cloud_fraction(window) > 0.02
+    window.state.set_pick(10)
+    assert window.inspector_dock.score_label.text() == f"{score[10]:.4g}"
+
+
+def test_the_status_bar_shows_a_running_job_and_its_cancel_button(window, qtbot, scans_dir):
+    status = window.status
+    assert status.cancel_button.isHidden()
+    window.open_paths([_bunny(scans_dir)])
+    assert status.cancel_button.isVisible() and status.progress_bar.isVisible()
+    assert "stanford-bunny" in status.job_label.text() or status.job_label.text().startswith("Reading")
+    wait_loaded(qtbot, window, 1)
+    assert status.cancel_button.isHidden() and status.job_label.text() == "Ready"
+    import torch
+
+    expected = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU"
+    assert status.device_label.text() == f"Device: {expected}"
+
+
+def test_the_cancel_button_stops_opening(window, qtbot, scans_dir):
+    window.open_paths([_bunny(scans_dir)])
+    QTest.mouseClick(window.status.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not window.runner.busy(), timeout=60000)
+    assert window.state.scans == ()
+    assert window.status.job_label.text() == "Ready"

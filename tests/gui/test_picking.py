@@ -47,9 +47,9 @@ def test_projection_matches_vtk_world_to_display(plotter):
         ren.SetWorldPoint(*p, 1.0)
         ren.WorldToDisplay()
         expected.append(ren.GetDisplayPoint()[:2])
-    np.testing.assert_allclose(xy, np.array(expected), atol=1e-6)
+    np.testing.assert_allclose(xy, np.array(expected), atol=1e-3)
     distance = np.linalg.norm(pts - np.array(plotter.camera.position), axis=1)
-    assert np.all(depth <= distance + 1e-9) and np.all(depth > 0)
+    assert np.all(depth <= distance + 1e-5) and np.all(depth > 0)
 
 
 def test_a_click_picks_the_front_point_not_the_one_behind_it(plotter):

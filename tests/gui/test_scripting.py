@@ -71,3 +71,11 @@ def test_an_unknown_field_exits_non_zero_naming_it(qapp, settings, tmp_path, cap
     status = main([str(fandisk), "--color", "no_such_field", "--screenshot", str(tmp_path / "x.png")])
     assert status == 1
     assert "no_such_field" in capsys.readouterr().err
+
+
+def test_pick_option_picks_a_point_and_refuses_one_outside_the_scan(qapp, settings, tmp_path, capsys, scans_dir):
+    fandisk = scans_dir / "common-3d-test-models" / "fandisk.obj"
+    assert main([str(fandisk), "--pick", "5", "--screenshot", str(tmp_path / "ok.png")]) == 0
+    assert main([str(fandisk), "--pick", "6475", "--screenshot", str(tmp_path / "bad.png")]) == 1
+    err = capsys.readouterr().err
+    assert "6475" in err and "6475 points" in err

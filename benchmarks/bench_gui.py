@@ -1,0 +1,135 @@
+"""GUI speed on a large cloud: first frame, recolouring, redraw, and click picking.
+
+Run under a display: ``xvfb-run -a -s "-screen 0 1600x1200x24" .venv/bin/python
+benchmarks/bench_gui.py [--points 1000000] [--repeats 5]``. Picking is compared with
+VTK's ``vtkPointPicker`` (the peer) on the same cloud, camera and clicks, alternating
+runs and taking medians; the table says how often each found the front-most point.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+os.environ.setdefault("QT_API", "pyside6")
+
+import numpy as np  # noqa: E402
+
+
+def _cloud(n: int, seed: int = 0):
+    """A bumpy closed surface (points on a torus with noise) and two scalar fields."""
+    from casl_core.scan import Scan
+
+    rng = np.random.default_rng(seed)
+    u, v = rng.random(n) * 2 * np.pi, rng.random(n) * 2 * np.pi
+    r = 0.3 + 0.01 * np.sin(9 * u) * np.cos(7 * v)
+    pts = np.c_[(1 + r * np.cos(v)) * np.cos(u), (1 + r * np.cos(v)) * np.sin(u), r * np.sin(v)]
+    fields = {"curvature_s16": (0.05 * rng.random(n)).astype(np.float32),
+              "curvature_s64": (0.1 * rng.random(n)).astype(np.float32)}
+    return Scan(points=pts.astype(np.float32), fields=fields)
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def _camera_distance(plotter, points: np.ndarray) -> np.ndarray:
+    cam = plotter.camera
+    position, focal = np.array(cam.position), np.array(cam.focal_point)
+    forward = (focal - position) / np.linalg.norm(focal - position)
+    return (points.astype(np.float64) - position) @ forward
+
+
+def _front_depths(plotter, scan, clicks, radius: float) -> list[float | None]:
+    """For each click, the camera distance of the nearest point drawn within ``radius``.
+
+    Computed independently of casl_gui.picking, with VTK's own world-to-display transform.
+    """
+    ren = plotter.renderer
+    sample = scan.points
+    xy = np.empty((len(sample), 2))
+    matrix = ren.GetActiveCamera().GetCompositeProjectionTransformMatrix(ren.GetTiledAspectRatio(), -1, 1)
+    m = np.array([[matrix.GetElement(i, j) for j in range(4)] for i in range(4)])
+    clip = sample.astype(np.float64) @ m[:, :3].T + m[:, 3]
+    width, height = plotter.render_window.GetSize()
+    xy[:, 0] = (clip[:, 0] / clip[:, 3] + 1) * width / 2
+    xy[:, 1] = (clip[:, 1] / clip[:, 3] + 1) * height / 2
+    depth = _camera_distance(plotter, sample)
+    out = []
+    for x, y in clicks:
+        near = (xy[:, 0] - x) ** 2 + (xy[:, 1] - y) ** 2 <= radius ** 2
+        out.append(float(depth[near].min()) if near.any() else None)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--points", type=int, default=1_000_000)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+
+    from PySide6.QtWidgets import QApplication
+    from vtkmodules.vtkRenderingCore import vtkPointPicker
+
+    from casl_gui.colouring import FieldScale, colour_spec
+    from casl_gui.viewport import Viewport
+
+    app = QApplication.instance() or QApplication([])
+    scan = _cloud(args.points)
+    view = Viewport()
+    view.resize(1000, 800)
+    view.show()
+    app.processEvents()
+    spec16 = colour_spec(scan, "curvature_s16", FieldScale(0.025, 0.025), "viridis")
+    spec64 = colour_spec(scan, "curvature_s64", FieldScale(0.05, 0.05), "viridis")
+    first = _timed(lambda: view.show_scan(scan, [spec16], 3.0))
+    recolour = [_timed(lambda s=s: view.show_scan(scan, [s], 3.0)) for s in [spec64, spec16] * args.repeats]
+    plotter = view.interaction_widget()
+    frames = []
+    for _ in range(args.repeats * 4):
+        plotter.camera.azimuth += 3
+        frames.append(_timed(plotter.render))
+
+    rng = np.random.default_rng(1)
+    width, height = plotter.render_window.GetSize()
+    clicks = [(float(x), float(y)) for x, y in rng.uniform([0.3 * width, 0.3 * height],
+                                                           [0.7 * width, 0.7 * height], (args.repeats * 4, 2))]
+    radius = 4.0
+    truth = _front_depths(plotter, scan, clicks, radius)
+    picker = vtkPointPicker()
+    picker.SetTolerance(radius / np.hypot(width, height))
+    ours_t, vtk_t, ours_ok, vtk_ok = [], [], 0, 0
+    for (x, y), want in zip(clicks, truth):
+        start = time.perf_counter()
+        got_ours = view.pick_at(x, y)
+        ours_t.append(time.perf_counter() - start)
+        vtk_t.append(_timed(lambda: picker.Pick(x, y, 0, plotter.renderer)))
+        got_vtk = picker.GetPointId()
+        if want is not None:
+            ours_ok += _on_front(plotter, scan, got_ours, want)
+            vtk_ok += _on_front(plotter, scan, got_vtk, want)
+    n_valid = sum(t is not None for t in truth)
+    view.shutdown()
+    ms = lambda xs: 1000 * statistics.median(xs)  # noqa: E731
+    print(f"points: {args.points:,}  window: {width}x{height}")
+    print(f"first frame (PolyData + colour + render): {1000 * first:.0f} ms")
+    print(f"recolour to another field: median {ms(recolour):.0f} ms")
+    print(f"render one frame after a camera turn: median {ms(frames):.1f} ms")
+    print(f"pick (casl_gui.picking): median {ms(ours_t):.1f} ms, front surface hit {ours_ok}/{n_valid}")
+    print(f"pick (vtkPointPicker, peer): median {ms(vtk_t):.1f} ms, front surface hit {vtk_ok}/{n_valid}")
+    print(f"pick time ratio ours / vtkPointPicker: {statistics.median(ours_t) / statistics.median(vtk_t):.2f}")
+
+
+def _on_front(plotter, scan, got: int | None, front_depth: float, tol: float = 0.05) -> int:
+    """1 when the picked point lies on the visible surface (within ``tol`` of the front depth)."""
+    if got is None or got < 0:
+        return 0
+    return int(_camera_distance(plotter, scan.points[[got]])[0] <= front_depth + tol)
+
+
+if __name__ == "__main__":
+    main()
