@@ -239,7 +239,7 @@ def _run(
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for rows in chunk_rows(n, max(point_ks) + CELLS_QUERIED * len(levels)):
             check_cancel(cancel)
-            job = pool.submit(_chunk_scales, rel[rows], dev_points, index, point_ks, levels, dev_cells, backend)
+            job = pool.submit(_chunk_scales, rel[rows], rows, dev_points, index, point_ks, levels, dev_cells, backend)
             pending.append((rows, job))
             if len(pending) > workers:
                 _store(out, *pending.popleft(), backend, progress)
@@ -277,6 +277,7 @@ def _store(out: _Outputs, rows: slice, job: Future, backend: _Backend, progress:
 
 def _chunk_scales(
     queries: np.ndarray,
+    rows: slice,
     dev_points: Any,
     index: KnnIndex,
     point_ks: tuple[int, ...],
@@ -295,7 +296,7 @@ def _chunk_scales(
         for i, (cov, k) in enumerate(zip(covs, point_ks))
     ]
     for level, cells in zip(levels, dev_cells):
-        _, cidx = level.index.query(queries, CELLS_QUERIED)
+        cidx = level.nearest_cells(queries, rows)
         cov, total = cell_covariances(cells, backend.put(cidx), float(level.scale))
         total = backend.get(total)
         short = total < 0.5 * level.scale if n >= level.scale else True

@@ -18,9 +18,15 @@ from casl_core.geometry.voxel import VoxelMoments, calibrate_cell_size, voxel_mo
 #: cells holding about ``s / CELLS_PER_NEIGHBOURHOOD`` points.
 CELLS_PER_NEIGHBOURHOOD = 16
 
-#: Nearest cells looked up per point; cells are used nearest first until they hold the
+#: Nearest cells used per point; cells are taken nearest first until they hold the
 #: scale's number of points, so some slack above ``CELLS_PER_NEIGHBOURHOOD`` is needed.
 CELLS_QUERIED = 24
+
+#: Candidate cells kept per cell: the nearest cells to the cell's own centroid. A point's
+#: ``CELLS_QUERIED`` nearest cells are picked among its cell's candidates (one k-d tree
+#: query per cell instead of per point; a point lies within half a cell of its centroid,
+#: so the slack of 8 cells covers the shift).
+CELL_CANDIDATES = 32
 
 #: Points sampled to estimate the point spacing that seeds the cell-size search.
 _SPACING_SAMPLE = 4096
@@ -28,11 +34,27 @@ _SPACING_SAMPLE = 4096
 
 @dataclass(frozen=True)
 class PyramidLevel:
-    """One grid of the pyramid: its cell moments and a k-d tree over their centroids."""
+    """One grid of the pyramid: its cell moments and each cell's nearest cells.
+
+    ``candidates[c]`` lists the ``CELL_CANDIDATES`` cells nearest to cell ``c``'s
+    centroid (itself first); :meth:`nearest_cells` ranks them for each query point.
+    """
 
     scale: int
     cells: VoxelMoments
-    index: KnnIndex
+    candidates: np.ndarray
+
+    def nearest_cells(self, queries: np.ndarray, rows: slice) -> np.ndarray:
+        """The ``CELLS_QUERIED`` cells nearest to each query point, nearest first.
+
+        ``queries`` are the points ``rows`` of the cloud the level was built on.
+        """
+        cand = self.candidates[self.cells.point_cell[rows]]
+        diff = self.cells.centroids[cand] - queries[:, None, :]
+        d2 = np.einsum("qkc,qkc->qk", diff, diff)
+        keep = min(CELLS_QUERIED, cand.shape[1])
+        order = np.argsort(d2, axis=1, kind="stable")[:, :keep]
+        return np.take_along_axis(cand, order, axis=1)
 
 
 def point_spacing(points: np.ndarray, index: KnnIndex) -> float:
@@ -76,5 +98,6 @@ def build_pyramid(points: np.ndarray, index: KnnIndex, scales: tuple[int, ...]) 
             guess = levels[-1].cells.size * float(np.sqrt(scale / scales[i - 1]))
         size = calibrate_cell_size(points, occupancy, guess) if extent > 0 else 1.0
         cells = voxel_moments(points, size)
-        levels.append(PyramidLevel(scale, cells, KnnIndex(cells.centroids)))
+        _, candidates = KnnIndex(cells.centroids).query(cells.centroids, CELL_CANDIDATES, workers=-1)
+        levels.append(PyramidLevel(scale, cells, candidates))
     return levels

@@ -30,12 +30,15 @@ class VoxelMoments:
         ``(M, 3)`` float64 mean of each cell's points.
     scatter:
         ``(M, 6)`` float64 sum of ``(x - centroid)(x - centroid)^T`` over each cell's points.
+    point_cell:
+        ``(N,)`` int64 cell of each input point.
     """
 
     size: float
     counts: np.ndarray
     centroids: np.ndarray
     scatter: np.ndarray
+    point_cell: np.ndarray
 
     def __len__(self) -> int:
         return len(self.counts)
@@ -113,7 +116,7 @@ def voxel_moments(points: np.ndarray, size: float) -> VoxelMoments:
     centroids = np.stack([np.bincount(inv, points[:, c], m) for c in range(3)], axis=1) / counts[:, None]
     rel = points - centroids[inv]
     scatter = np.stack([np.bincount(inv, rel[:, i] * rel[:, j], m) for i, j in SYM6_PAIRS], axis=1)
-    return VoxelMoments(size=float(size), counts=counts, centroids=centroids, scatter=scatter)
+    return VoxelMoments(size=float(size), counts=counts, centroids=centroids, scatter=scatter, point_cell=inv)
 
 
 def calibrate_cell_size(points: np.ndarray, occupancy: float, first_guess: float, *, steps: int = 3) -> float:
