@@ -11,7 +11,9 @@ Measured, alternating ours and the peer, medians of ``--runs`` runs:
 1. training step (voxelise, kernel maps, forward, backward) of CaslNet ``small`` and ``base``;
 2. inference (forward only, eval mode, no grad) of both, and of the same network built from
    spconv's layers (``SubMConv3d``, ``SparseConv3d``, ``SparseInverseConv3d``) for the
-   ratio ours / spconv; spconv's backward on CPU is tried and its failure reported;
+   ratio ours / spconv; spconv runs in a child process (it brings its own OpenMP runtime,
+   whose spinning threads slow torch's on two cores); its CPU backward is tried and its
+   failure reported; plus ``small`` inference on 20,000 points of the scan;
 3. one 3^3 convolution 32 -> 32 (forward + backward): ours on the active voxels against
    dense ``torch.nn.functional.conv3d`` on the scan's bounding grid.
 """
@@ -19,7 +21,12 @@ Measured, alternating ours and the peer, medians of ``--runs`` runs:
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import importlib.util
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -35,7 +42,8 @@ from casl_core.nn.config import CaslConfig, config_by_name
 from casl_core.nn.conv import SparseConv3d
 from casl_core.nn.preprocess import normalize_points
 
-SCAN = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "scans" / "common-3d-test-models" / "stanford-bunny.obj"
+SCANS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "scans"
+SCAN = SCANS / "common-3d-test-models" / "stanford-bunny.obj"
 VOXEL = 0.015
 
 
@@ -103,7 +111,8 @@ class SpconvTwin(nn.Module):
 
     def _block(self, c_in, c_out, key):
         sp = self.sp
-        body = sp.SparseSequential(sp.SubMConv3d(c_in, c_out, 3, bias=False, indice_key=key), nn.BatchNorm1d(c_out),
+        body = sp.SparseSequential(sp.SubMConv3d(c_in, c_out, 3, bias=False, indice_key=key),
+                                   nn.BatchNorm1d(c_out),
                                    nn.ReLU(), sp.SubMConv3d(c_out, c_out, 3, bias=False, indice_key=key),
                                    nn.BatchNorm1d(c_out))
         short = nn.Identity() if c_in == c_out else nn.Sequential(nn.Linear(c_in, c_out, bias=False),
@@ -155,51 +164,114 @@ def bench_training(points, curv, runs: int) -> None:
             ((out.xyz - batch.points).abs().mean() + out.logits.square().mean()).backward()
 
         step()
-        samples = [timed(step) for _ in range(runs)]
+        samples = []
+        for _ in range(runs):
+            time.sleep(0.5)
+            samples.append(timed(step))
         print(f"train step {name:5s} ({net.parameter_count() / 1e6:.2f} M params): "
               f"median {median_ms(samples):7.1f} ms  (min {1000 * min(samples):.1f})")
 
 
-def bench_inference(points, curv, runs: int, spconv) -> None:
+def peer_worker(name: str) -> None:
+    """Child-process loop timing the spconv twin (its own OpenMP runtime stays out of ours)."""
+    import spconv.pytorch as spconv
+
+    torch.manual_seed(0)
+    points, curv = load_scan()
+    twin = SpconvTwin(config_by_name(name), spconv).eval()
+
+    def run():
+        with torch.no_grad():
+            twin(*spconv_inputs(CaslBatch.from_scans([points], [curv], voxel_size=VOXEL)))
+
+    run()
+    print("ready", flush=True)
+    for command in sys.stdin:
+        if command.strip() == "run":
+            print(f"{timed(run):.6f}", flush=True)
+        elif command.strip() == "backward":
+            print(try_spconv_backward(twin.train(), spconv_inputs(CaslBatch.from_scans(
+                [points], [curv], voxel_size=VOXEL))), flush=True)
+        else:
+            break
+
+
+def start_peer(name: str) -> subprocess.Popen | None:
+    command = [sys.executable, __file__, "--peer-worker", name, "--threads", str(torch.get_num_threads())]
+    peer = subprocess.Popen(command, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = "not started"
+    while line and line != "ready":
+        line = peer.stdout.readline().strip()
+    if line != "ready":
+        print(f"spconv peer ({name}) did not start: {peer.communicate()[1].strip().splitlines()[-1:]}")
+        return None
+    return peer
+
+
+def ask(peer: subprocess.Popen, command: str) -> str:
+    peer.stdin.write(command + "\n")
+    peer.stdin.flush()
+    return peer.stdout.readline().strip()
+
+
+def bench_inference(points, curv, runs: int, with_peer: bool) -> None:
     for name in ("small", "base"):
-        config = config_by_name(name)
-        ours = CaslNet(config).eval()
-        twin = SpconvTwin(config, spconv).eval() if spconv is not None else None
+        ours = CaslNet(config_by_name(name)).eval()
 
         def run_ours():
             with torch.no_grad():
                 ours(CaslBatch.from_scans([points], [curv], voxel_size=VOXEL))
 
-        batch = CaslBatch.from_scans([points], [curv], voxel_size=VOXEL)
-        inputs = spconv_inputs(batch)
-
-        def run_twin():
-            with torch.no_grad():
-                twin(*spconv_inputs(CaslBatch.from_scans([points], [curv], voxel_size=VOXEL)))
-
         run_ours()
+        peer = start_peer(name) if with_peer else None
         mine, theirs = [], []
-        if twin is not None:
-            run_twin()
         for _ in range(runs):
+            time.sleep(0.5)
             mine.append(timed(run_ours))
-            if twin is not None:
-                theirs.append(timed(run_twin))
-        line = f"inference {name:5s}: ours median {median_ms(mine):7.1f} ms"
-        if twin is not None:
-            line += f", spconv {median_ms(theirs):7.1f} ms, ours/spconv {statistics.median(mine) / statistics.median(theirs):.2f}"
-        print(line)
-        if twin is not None and name == "small":
-            try_spconv_backward(twin.train(), inputs)
+            if peer is not None:
+                time.sleep(0.5)
+                theirs.append(float(ask(peer, "run")))
+        line = f"inference {name:5s}: ours median {median_ms(mine):7.1f} ms (min {1000 * min(mine):.1f})"
+        if peer is not None:
+            ratio = statistics.median(mine) / statistics.median(theirs)
+            line += (f"; spconv median {median_ms(theirs):7.1f} ms (min {1000 * min(theirs):.1f}); "
+                     f"ours/spconv {ratio:.2f}")
+        print(line, flush=True)
+        if peer is not None:
+            if name == "small":
+                print(f"spconv backward on CPU: {ask(peer, 'backward')}", flush=True)
+            ask(peer, "quit")
+            peer.wait()
 
 
-def try_spconv_backward(twin, inputs) -> None:
+def try_spconv_backward(twin, inputs) -> str:
     try:
-        xyz, logits = twin(*inputs)
-        (xyz.sum() + logits.sum()).backward()
-        print("spconv backward on CPU: ran")
+        with contextlib.redirect_stdout(io.StringIO()):
+            xyz, logits = twin(*inputs)
+            (xyz.sum() + logits.sum()).backward()
+        return "ran"
     except Exception as exc:  # the peer's failure is reported, not fatal
-        print(f"spconv backward on CPU: fails: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}")
+        return f"fails: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}"
+
+
+def bench_inference_20k_points(points, curv, runs: int) -> None:
+    """Inference of ``small`` on 20,000 points drawn from the scan (the GUI's typical request)."""
+    pick = np.random.default_rng(0).choice(len(points), 20_000, replace=False)
+    net = CaslNet(config_by_name("small")).eval()
+
+    def run():
+        with torch.no_grad():
+            net(CaslBatch.from_scans([points[pick]], [curv[pick]], voxel_size=VOXEL))
+
+    run()
+    samples = []
+    for _ in range(runs):
+        time.sleep(0.5)
+        samples.append(timed(run))
+    voxels = CaslBatch.from_scans([points[pick]], [curv[pick]], voxel_size=VOXEL).voxels.num_sites
+    print(f"inference small, 20000 points ({voxels} voxels): median {median_ms(samples):.1f} ms "
+          f"(min {1000 * min(samples):.1f})", flush=True)
 
 
 def bench_single_layer(points, runs: int) -> None:
@@ -219,28 +291,38 @@ def bench_single_layer(points, runs: int) -> None:
         mine.append(timed(ours))
         ref.append(timed(theirs))
     print(f"one 3^3 conv 32->32 fwd+bwd: ours {median_ms(mine):.1f} ms on {x.num_sites} voxels; dense conv3d "
-          f"{median_ms(ref):.1f} ms on the {shape} grid; dense/ours {statistics.median(ref) / statistics.median(mine):.1f}")
+          f"{median_ms(ref):.1f} ms on the {shape} grid; "
+          f"dense/ours {statistics.median(ref) / statistics.median(mine):.1f}")
+
+
+def load_scan() -> tuple[np.ndarray, np.ndarray]:
+    """The normalised bunny and its (N, 3) curvature."""
+    points, _ = normalize_points(load_obj_vertices(SCAN))
+    return points, surface_variation(points.astype(np.float64))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--no-spconv", action="store_true", help="skip the spconv peer")
+    parser.add_argument("--peer-worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.peer_worker:
+        peer_worker(args.peer_worker)
+        return
     torch.manual_seed(0)
-    points, _ = normalize_points(load_obj_vertices(SCAN))
-    curv = surface_variation(points.astype(np.float64))
+    points, curv = load_scan()
     batch = CaslBatch.from_scans([points], [curv], voxel_size=VOXEL)
     print(f"scan {SCAN.name}: {len(points)} points, {batch.voxels.num_sites} voxels at {VOXEL}; "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    try:
-        import spconv.pytorch as spconv
-    except Exception as exc:  # the peer is optional
-        print(f"spconv unavailable: {type(exc).__name__}: {exc}")
-        spconv = None
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads", flush=True)
+    with_peer = not args.no_spconv and importlib.util.find_spec("spconv") is not None
+    if not with_peer:
+        print("spconv peer skipped (not installed or --no-spconv)")
     bench_training(points, curv, args.runs)
-    bench_inference(points, curv, args.runs, spconv)
+    bench_inference(points, curv, args.runs, with_peer)
+    bench_inference_20k_points(points, curv, args.runs)
     bench_single_layer(points, args.runs)
 
 

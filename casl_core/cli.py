@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from casl_core import __version__
+from casl_core.cli_model import add_eval_model_options, add_model_verbs, eval_scorer
 from casl_core.errors import CaslError
 from casl_core.progress import Progress
 
@@ -102,10 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layout", default="auto", choices=["auto", "real3d", "anomaly-shapenet", "mvtec3d", "folder"],
                    help="folder layout (default: detected from the root)")
     p.add_argument("--categories", help="comma-separated subset of categories (default: all)")
-    p.add_argument("--method", default="curvature", choices=["curvature"], help="scoring method (default: curvature)")
+    p.add_argument("--method", default="curvature", choices=["curvature", "casl"],
+                   help="scoring method: the training-free curvature baseline, or a fine-tuned CASL checkpoint "
+                   "(default: curvature)")
     p.add_argument("--fusion", default="mean", help="curvature baseline: how scales are combined: mean, max, "
                    "finest, coarsest (default: mean)")
     p.add_argument("--k", type=int, nargs="+", metavar="K", help="curvature with exact k-NN at these sizes")
+    add_eval_model_options(p)
     p.add_argument("--out", required=True, help="RESULTS.json to write")
     p.add_argument("--scores-dir", help="also write <category>/<test file stem>.npy point scores and "
                    "<category>/object_scores.csv here")
@@ -120,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="which demo part and defect (default: 0)")
     _add_device(p)
     p.set_defaults(func=cmd_demo)
+
+    add_model_verbs(verbs)
     return parser
 
 
@@ -194,7 +200,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from casl_core.anomaly.baseline import CurvatureBaseline
     from casl_core.evaluate import evaluate
 
-    scorer = CurvatureBaseline(fusion=args.fusion, ks=args.k, device=args.device)
+    if args.method == "casl":
+        scorer = eval_scorer(args)
+    else:
+        scorer = CurvatureBaseline(fusion=args.fusion, ks=args.k, device=args.device)
     cats = [c.strip() for c in args.categories.split(",") if c.strip()] if args.categories else None
     bar = _Bar(not args.quiet and sys.stderr.isatty())
     try:

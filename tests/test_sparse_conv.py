@@ -138,6 +138,33 @@ def test_submanifold_conv_at_stride_two_matches_dense_conv_on_the_coarse_grid(me
     compare_with_dense(layer, dense_fn, x, layer, lambda out: out.coordinates)
 
 
+@pytest.mark.parametrize("method", METHODS)
+def test_strided_and_transposed_convs_from_stride_two_match_dense_on_the_coarse_grid(method):
+    torch.manual_seed(14)
+    coords = random_sites(seed=15, fill=(0.5, 0.3))
+    fine = SparseTensor.from_coordinates(coords, torch.zeros(coords.shape[0], 1, dtype=torch.float64))
+    mid_coords = fine.manager.downsample_map(1, 2).coarse_coordinates
+    x = SparseTensor(torch.randn(mid_coords.shape[0], 3, dtype=torch.float64), 2, fine.manager)
+    down = SparseConv3d(3, 2, 2, stride=2, method=method).double()
+    origin, size = -8, 8
+
+    def dense_down(feats):
+        out = F.conv3d(to_dense(mid_coords, feats, 2, origin, size), dense_weight(down.weight, 2), stride=2)
+        return lambda c: at_sites(out, c, 4, origin)
+
+    compare_with_dense(down, dense_down, x, down, lambda out: out.coordinates)
+    coarse_coords = fine.manager.coordinates(4)
+    y = SparseTensor(torch.randn(coarse_coords.shape[0], 3, dtype=torch.float64), 4, fine.manager)
+    up = SparseConvTranspose3d(3, 2, method=method).double()
+
+    def dense_up(feats):
+        weight = up.weight.permute(1, 2, 0).reshape(3, 2, 2, 2, 2)
+        out = F.conv_transpose3d(to_dense(coarse_coords, feats, 4, origin, size // 2), weight, stride=2)
+        return lambda c: at_sites(out, c, 2, origin)
+
+    compare_with_dense(up, dense_up, y, up, lambda out: out.coordinates)
+
+
 def test_unsorted_input_coordinates_give_the_same_rows_as_sorted_ones():
     torch.manual_seed(7)
     coords = random_sites(seed=8)

@@ -9,7 +9,7 @@ import torch
 
 from casl_core.errors import ConfigError
 from casl_core.nn.conv import SparseConv3d, SparseConvTranspose3d
-from casl_core.nn.kmap import MAX_ABS_COORDINATE, pack_keys, unpack_keys
+from casl_core.nn.kmap import MAX_ABS_COORDINATE, MAX_GRID_CELLS, pack_keys, submanifold_map, unpack_keys
 from casl_core.nn.sparse import CoordinateManager, SparseTensor
 
 
@@ -28,12 +28,16 @@ def test_keys_round_trip_and_sort_like_lexicographic_rows():
     assert by_key == sorted(coords.tolist())
 
 
-def test_submanifold_map_matches_brute_force_neighbour_search():
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("lookup", ["grid", "search"])
+def test_submanifold_map_matches_brute_force_neighbour_search(lookup, stride):
     coords = random_coords(seed=1)
-    manager = CoordinateManager(coords)
-    kmap = manager.submanifold_map(1, 3, dilation=2)
+    coords[:, 1:] *= stride
+    keys, order = torch.sort(pack_keys(coords))
+    kmap = submanifold_map(keys, order, 3, stride=stride, dilation=2,
+                           max_grid_cells=MAX_GRID_CELLS if lookup == "grid" else 0)
     rows = {tuple(r): i for i, r in enumerate(coords.tolist())}
-    offsets = list(itertools.product((-2, 0, 2), repeat=3))
+    offsets = list(itertools.product((-2 * stride, 0, 2 * stride), repeat=3))
     expected = set()
     for i, (b, x, y, z) in enumerate(coords.tolist()):
         for k, (dx, dy, dz) in enumerate(offsets):

@@ -58,17 +58,21 @@ def _table_block(features: Tensor, kmap: KernelMap) -> Tensor:
 
 
 def _pairs(kmap: KernelMap) -> list[tuple[int, Tensor, Tensor]]:
+    """Non-empty pair lists per offset, the identity offset left out (handled without indices)."""
     counts = list(kmap.offset_counts)
     return [(k, i, o) for k, (i, o) in enumerate(zip(torch.split(kmap.in_indices, counts),
                                                      torch.split(kmap.out_indices, counts)))
-            if i.numel() > 0]
+            if i.numel() > 0 and k != kmap.identity_offset]
 
 
 def conv_forward(features: Tensor, weight: Tensor, kmap: KernelMap, method: str) -> Tensor:
     """``out[o] = sum over pairs (i, o, k) of features[i] @ weight[k]``, no autograd."""
     if method == "table":
         return _table_block(features, kmap) @ weight.reshape(-1, weight.shape[2])
-    out = features.new_zeros((kmap.num_out, weight.shape[2]))
+    if kmap.identity_offset is not None:
+        out = features @ weight[kmap.identity_offset]
+    else:
+        out = features.new_zeros((kmap.num_out, weight.shape[2]))
     for k, in_idx, out_idx in _pairs(kmap):
         out.index_add_(0, out_idx, features.index_select(0, in_idx) @ weight[k])
     return out
@@ -80,6 +84,8 @@ def conv_weight_grad(features: Tensor, grad_out: Tensor, kmap: KernelMap, method
     if method == "table":
         return (_table_block(features, kmap).t() @ grad_out).reshape(kmap.kernel_volume, c_in, c_out)
     grad = features.new_zeros((kmap.kernel_volume, c_in, c_out))
+    if kmap.identity_offset is not None:
+        grad[kmap.identity_offset] = features.t() @ grad_out
     for k, in_idx, out_idx in _pairs(kmap):
         grad[k] = features.index_select(0, in_idx).t() @ grad_out.index_select(0, out_idx)
     return grad

@@ -110,7 +110,7 @@ class CoordinateManager:
             self.coordinates(stride)
             found = self._sets[stride]
             self._submanifold[key] = submanifold_map(found.sorted_keys, found.order, kernel_size,
-                                                     stride * dilation)
+                                                     stride, dilation)
         return self._submanifold[key]
 
     def downsample_map(self, stride: int, factor: int = 2) -> DownsampleMap:
