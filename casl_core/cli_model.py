@@ -43,8 +43,10 @@ def _training_options(p: argparse.ArgumentParser, epochs: int, lr: float, batch:
 
 def add_model_verbs(verbs: argparse._SubParsersAction) -> None:
     """Add the ``pretrain``, ``finetune`` and ``infer`` verbs to ``casl``'s sub-parsers."""
-    from casl_core.train.finetune import DEFAULT_FINETUNE_EPOCHS
-    from casl_core.train.pretrain import DEFAULT_PRETRAIN_EPOCHS
+    from casl_core.train.finetune import FinetuneOptions
+    from casl_core.train.pretrain import PretrainOptions
+
+    ft, pre = FinetuneOptions(), PretrainOptions()
 
     p = verbs.add_parser("pretrain", help="self-supervised pretraining on folders of normal scans",
                          description="Pretrain CASL by reconstructing every point's coordinates (L1 + L2 per "
@@ -53,7 +55,7 @@ def add_model_verbs(verbs: argparse._SubParsersAction) -> None:
     p.add_argument("--data", nargs="+", required=True, metavar="DIR", help="folders of normal scans (searched "
                    "recursively)")
     p.add_argument("--config", default="small", choices=["small", "base"], help="model size (default: small)")
-    _training_options(p, DEFAULT_PRETRAIN_EPOCHS, 1e-3, 2)
+    _training_options(p, pre.epochs, pre.lr, pre.batch_size)
     p.set_defaults(func=cmd_pretrain)
 
     p = verbs.add_parser("finetune", help="fine-tune CASL on one category's normal scans",
@@ -67,7 +69,9 @@ def add_model_verbs(verbs: argparse._SubParsersAction) -> None:
                    "(default: small; with --init, the checkpoint's)")
     p.add_argument("--val-fraction", type=float, default=0.2, help="share of the scans held out for checkpoint "
                    "selection (default: 0.2)")
-    _training_options(p, DEFAULT_FINETUNE_EPOCHS, 2e-3, 2)
+    p.add_argument("--anomaly-weight", type=float, default=ft.anomaly_weight, help="cross-entropy weight of the "
+                   f"displaced (anomalous) points (default: {ft.anomaly_weight})")
+    _training_options(p, ft.epochs, ft.lr, ft.batch_size)
     p.set_defaults(func=cmd_finetune)
 
     p = verbs.add_parser("infer", help="score scans with a fine-tuned checkpoint",
@@ -168,7 +172,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     _quiet_logger()
     options = FinetuneOptions(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
                               max_points=_max_points(args.max_points), val_fraction=args.val_fraction,
-                              config=args.config)
+                              anomaly_weight=args.anomaly_weight, config=args.config)
     ctx = init_distributed(args.device)
     printer = _TrainPrinter(args.quiet, ctx.is_main)
     try:

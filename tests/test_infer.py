@@ -141,3 +141,27 @@ def test_empty_scan_is_refused(model_path):
     model = load_model(model_path, "cpu")
     with pytest.raises(ConfigError):
         infer_scan(model, Scan(points=np.zeros((0, 3), np.float32)))
+
+
+def test_eval_with_the_casl_scorer_scores_every_test_point(model_path, fandisk, tmp_path):
+    import argparse
+
+    from casl_core.anomaly.synth import make_test_set
+    from casl_core.cli_model import add_eval_model_options, eval_scorer
+    from casl_core.datasets import open_dataset
+    from casl_core.evaluate import evaluate
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--device", default="auto")
+    add_eval_model_options(parser)
+    with pytest.raises(ConfigError, match="--checkpoint"):
+        eval_scorer(parser.parse_args(["--device", "cpu"]))
+    scorer = eval_scorer(parser.parse_args(["--checkpoint", str(model_path), "--device", "cpu"]))
+    root = tmp_path / "real3d"
+    make_test_set([fandisk.subset(np.arange(0, len(fandisk), 2))], root, layout="real3d", category="fandisk",
+                  per_kind=1, seed=5)
+    results = evaluate(root, scorer)
+    cat = results.categories["fandisk"]
+    n_points = sum(len(s.load()) for s in open_dataset(root).category("fandisk").test)
+    assert results.method == "casl" and cat.n_points == n_points
+    assert cat.point_auroc is not None and 0.0 <= cat.point_auroc <= 1.0

@@ -1,12 +1,13 @@
 """Training CASL: self-supervised pretraining, Norm-AS fine-tuning, checkpoints, resume, DDP.
 
->>> from casl_core.train import finetune, FinetuneOptions       # doctest: +SKIP
->>> result = finetune(["parts/train"], "model.safetensors", options=FinetuneOptions(epochs=5))  # doctest: +SKIP
+The entry points are :func:`casl_core.train.finetune.finetune` and
+:func:`casl_core.train.pretrain.pretrain` (not re-exported here, so that the module names
+keep naming the modules)::
+
+    from casl_core.train.finetune import FinetuneOptions, finetune
+    result = finetune(["parts/train"], "model.safetensors", options=FinetuneOptions(epochs=5))
 """
 
-from casl_core.train.finetune import FinetuneOptions, finetune
 from casl_core.train.loop import EpochRecord, TrainProgress, TrainResult
-from casl_core.train.pretrain import PretrainOptions, pretrain
 
-__all__ = ["EpochRecord", "FinetuneOptions", "PretrainOptions", "TrainProgress", "TrainResult", "finetune",
-           "pretrain"]
+__all__ = ["EpochRecord", "TrainProgress", "TrainResult"]

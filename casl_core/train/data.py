@@ -69,7 +69,9 @@ def find_scan_files(folders: Sequence[str | os.PathLike[str]]) -> list[Path]:
     """Every readable scan file under ``folders`` (recursively), sorted, without duplicates.
 
     A folder holding no scan file directly but a ``train`` sub-folder (a data-set category)
-    is read from ``train/``.
+    is read from ``train/``; a data-set root (Real3D-AD, Anomaly-ShapeNet, MVTec 3D-AD,
+    detected by :func:`casl_core.datasets.open_dataset`) gives the normal training files of
+    all its categories, never its test or ground-truth files.
 
     Raises
     ------
@@ -89,12 +91,28 @@ def find_scan_files(folders: Sequence[str | os.PathLike[str]]) -> list[Path]:
         direct = [p for p in root.iterdir() if p.is_file() and p.suffix.lower() in suffixes]
         if not direct and (root / "train").is_dir():
             root = root / "train"
+        elif not direct:
+            from_dataset = _dataset_train_files(root)
+            if from_dataset is not None:
+                found.extend(from_dataset)
+                continue
         found.extend(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in suffixes
                      and not p.name.startswith("."))
     files = sorted(set(p.resolve() for p in found))
     if not files:
         raise DatasetError(f"no scan file ({', '.join(sorted(suffixes))}) under {', '.join(map(str, folders))}")
     return files
+
+
+def _dataset_train_files(root: Path) -> list[Path] | None:
+    """The training files of every category when ``root`` is a known data-set layout, else None."""
+    from casl_core.datasets import open_dataset
+
+    try:
+        dataset = open_dataset(root)
+        return [p for name in dataset.categories for p in dataset.category(name).train]
+    except DatasetError:
+        return None
 
 
 def curvature_matrix(points: np.ndarray, device: str = "cpu", cancel: CancelFn | None = None) -> np.ndarray:

@@ -33,10 +33,10 @@ from casl_core.train.data import DEFAULT_MAX_POINTS, PreparedScan, ScanCache, cu
     find_scan_files
 from casl_core.train.distributed import DistContext, init_distributed, shard_indices
 from casl_core.train.loop import LoopOptions, Run, StepBatch, TrainProgressFn, TrainResult, run_training
-from casl_core.train.setup import build_model, curvature_device, note, prepare_scans
+from casl_core.train.start import build_model, curvature_device, note, prepare_scans
 
 #: Default number of fine-tuning epochs (sized so a demo category trains in minutes on 2 CPU cores).
-DEFAULT_FINETUNE_EPOCHS = 20
+DEFAULT_FINETUNE_EPOCHS = 100
 
 
 @dataclass(frozen=True)
@@ -53,19 +53,24 @@ class FinetuneOptions:
         Training scans with more points are subsampled to this many (``None``: all).
     val_fraction, val_samples:
         Share of scans held out, and Norm-AS samples made from each held-out scan.
+    anomaly_weight:
+        Cross-entropy weight of the anomalous class (the normal class has weight 1). The
+        displaced patch is 1/64 of the points; a weight of 4 with one scan per step learned
+        faster than plain cross-entropy with two (``benchmarks/README.md``, "CASL model").
     config:
         Model size when starting from scratch (``"small"``/``"base"``); with an init
         checkpoint it must match the checkpoint or be ``None``.
     """
 
     epochs: int = DEFAULT_FINETUNE_EPOCHS
-    lr: float = 2e-3
-    batch_size: int = 2
+    lr: float = 3e-3
+    batch_size: int = 1
     weight_decay: float = 1e-4
     seed: int = 0
     max_points: int | None = DEFAULT_MAX_POINTS
     val_fraction: float = 0.2
     val_samples: int = 4
+    anomaly_weight: float = 4.0
     config: str | None = None
 
     def check(self) -> None:
@@ -75,6 +80,8 @@ class FinetuneOptions:
                               f"{self.batch_size}, {self.val_samples}")
         if not self.lr > 0 or self.weight_decay < 0:
             raise ConfigError(f"learning rate must be > 0 and weight decay >= 0, got {self.lr}, {self.weight_decay}")
+        if not self.anomaly_weight > 0:
+            raise ConfigError(f"anomaly weight must be > 0, got {self.anomaly_weight}")
         if not 0 <= self.val_fraction < 1:
             raise ConfigError(f"validation fraction must be in [0, 1), got {self.val_fraction}")
         if self.max_points is not None and self.max_points < 64:
@@ -138,7 +145,8 @@ class FinetuneTask:
         return StepBatch(batch, target, int(target.numel()))
 
     def loss(self, output, batch: StepBatch) -> tuple[Tensor, dict[str, float]]:
-        loss = F.cross_entropy(output.logits, batch.target)
+        weight = torch.tensor([1.0, self.options.anomaly_weight], device=output.logits.device)
+        loss = F.cross_entropy(output.logits, batch.target, weight=weight)
         return loss, {"ce": float(loss.detach())}
 
     @torch.no_grad()
@@ -215,11 +223,12 @@ def finetune(train: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str
     prepared = prepare_scans(files, cache, options.epochs, progress, cancel)
     train_idx, val_idx = split_holdout(len(prepared), options.val_fraction, options.seed)
     if len(val_idx) == 0:
-        note(f"only {len(prepared)} training scan: validation pseudo-anomalies come from the training scan itself",
+        reason = "no scan held out (validation fraction 0)" if options.val_fraction == 0 else "a single scan"
+        note(f"{reason}: validation pseudo-anomalies come from the training scans themselves",
              notes, progress, options.epochs)
         val_idx = train_idx
     model, config_name, init_from = build_model(options.config, init, ctx, notes, progress, options.epochs,
-                                                use_bundled)
+                                                use_bundled, options.seed)
     model.xyz_head.requires_grad_(False)
     validation = make_validation([prepared[i] for i in val_idx], options, cache.device) if ctx.is_main else []
     task = FinetuneTask([prepared[i] for i in train_idx], validation, options, ctx, model.config.voxel_size)

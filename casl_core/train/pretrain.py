@@ -28,7 +28,7 @@ from casl_core.train.checkpoint import CheckpointInfo
 from casl_core.train.data import DEFAULT_MAX_POINTS, PreparedScan, ScanCache, data_fingerprint, find_scan_files
 from casl_core.train.distributed import DistContext, init_distributed, shard_indices
 from casl_core.train.loop import LoopOptions, Run, StepBatch, TrainProgressFn, TrainResult, run_training
-from casl_core.train.setup import build_model, curvature_device, prepare_scans
+from casl_core.train.start import build_model, curvature_device, prepare_scans
 
 #: Default pretraining epochs.
 DEFAULT_PRETRAIN_EPOCHS = 50
@@ -124,7 +124,8 @@ def pretrain(data: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str]
     files = find_scan_files(data)
     cache = ScanCache(device=curvature_device(ctx), max_points=options.max_points)
     prepared = prepare_scans(files, cache, options.epochs, progress, cancel)
-    model, config_name, _ = build_model(options.config, None, ctx, notes, progress, options.epochs, False)
+    model, config_name, _ = build_model(options.config, None, ctx, notes, progress, options.epochs, False,
+                                       options.seed)
     model.class_head.requires_grad_(False)
     fingerprint = data_fingerprint([p.digest for p in prepared])
     info = CheckpointInfo(kind="pretrain", config_name=config_name, config=model.config.to_dict(),

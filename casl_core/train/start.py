@@ -56,7 +56,8 @@ def bundled_weights() -> Path | None:
 
 
 def build_model(config_name: str | None, init: str | os.PathLike[str] | None, ctx: DistContext,
-                notes: list[str], progress: TrainProgressFn | None, epochs: int, use_bundled: bool = True):
+                notes: list[str], progress: TrainProgressFn | None, epochs: int, use_bundled: bool = True,
+                seed: int = 0):
     """A :class:`~casl_core.nn.casl_net.CaslNet` from ``init``, the bundled weights, or from scratch.
 
     Returns
@@ -82,7 +83,7 @@ def build_model(config_name: str | None, init: str | os.PathLike[str] | None, ct
                  notes, progress, epochs)
     if source is None:
         config = config_by_name(config_name or "small")
-        torch.manual_seed(0)
+        torch.manual_seed(seed)  # reproducible initial weights
         return CaslNet(config).to(ctx.device), config.name, "scratch"
     ckpt = load_checkpoint(source)
     config = CaslConfig.from_dict(ckpt.info.config)
