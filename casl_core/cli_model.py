@@ -43,8 +43,7 @@ def _training_options(p: argparse.ArgumentParser, epochs: int, lr: float, batch:
 
 def add_model_verbs(verbs: argparse._SubParsersAction) -> None:
     """Add the ``pretrain``, ``finetune`` and ``infer`` verbs to ``casl``'s sub-parsers."""
-    from casl_core.train.finetune import FinetuneOptions
-    from casl_core.train.pretrain import PretrainOptions
+    from casl_core.train.options import FinetuneOptions, PretrainOptions
 
     ft, pre = FinetuneOptions(), PretrainOptions()
 

@@ -151,6 +151,7 @@ def evaluate(
     done = 0
     for cat_name in names:
         category = dataset.category(cat_name)
+        cat_scorer = scorer.for_category(cat_name)
         if not category.test:
             raise DatasetError(f"{dataset.root}: category {cat_name} has no test sample")
         obj_scores, obj_labels, pt_scores, pt_labels, maps, masks = [], [], [], [], [], []
@@ -159,7 +160,7 @@ def evaluate(
             check_cancel(cancel)
             report(progress, f"{cat_name}", done, total, sample.name)
             scan = sample.load()
-            scored = scorer.score(scan, cancel=cancel)
+            scored = cat_scorer.score(scan, cancel=cancel)
             obj_scores.append(scored.object_score)
             obj_labels.append(int(sample.is_anomalous))
             if scan.labels is not None:

@@ -41,3 +41,10 @@ def test_running_the_cli_loads_no_gui_module():
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, f"GUI modules loaded by the core: {proc.stdout} {proc.stderr}"
+
+
+def test_cli_start_up_does_not_import_torch():
+    # `casl info` and `casl --help` must start fast; torch is imported only by the verbs that need it
+    code = "import sys, casl_core.cli as c; c.build_parser(); sys.exit(1 if 'torch' in sys.modules else 0)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, "building the casl parser imported torch"

@@ -101,6 +101,10 @@ class CurvatureBaseline:
         scan = scan.with_fields(**{SCORE_FIELD: scores})
         return ScanScores(scan=scan, point_scores=scores, object_score=object_score(scores, self.top_fraction))
 
+    def for_category(self, category: str) -> CurvatureBaseline:
+        """The baseline needs no training: the same scorer for every category."""
+        return self
+
     def _has_curvature(self, scan: Scan) -> bool:
         if self.ks is None:
             wanted = {"curvature_s16", "curvature_s64", "curvature_s256"}

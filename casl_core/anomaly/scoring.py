@@ -42,3 +42,7 @@ class Scorer(Protocol):
     ) -> ScanScores:
         """Score every point of ``scan`` and pool an object score."""
         ...  # pragma: no cover - protocol
+
+    def for_category(self, category: str) -> Scorer:
+        """The scorer to use on one data-set category (itself, or that category's model)."""
+        ...  # pragma: no cover - protocol

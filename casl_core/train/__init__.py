@@ -8,6 +8,13 @@ keep naming the modules)::
     result = finetune(["parts/train"], "model.safetensors", options=FinetuneOptions(epochs=5))
 """
 
-from casl_core.train.loop import EpochRecord, TrainProgress, TrainResult
-
 __all__ = ["EpochRecord", "TrainProgress", "TrainResult"]
+
+
+def __getattr__(name: str):
+    # Lazy, so that ``casl_core.train.options`` (and the CLI's help) does not import torch.
+    if name in __all__:
+        from casl_core.train import loop
+
+        return getattr(loop, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

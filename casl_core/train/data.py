@@ -23,7 +23,7 @@ from casl_core.errors import CaslError, ConfigError, DatasetError
 from casl_core.progress import CancelFn, check_cancel
 
 #: Default cap on the points of one training scan (see :class:`ScanCache`).
-DEFAULT_MAX_POINTS = 50_000
+from casl_core.train.options import DEFAULT_MAX_POINTS  # noqa: E402  (re-exported)
 
 
 @dataclass(frozen=True)

@@ -26,68 +26,16 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from casl_core.anomaly.norm_as import NORMAL_MODE, norm_as
-from casl_core.errors import ConfigError
 from casl_core.progress import CancelFn
 from casl_core.train.checkpoint import CheckpointInfo
-from casl_core.train.data import DEFAULT_MAX_POINTS, PreparedScan, ScanCache, curvature_matrix, data_fingerprint, \
+from casl_core.train.options import FinetuneOptions
+from casl_core.train.data import PreparedScan, ScanCache, curvature_matrix, data_fingerprint, \
     find_scan_files
 from casl_core.train.distributed import DistContext, init_distributed, shard_indices
 from casl_core.train.loop import LoopOptions, Run, StepBatch, TrainProgressFn, TrainResult, run_training
 from casl_core.train.start import build_model, curvature_device, note, prepare_scans
 
 #: Default number of fine-tuning epochs (sized so a demo category trains in minutes on 2 CPU cores).
-DEFAULT_FINETUNE_EPOCHS = 100
-
-
-@dataclass(frozen=True)
-class FinetuneOptions:
-    """Settings of a fine-tuning run.
-
-    Attributes
-    ----------
-    epochs, lr, batch_size, weight_decay:
-        Optimisation (AdamW, cosine schedule; ``batch_size`` scans per step and rank).
-    seed:
-        Seeds the held-out split, the Norm-AS samples and the shuffling.
-    max_points:
-        Training scans with more points are subsampled to this many (``None``: all).
-    val_fraction, val_samples:
-        Share of scans held out, and Norm-AS samples made from each held-out scan.
-    anomaly_weight:
-        Cross-entropy weight of the anomalous class (the normal class has weight 1). The
-        displaced patch is 1/64 of the points; a weight of 4 with one scan per step learned
-        faster than plain cross-entropy with two (``benchmarks/README.md``, "CASL model").
-    config:
-        Model size when starting from scratch (``"small"``/``"base"``); with an init
-        checkpoint it must match the checkpoint or be ``None``.
-    """
-
-    epochs: int = DEFAULT_FINETUNE_EPOCHS
-    lr: float = 3e-3
-    batch_size: int = 1
-    weight_decay: float = 1e-4
-    seed: int = 0
-    max_points: int | None = DEFAULT_MAX_POINTS
-    val_fraction: float = 0.2
-    val_samples: int = 4
-    anomaly_weight: float = 4.0
-    config: str | None = None
-
-    def check(self) -> None:
-        """Raise :class:`ConfigError` on an out-of-range setting."""
-        if self.epochs < 1 or self.batch_size < 1 or self.val_samples < 1:
-            raise ConfigError(f"epochs, batch size and validation samples must be >= 1, got {self.epochs}, "
-                              f"{self.batch_size}, {self.val_samples}")
-        if not self.lr > 0 or self.weight_decay < 0:
-            raise ConfigError(f"learning rate must be > 0 and weight decay >= 0, got {self.lr}, {self.weight_decay}")
-        if not self.anomaly_weight > 0:
-            raise ConfigError(f"anomaly weight must be > 0, got {self.anomaly_weight}")
-        if not 0 <= self.val_fraction < 1:
-            raise ConfigError(f"validation fraction must be in [0, 1), got {self.val_fraction}")
-        if self.max_points is not None and self.max_points < 64:
-            raise ConfigError(f"max points must be at least 64, got {self.max_points}")
-
-
 @dataclass(frozen=True)
 class LabelledCloud:
     """Normalised points with curvature and per-point labels (a validation sample)."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -22,40 +22,15 @@ import torch
 from torch import Tensor
 
 from casl_core.anomaly.norm_as import random_rotation
-from casl_core.errors import ConfigError
 from casl_core.progress import CancelFn
 from casl_core.train.checkpoint import CheckpointInfo
-from casl_core.train.data import DEFAULT_MAX_POINTS, PreparedScan, ScanCache, data_fingerprint, find_scan_files
+from casl_core.train.options import PretrainOptions
+from casl_core.train.data import PreparedScan, ScanCache, data_fingerprint, find_scan_files
 from casl_core.train.distributed import DistContext, init_distributed, shard_indices
 from casl_core.train.loop import LoopOptions, Run, StepBatch, TrainProgressFn, TrainResult, run_training
 from casl_core.train.start import build_model, curvature_device, prepare_scans
 
 #: Default pretraining epochs.
-DEFAULT_PRETRAIN_EPOCHS = 50
-
-
-@dataclass(frozen=True)
-class PretrainOptions:
-    """Settings of a pretraining run (see :class:`casl_core.train.finetune.FinetuneOptions`)."""
-
-    epochs: int = DEFAULT_PRETRAIN_EPOCHS
-    lr: float = 1e-3
-    batch_size: int = 2
-    weight_decay: float = 1e-4
-    seed: int = 0
-    max_points: int | None = DEFAULT_MAX_POINTS
-    config: str = "small"
-
-    def check(self) -> None:
-        """Raise :class:`ConfigError` on an out-of-range setting."""
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ConfigError(f"epochs and batch size must be >= 1, got {self.epochs}, {self.batch_size}")
-        if not self.lr > 0 or self.weight_decay < 0:
-            raise ConfigError(f"learning rate must be > 0 and weight decay >= 0, got {self.lr}, {self.weight_decay}")
-        if self.max_points is not None and self.max_points < 64:
-            raise ConfigError(f"max points must be at least 64, got {self.max_points}")
-
-
 def reconstruction_loss(predicted: Tensor, target: Tensor) -> tuple[Tensor, dict[str, float]]:
     """Mean over points of ``sum |d|`` (L1) plus mean of ``sum d^2`` (L2), ``d = predicted - target``."""
     diff = predicted - target

@@ -1,0 +1,86 @@
+"""Settings of training runs, importable without torch (the CLI builds its help from them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from casl_core.errors import ConfigError
+
+#: Training scans with more points are subsampled to this many (seeded per file).
+DEFAULT_MAX_POINTS = 50_000
+
+DEFAULT_FINETUNE_EPOCHS = 100
+
+
+@dataclass(frozen=True)
+class FinetuneOptions:
+    """Settings of a fine-tuning run.
+
+    Attributes
+    ----------
+    epochs, lr, batch_size, weight_decay:
+        Optimisation (AdamW, cosine schedule; ``batch_size`` scans per step and rank).
+    seed:
+        Seeds the held-out split, the Norm-AS samples and the shuffling.
+    max_points:
+        Training scans with more points are subsampled to this many (``None``: all).
+    val_fraction, val_samples:
+        Share of scans held out, and Norm-AS samples made from each held-out scan.
+    anomaly_weight:
+        Cross-entropy weight of the anomalous class (the normal class has weight 1). The
+        displaced patch is 1/64 of the points; a weight of 4 with one scan per step learned
+        faster than plain cross-entropy with two (``benchmarks/README.md``, "CASL model").
+    config:
+        Model size when starting from scratch (``"small"``/``"base"``); with an init
+        checkpoint it must match the checkpoint or be ``None``.
+    """
+
+    epochs: int = DEFAULT_FINETUNE_EPOCHS
+    lr: float = 3e-3
+    batch_size: int = 1
+    weight_decay: float = 1e-4
+    seed: int = 0
+    max_points: int | None = DEFAULT_MAX_POINTS
+    val_fraction: float = 0.2
+    val_samples: int = 4
+    anomaly_weight: float = 4.0
+    config: str | None = None
+
+    def check(self) -> None:
+        """Raise :class:`ConfigError` on an out-of-range setting."""
+        if self.epochs < 1 or self.batch_size < 1 or self.val_samples < 1:
+            raise ConfigError(f"epochs, batch size and validation samples must be >= 1, got {self.epochs}, "
+                              f"{self.batch_size}, {self.val_samples}")
+        if not self.lr > 0 or self.weight_decay < 0:
+            raise ConfigError(f"learning rate must be > 0 and weight decay >= 0, got {self.lr}, {self.weight_decay}")
+        if not self.anomaly_weight > 0:
+            raise ConfigError(f"anomaly weight must be > 0, got {self.anomaly_weight}")
+        if not 0 <= self.val_fraction < 1:
+            raise ConfigError(f"validation fraction must be in [0, 1), got {self.val_fraction}")
+        if self.max_points is not None and self.max_points < 64:
+            raise ConfigError(f"max points must be at least 64, got {self.max_points}")
+
+
+DEFAULT_PRETRAIN_EPOCHS = 50
+
+
+@dataclass(frozen=True)
+class PretrainOptions:
+    """Settings of a pretraining run (see :class:`casl_core.train.finetune.FinetuneOptions`)."""
+
+    epochs: int = DEFAULT_PRETRAIN_EPOCHS
+    lr: float = 1e-3
+    batch_size: int = 2
+    weight_decay: float = 1e-4
+    seed: int = 0
+    max_points: int | None = DEFAULT_MAX_POINTS
+    config: str = "small"
+
+    def check(self) -> None:
+        """Raise :class:`ConfigError` on an out-of-range setting."""
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ConfigError(f"epochs and batch size must be >= 1, got {self.epochs}, {self.batch_size}")
+        if not self.lr > 0 or self.weight_decay < 0:
+            raise ConfigError(f"learning rate must be > 0 and weight decay >= 0, got {self.lr}, {self.weight_decay}")
+        if self.max_points is not None and self.max_points < 64:
+            raise ConfigError(f"max points must be at least 64, got {self.max_points}")
