@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from casl_core import __version__
+from casl_core.cli_data import add_data_verbs
 from casl_core.cli_model import add_eval_model_options, add_model_verbs, eval_scorer
 from casl_core.errors import CaslError
 from casl_core.progress import Progress
@@ -126,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     add_model_verbs(verbs)
+    add_data_verbs(verbs)
     return parser
 
 
