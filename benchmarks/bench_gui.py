@@ -1,9 +1,19 @@
-"""GUI speed on a large cloud: first frame, recolouring, redraw, and click picking.
+"""GUI speed on a large cloud: file to first frame, recolouring, rotating, picking, stalls.
 
 Run under a display: ``xvfb-run -a -s "-screen 0 1600x1200x24" .venv/bin/python
-benchmarks/bench_gui.py [--points 1000000] [--repeats 5]``. Picking is compared with
-VTK's ``vtkPointPicker`` (the peer) on the same cloud, camera and clicks, alternating
-runs and taking medians; the table says how often each found the front-most point.
+benchmarks/bench_gui.py [--points 1000000] [--repeats 5]``.
+
+- File to first coloured frame: the main window opens a binary PLY of the cloud; the clock
+  stops when the viewport has drawn it (coloured by height until curvature arrives).
+- Main-thread stall probe: a 10 ms QTimer records the longest gap between its ticks while
+  the curvature of that scan runs in the background (from the first frame until the
+  curvature job hands its result back).
+- Recolouring: in place (new scalars and lookup table on the existing actor) against
+  re-adding the actor (the peer: what every recolour did before), alternating, medians.
+- Rotating: frame time with the full cloud and with the subsample drawn while the camera
+  moves, alternating, medians.
+- Picking: ours against VTK's ``vtkPointPicker`` (the peer) on the same cloud, camera and
+  clicks; the table says how often each found the front-most point.
 """
 
 from __future__ import annotations
@@ -66,20 +76,89 @@ def _front_depths(plotter, scan, clicks, radius: float) -> list[float | None]:
     return out
 
 
+def _window_run(app, scan, tmp: str) -> tuple[float, float, float, float]:
+    """Open the cloud as a file in the main window.
+
+    Returns seconds to the first frame (the subsample), to the full cloud, the longest
+    main-thread stall while curvature runs after that, and how long curvature took.
+    """
+    from PySide6.QtCore import QElapsedTimer, QSettings, QTimer
+
+    from casl_core.io import write_scan
+    from casl_gui.app import make_settings
+    from casl_gui.main_window import MainWindow
+
+    from casl_core.scan import Scan
+
+    path = os.path.join(tmp, "cloud.ply")
+    write_scan(Scan(points=scan.points), path)  # coordinates only: the window computes curvature
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, tmp)
+    window = MainWindow(make_settings(), lambda title, message: print(f"error: {title}: {message}"))
+    window.resize(1400, 900)
+    window.show()
+    app.processEvents()
+    clock = QElapsedTimer()
+    ticks: list[float] = []
+    probe = QTimer()
+    probe.setInterval(10)
+    probe.timeout.connect(lambda: ticks.append(clock.elapsed() / 1000.0))
+    marks: dict[str, float] = {}
+    window.state.scan_updated.connect(lambda _key: marks.setdefault("curvature", clock.elapsed() / 1000.0))
+    clock.start()
+    window.open_paths([path])
+    while window.viewport.shown_scan() is None:
+        app.processEvents()
+        time.sleep(0.001)
+    marks["first"] = clock.elapsed() / 1000.0
+    while window.viewport.drawing_subsample:
+        app.processEvents()
+        time.sleep(0.001)
+    marks["full"] = clock.elapsed() / 1000.0
+    probe.start()
+    while "curvature" not in marks:
+        app.processEvents()
+        time.sleep(0.001)
+    probe.stop()
+    window.close()
+    app.processEvents()
+    inside = [t for t in ticks if t <= marks["curvature"]]
+    gaps = np.diff([marks["full"], *inside]) if inside else np.array([marks["curvature"] - marks["full"]])
+    return marks["first"], marks["full"], float(gaps.max()), marks["curvature"] - marks["full"]
+
+
+def _rotate(plotter, view, repeats: int) -> tuple[list[float], list[float]]:
+    """Frame times turning the camera with the full cloud and with the subsample, alternating."""
+    full, lod = [], []
+    for _ in range(repeats):
+        for moving, out in ((False, full), (True, lod)):
+            plotter.iren.interactor.InvokeEvent("StartInteractionEvent" if moving else "EndInteractionEvent")
+            for _ in range(3):
+                plotter.camera.azimuth += 3
+                out.append(_timed(plotter.render))
+    plotter.iren.interactor.InvokeEvent("EndInteractionEvent")
+    return full, lod
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--points", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--skip-window", action="store_true", help="skip the file-to-frame and stall runs")
     args = parser.parse_args()
+
+    import tempfile
 
     from PySide6.QtWidgets import QApplication
     from vtkmodules.vtkRenderingCore import vtkPointPicker
 
     from casl_gui.colouring import FieldScale, colour_spec
-    from casl_gui.viewport import Viewport
+    from casl_gui.viewport import LOD_POINTS, LOD_SAMPLE, Viewport
 
     app = QApplication.instance() or QApplication([])
     scan = _cloud(args.points)
+    if not args.skip_window:
+        with tempfile.TemporaryDirectory() as tmp:
+            first_file, full_file, stall, curvature = _window_run(app, scan, tmp)
     view = Viewport()
     view.resize(1000, 800)
     view.show()
@@ -87,12 +166,17 @@ def main() -> None:
     spec16 = colour_spec(scan, "curvature_s16", FieldScale(0.025, 0.025), "viridis")
     spec64 = colour_spec(scan, "curvature_s64", FieldScale(0.05, 0.05), "viridis")
     first = _timed(lambda: view.show_scan(scan, [spec16], 3.0))
-    recolour = [_timed(lambda s=s: view.show_scan(scan, [s], 3.0)) for s in [spec64, spec16] * args.repeats]
+    while view.drawing_subsample:
+        app.processEvents()
+    in_place, re_add = [], []
+    for i in range(args.repeats):
+        spec = (spec64, spec16)[i % 2]
+        in_place.append(_timed(lambda: view.show_scan(scan, [spec], 3.0)))
+        size = 3.0001 if i % 2 == 0 else 3.0  # another point size forces the actor to be re-added
+        re_add.append(_timed(lambda: view.show_scan(scan, [spec], size)))
+    view.show_scan(scan, [spec16], 3.0)
     plotter = view.interaction_widget()
-    frames = []
-    for _ in range(args.repeats * 4):
-        plotter.camera.azimuth += 3
-        frames.append(_timed(plotter.render))
+    frames, lod_frames = _rotate(plotter, view, args.repeats)
 
     rng = np.random.default_rng(1)
     width, height = plotter.render_window.GetSize()
@@ -116,9 +200,16 @@ def main() -> None:
     view.shutdown()
     ms = lambda xs: 1000 * statistics.median(xs)  # noqa: E731
     print(f"points: {args.points:,}  window: {width}x{height}")
-    print(f"first frame (PolyData + colour + render): {1000 * first:.0f} ms")
-    print(f"recolour to another field: median {ms(recolour):.0f} ms")
-    print(f"render one frame after a camera turn: median {ms(frames):.1f} ms")
+    if not args.skip_window:
+        print(f"file to first coloured frame (main window, binary PLY): {1000 * first_file:.0f} ms; "
+              f"full cloud drawn at {1000 * full_file:.0f} ms")
+        print(f"longest main-thread stall while curvature runs ({curvature:.1f} s): {1000 * stall:.0f} ms")
+    print(f"first frame in a bare viewport (PolyData + colour + render): {1000 * first:.0f} ms")
+    print(f"recolour in place: median {ms(in_place):.0f} ms; re-adding the actor (peer): median {ms(re_add):.0f} ms; "
+          f"ratio {statistics.median(in_place) / statistics.median(re_add):.2f}")
+    print(f"frame while rotating: full cloud median {ms(frames):.1f} ms; subsample of "
+          f"{LOD_SAMPLE if args.points > LOD_POINTS else args.points:,} points "
+          f"median {ms(lod_frames):.1f} ms")
     print(f"pick (casl_gui.picking): median {ms(ours_t):.1f} ms, front surface hit {ours_ok}/{n_valid}")
     print(f"pick (vtkPointPicker, peer): median {ms(vtk_t):.1f} ms, front surface hit {vtk_ok}/{n_valid}")
     print(f"pick time ratio ours / vtkPointPicker: {statistics.median(ours_t) / statistics.median(vtk_t):.2f}")

@@ -1,10 +1,11 @@
 """The ``casl-gui`` entry point: arguments, QApplication, settings, scripted screenshots.
 
 ``casl-gui [FILES...] [--demo] [--color FIELD] [--compare] [--right FIELD] [--pick INDEX]
-[--screenshot OUT.png]`` opens the files (and folders), waits for reading and curvature to
-finish, and with ``--screenshot`` saves the window (or the 3D view) and exits: 0 on success,
-1 with a one-line message on stderr when a file could not be opened, a field or point is
-unknown, or the image could not be written.
+[--screenshot OUT.png] [--report OUT.html|OUT.pdf]`` opens the files (and folders), waits for
+reading, curvature and regions to finish, and with ``--screenshot`` saves the window (or the
+3D view), with ``--report`` writes an inspection report of the scan on show, and exits: 0 on
+success, 1 with a one-line message on stderr when a file could not be opened, a field or
+point is unknown, or the image or report could not be written.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--pick", type=int, metavar="INDEX",
                         help="pick this point of the first scan and turn the camera to face it")
     parser.add_argument("--screenshot", metavar="OUT.png", help="save a screenshot once everything is loaded, then exit")
+    parser.add_argument("--report", metavar="OUT.html|OUT.pdf",
+                        help="write an inspection report (HTML or PDF) once everything is loaded, then exit")
     parser.add_argument("--screenshot-target", choices=("window", "viewport"), default="window",
                         help="what --screenshot captures (default: the whole window)")
     parser.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
@@ -67,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setOrganizationName(ORGANISATION)
     app.setApplicationName(APPLICATION)
     session = Session(args, make_settings())
-    if args.screenshot is None:
+    if not session.scripted:
         session.start()
         return app.exec()
     # A local loop, not app.exec()/exit(): exit() would also end every later event loop.

@@ -21,8 +21,12 @@ from casl_core.scan import Scan
 RGB = "<rgb>"
 #: Key of the "colour by ground-truth labels" choice.
 LABELS = "<labels>"
+#: Key of the "colour by height" choice, always available (shown before curvature is ready).
+HEIGHT = "<height>"
 #: Name of the per-point CASL anomaly score field.
 CASL_SCORE = "casl_score"
+#: Name of the curvature baseline's per-point score field (the fused scales).
+BASELINE_SCORE = "curvature_score"
 
 #: Colour maps offered for scalar fields (matplotlib names that pyvista understands).
 COLOUR_MAPS: tuple[str, ...] = ("viridis", "inferno", "plasma", "turbo", "coolwarm", "cividis")
@@ -103,6 +107,9 @@ class ColourSpec(NamedTuple):
         Colour map name, or a list of colours for labels; ``None`` for RGB.
     categories:
         Names of the classes ``0, 1, ...`` when ``cmap`` is a list of colours, else empty.
+    grey_below:
+        Draw values below the threshold (the lower half of the colour range) in grey, so
+        only the points at or above it keep their colour.
     """
 
     key: str
@@ -111,6 +118,14 @@ class ColourSpec(NamedTuple):
     clim: tuple[float, float] | None
     cmap: str | list[str] | None
     categories: tuple[str, ...] = ()
+    grey_below: bool = False
+
+    @property
+    def kind(self) -> str:
+        """``"rgb"``, ``"labels"`` or ``"scalar"``: how the values are drawn."""
+        if self.key == RGB:
+            return "rgb"
+        return "labels" if isinstance(self.cmap, list) else "scalar"
 
 
 def curvature_order(name: str) -> int | None:
@@ -133,6 +148,10 @@ def field_text(key: str) -> str:
         return "Ground truth labels"
     if key == CASL_SCORE:
         return "CASL score"
+    if key == HEIGHT:
+        return "Height (z)"
+    if key == BASELINE_SCORE:
+        return "Curvature score (baseline)"
     order = curvature_order(key)
     if order is not None:
         kind = "scale" if key.split("_")[1].startswith("s") else "k"
@@ -141,7 +160,7 @@ def field_text(key: str) -> str:
 
 
 def _other_scalar_fields(scan: Scan) -> list[str]:
-    skip = set(curvature_fields(scan)) | {CASL_SCORE, "curvature_flags"}
+    skip = set(curvature_fields(scan)) | {CASL_SCORE, BASELINE_SCORE, "curvature_flags"}
     return sorted(
         n for n, v in scan.fields.items() if n not in skip and np.issubdtype(v.dtype, np.number)
     )
@@ -160,6 +179,8 @@ def field_choices(scan: Scan | None) -> list[FieldChoice]:
                     "" if scan.colors is not None else "This scan has no colours."),
     ]
     choices += [FieldChoice(n, field_text(n), True, "") for n in curvature_fields(scan)]
+    if BASELINE_SCORE in scan.fields:
+        choices.append(FieldChoice(BASELINE_SCORE, field_text(BASELINE_SCORE), True, ""))
     has_score = CASL_SCORE in scan.fields
     choices.append(FieldChoice(
         CASL_SCORE, field_text(CASL_SCORE), has_score,
@@ -170,6 +191,7 @@ def field_choices(scan: Scan | None) -> list[FieldChoice]:
         LABELS, field_text(LABELS), has_labels,
         "" if has_labels else "This scan has no ground-truth labels.",
     ))
+    choices.append(FieldChoice(HEIGHT, field_text(HEIGHT), True, ""))
     choices += [FieldChoice(n, field_text(n), True, "") for n in _other_scalar_fields(scan)]
     return choices
 
@@ -179,7 +201,7 @@ def preferred_field(scan: Scan, current: str | None) -> str:
     enabled = [c.key for c in field_choices(scan) if c.enabled]
     if current in enabled:
         return current
-    for key in (*curvature_fields(scan), CASL_SCORE, RGB):
+    for key in (*curvature_fields(scan), CASL_SCORE, RGB, HEIGHT):
         if key in enabled:
             return key
     return enabled[0] if enabled else RGB
@@ -199,6 +221,9 @@ def default_scale(key: str, values: np.ndarray | None) -> FieldScale:
         return FieldScale(threshold=threshold, half_width=threshold)
     if key == CASL_SCORE:
         return FieldScale(threshold=0.0, half_width=4.0)
+    if key == BASELINE_SCORE:
+        # The mean of the s16, s64 and s256 scales, whose own defaults are 0.04, 0.08 and 0.12.
+        return FieldScale(threshold=0.08, half_width=0.08)
     if key == LABELS or values is None or len(values) == 0:
         return FieldScale(threshold=0.5, half_width=0.5)
     finite = np.asarray(values, dtype=np.float64)
@@ -216,10 +241,18 @@ def field_values(scan: Scan, key: str) -> np.ndarray | None:
         return scan.colors
     if key == LABELS:
         return scan.labels
+    if key == HEIGHT:
+        return scan.points[:, 2]
     return scan.fields.get(key)
 
 
-def colour_spec(scan: Scan, key: str, scale: FieldScale, cmap: str, *, title_suffix: str = "") -> ColourSpec:
+def is_scalar(key: str | None) -> bool:
+    """Whether a choice key is a scalar field with a threshold (not RGB, labels or nothing)."""
+    return key is not None and key not in (RGB, LABELS)
+
+
+def colour_spec(scan: Scan, key: str, scale: FieldScale, cmap: str, *, title_suffix: str = "",
+                grey_below: bool = False) -> ColourSpec:
     """Build what the viewport needs to colour ``scan`` by ``key``.
 
     Raises
@@ -236,4 +269,4 @@ def colour_spec(scan: Scan, key: str, scale: FieldScale, cmap: str, *, title_suf
     if key == LABELS:
         return ColourSpec(key, title, values.astype(np.float32), (0.0, 1.0), list(LABEL_COLOURS),
                           ("normal", "anomalous"))
-    return ColourSpec(key, title, np.asarray(values, dtype=np.float32), scale.clim, cmap)
+    return ColourSpec(key, title, np.asarray(values, dtype=np.float32), scale.clim, cmap, (), grey_below)

@@ -9,16 +9,24 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QMainWindow, QMenu, QWidget
+from PySide6.QtWidgets import QFileDialog, QMainWindow, QMenu, QToolBar, QWidget
 
-from casl_core.errors import ConfigError
+from casl_core.anomaly.baseline import CurvatureBaseline
+from casl_core.errors import CaslError, ConfigError
 from casl_core.scan import Scan
 from casl_gui import jobs
-from casl_gui.colouring import colour_spec
+from casl_gui.annotation_store import AnnotationStore
+from casl_gui.colouring import colour_spec, is_scalar
+from casl_gui.dialogs.batch import BatchDialog
 from casl_gui.dialogs.errors import ErrorSink, dialog_sink
 from casl_gui.docks.colouring import ColouringDock
 from casl_gui.docks.inspector import InspectorDock
+from casl_gui.docks.regions import RegionsDock
 from casl_gui.docks.scan_list import ScanListDock
+from casl_gui.docks.threshold import ThresholdDock, verdict_text
+from casl_gui.inspect_controller import InspectController
+from casl_gui.inspection import InspectionState
+from casl_gui.region_finder import RegionFinder
 from casl_gui.state import AppState
 from casl_gui.status_bar import StatusBar
 from casl_gui.viewport import Viewport
@@ -56,17 +64,33 @@ class MainWindow(QMainWindow):
         self._errors = error_sink or dialog_sink(self)
         self._closed = False
         self.state = AppState(self)
+        self.inspection = InspectionState(self)
         self.runner = JobRunner(self)
         self.viewport = Viewport(self)
         self.setCentralWidget(self.viewport)
-        self.scan_dock = ScanListDock(self.state, self)
+        self.rectangle_action = QAction("&Rectangle select", self)
+        self.rectangle_action.setCheckable(True)
+        self.rectangle_action.setShortcut(QKeySequence("R"))
+        self.rectangle_action.setToolTip("Drag a rectangle to select the visible points under it (R)")
+        self.rectangle_action.toggled.connect(self.viewport.set_rectangle_mode)
+        self.scan_dock = ScanListDock(self.state, self.inspection, self)
         self.colouring_dock = ColouringDock(self.state, self)
+        self.threshold_dock = ThresholdDock(self.state, self.inspection, self)
         self.inspector_dock = InspectorDock(self.state, self)
+        self.regions_dock = RegionsDock(self.state, self.inspection, self.rectangle_action, self)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.scan_dock)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.colouring_dock)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.threshold_dock)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.inspector_dock)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.regions_dock)
         self.status = StatusBar(self)
         self.setStatusBar(self.status)
+        self.region_finder = RegionFinder(self.state, self.inspection, self.runner, self)
+        self.annotations = AnnotationStore(self.state, self.inspection, self.report_error, self)
+        self.inspect = InspectController(self, self.state, self.inspection, self.viewport, self.regions_dock,
+                                         self.annotations)
+        self.scorer = CurvatureBaseline()
+        self.batch_dialog: BatchDialog | None = None
         self._build_menus()
         self._connect()
         self.resize(1400, 900)
@@ -89,10 +113,22 @@ class MainWindow(QMainWindow):
         self.compare_action = self._action(view_menu, "&Compare side by side", None, "Ctrl+K")
         self.compare_action.setCheckable(True)
         self.compare_action.toggled.connect(self.state.set_compare)
-        self._action(view_menu, "&Fly to the picked point", self.fly_to_pick, "F")
+        fly = self._action(view_menu, "&Fly to the picked point", self.fly_to_pick, "F")
         view_menu.addSeparator()
-        for dock in (self.scan_dock, self.colouring_dock, self.inspector_dock):
+        for dock in (self.scan_dock, self.colouring_dock, self.threshold_dock, self.inspector_dock,
+                     self.regions_dock):
             view_menu.addAction(dock.toggleViewAction())
+        tools = self.menuBar().addMenu("&Tools")
+        tools.addAction(self.rectangle_action)
+        tools.addSeparator()
+        self._action(tools, "&Batch inspection…", self.show_batch, "Ctrl+B")
+        self._action(tools, "Load a CASL &checkpoint…", self.choose_checkpoint)
+        self._action(file_menu, "Export &report…", self.choose_report, "Ctrl+P")
+        toolbar = QToolBar("Tools", self)
+        toolbar.setObjectName("ToolsToolBar")
+        toolbar.addAction(self.rectangle_action)
+        toolbar.addAction(fly)
+        self.addToolBar(toolbar)
         help_menu = self.menuBar().addMenu("&Help")
         self._action(help_menu, "Open &demo", self.open_demo)
 
@@ -112,6 +148,9 @@ class MainWindow(QMainWindow):
         s.compare_changed.connect(self._compare_changed)
         s.pick_changed.connect(self._pick_changed)
         s.active_changed.connect(self._show_point_count)
+        s.scan_updated.connect(self._scan_updated)
+        self.inspection.regions_changed.connect(self._show_verdict)
+        s.active_changed.connect(self._show_verdict)
         self.viewport.point_picked.connect(s.set_pick)
         self.runner.started.connect(self.status.job_started)
         self.runner.progress.connect(self.status.job_progress)
@@ -129,6 +168,18 @@ class MainWindow(QMainWindow):
     def _show_point_count(self) -> None:
         scan = self.state.active_scan()
         self.status.show_points(None if scan is None else len(scan))
+
+    def _scan_updated(self, key: int) -> None:
+        if key == self.state.active_key:
+            self.redraw()
+
+    def _show_verdict(self) -> None:
+        verdict = self.inspection.verdict(self.state.active_key)
+        found = self.inspection.regions(self.state.active_key)
+        if verdict is None or found is None or found.field != self.state.field:
+            self.status.show_verdict("", None)
+        else:
+            self.status.show_verdict(verdict_text(verdict), verdict.passed)
 
     def _compare_changed(self, on: bool) -> None:
         self.compare_action.blockSignals(True)
@@ -153,8 +204,12 @@ class MainWindow(QMainWindow):
             return
         keys = [s.field, s.second_field] if s.compare else [s.field]
         suffixes = [" (left)", " (right)"] if s.compare and keys[0] == keys[1] else ["", ""]
-        specs = [colour_spec(scan, k, s.scale(k), s.cmap, title_suffix=sfx) for k, sfx in zip(keys, suffixes)]
+        specs = [colour_spec(scan, k, s.scale(k), s.cmap, title_suffix=sfx, grey_below=s.grey_below and is_scalar(k))
+                 for k, sfx in zip(keys, suffixes)]
+        shown = self.viewport.shown_scan()
         self.viewport.show_scan(scan, specs, s.point_size, s.picked_index)
+        if shown is not scan:
+            self.inspect.draw_marks()
 
     # -- opening -----------------------------------------------------------------------
 
@@ -172,7 +227,7 @@ class MainWindow(QMainWindow):
                 self._open_file(p)
 
     def _open_file(self, path: Path) -> None:
-        self.runner.submit(f"Opening {path.name}", partial(jobs.open_scan, path),
+        self.runner.submit(f"Opening {path.name}", partial(jobs.read_only, path),
                            partial(self._loaded, str(path)), partial(self._failed, str(path)))
 
     def open_demo(self) -> None:
@@ -182,7 +237,20 @@ class MainWindow(QMainWindow):
 
     def _demo_loaded(self, scan: Scan) -> None:
         if not self._closed:
-            self.state.add_scan(scan, name="demo flange")
+            self._add_then_curvature(scan, "demo flange")
+
+    def _add_then_curvature(self, scan: Scan, name: str | None = None) -> int:
+        """Show a scan at once (coloured by what it has), then add its curvature in the background."""
+        key = self.state.add_scan(scan, name)
+        if not jobs.has_curvature(scan) or "curvature_score" not in scan.fields:
+            title = f"Curvature of {self.state.entry(key).name}"
+            self.runner.submit(title, partial(jobs.add_curvature_job, scan), partial(self._curvature_done, key),
+                               partial(self._failed, scan.metadata.source or "demo"))
+        return key
+
+    def _curvature_done(self, key: int, scan: Scan) -> None:
+        if not self._closed and key in {e.key for e in self.state.scans}:
+            self.state.replace_scan(key, scan)
 
     def open_scan(self, scan: Scan, name: str | None = None) -> int:
         """Show a scan that is already in memory; returns its key in the state."""
@@ -191,7 +259,7 @@ class MainWindow(QMainWindow):
     def _loaded(self, path: str, scan: Scan) -> None:
         if self._closed:
             return
-        self.state.add_scan(scan)
+        self._add_then_curvature(scan)
         self._remember(path)
 
     def _failed(self, path: str, message: str) -> None:
@@ -207,6 +275,65 @@ class MainWindow(QMainWindow):
         """Close the scan on show."""
         if self.state.active_key is not None:
             self.state.remove_scan(self.state.active_key)
+
+    # -- scorer, batch and report -----------------------------------------------------
+
+    def score_field(self) -> str:
+        """The per-point field the current scorer writes."""
+        return "casl_score" if self.scorer.name == "casl" else "curvature_score"
+
+    def batch_settings(self):
+        """``(scorer, threshold, min_points, fail_points)`` a batch runs with."""
+        threshold = self.state.scale(self.score_field()).threshold
+        return self.scorer, threshold, self.inspection.min_points, self.inspection.fail_points
+
+    def show_batch(self) -> BatchDialog:
+        """Show the batch inspection dialog (one per window)."""
+        if self.batch_dialog is None:
+            self.batch_dialog = BatchDialog(self.runner, self.batch_settings, self)
+            self.batch_dialog.open_requested.connect(lambda path: self.open_paths([path]))
+        self.batch_dialog.show()
+        self.batch_dialog.raise_()
+        return self.batch_dialog
+
+    def choose_checkpoint(self) -> None:
+        """Ask for a fine-tuned CASL checkpoint and use it as the scorer."""
+        path, _ = QFileDialog.getOpenFileName(self, "CASL checkpoint", "", "safetensors (*.safetensors)")
+        if path:
+            self.load_checkpoint(path)
+
+    def load_checkpoint(self, path: str | os.PathLike[str]) -> None:
+        """Use a CASL checkpoint as the scorer of batches and reports (errors go to a dialog)."""
+        try:
+            from casl_core.infer import CaslScorer
+
+            self.scorer = CaslScorer(path, device="auto")
+        except CaslError as exc:
+            self.report_error("Cannot load the checkpoint", str(exc))
+
+    def choose_report(self) -> None:
+        """Ask where to save a report (HTML or PDF) and write it."""
+        scan = self.state.active_scan()
+        default = f"{scan.name}-report.pdf" if scan is not None else "report.pdf"
+        path, _ = QFileDialog.getSaveFileName(self, "Export report", default, "PDF (*.pdf);;HTML (*.html)")
+        if path:
+            try:
+                self.save_report(path)
+            except CaslError as exc:
+                self.report_error("Cannot write the report", str(exc))
+
+    def save_report(self, path: str | os.PathLike[str]) -> None:
+        """Write a report of the scan on show to ``path`` (``.html`` or ``.pdf``).
+
+        Raises
+        ------
+        ConfigError
+            If no scan is open, the suffix is unknown or the file cannot be written.
+        """
+        from casl_gui.report_capture import capture_report
+        from casl_gui.report import write_report
+
+        write_report(path, capture_report(self))
 
     # -- recent files and dialogs ------------------------------------------------------
 
@@ -291,6 +418,8 @@ class MainWindow(QMainWindow):
         self._settings.setValue("window/state", self.saveState())
         self._settings.sync()
         self._closed = True
+        if self.batch_dialog is not None:
+            self.batch_dialog.close()
         self.runner.shutdown()
         self.viewport.shutdown()
         super().closeEvent(event)

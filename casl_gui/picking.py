@@ -94,3 +94,50 @@ def pick_point(
     per_pixel = view.pixel_world if view.parallel else view.pixel_world * front
     slab = near[depth[near] <= front + max(radius_px, 1.0) * per_pixel]
     return int(slab[np.argmin(d2[slab])])
+
+
+def select_rectangle(
+    points: np.ndarray, view: ViewGeometry, rect: tuple[float, float, float, float], cell_px: float
+) -> np.ndarray:
+    """Indices of the points drawn inside a display rectangle and not hidden behind others.
+
+    ``rect`` is ``(x0, y0, x1, y1)`` in display pixels (any corner order). The rectangle is
+    cut into cells of ``cell_px`` pixels (the drawn point size); in each cell the front-most
+    point sets the visible surface, and points deeper than it by more than twice the world
+    size of a cell there are hidden. Returns sorted int64 indices.
+    """
+    if len(points) == 0:
+        return np.zeros(0, dtype=np.int64)
+    x0, x1 = sorted((rect[0], rect[2]))
+    y0, y1 = sorted((rect[1], rect[3]))
+    xy, depth = project(points, view)
+    inside = np.flatnonzero((xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1) & (depth > 0))
+    if len(inside) == 0:
+        return inside.astype(np.int64)
+    cell = max(float(cell_px), 1.0)
+    cx = ((xy[inside, 0] - x0) // cell).astype(np.int64)
+    cy = ((xy[inside, 1] - y0) // cell).astype(np.int64)
+    key = cx * (int((y1 - y0) // cell) + 2) + cy
+    d = depth[inside]
+    front = np.full(int(key.max()) + 1, np.inf, dtype=np.float32)
+    np.minimum.at(front, key, d)
+    per_pixel = view.pixel_world if view.parallel else view.pixel_world * front[key]
+    visible = d <= front[key] + 2.0 * cell * per_pixel
+    return np.sort(inside[visible]).astype(np.int64)
+
+
+def select_sphere(points: np.ndarray, centre: np.ndarray, radius: float) -> np.ndarray:
+    """Sorted int64 indices of the points within ``radius`` of ``centre``.
+
+    Raises
+    ------
+    ConfigError
+        If ``radius`` is not a positive finite number or ``centre`` is not three numbers.
+    """
+    c = np.asarray(centre, dtype=np.float64).ravel()
+    if c.shape != (3,):
+        raise ConfigError(f"a sphere centre needs three coordinates, got shape {np.shape(centre)}")
+    if not (np.isfinite(radius) and radius > 0):
+        raise ConfigError(f"sphere radius must be a positive number, got {radius}")
+    diff = np.asarray(points, dtype=np.float32) - c.astype(np.float32)
+    return np.flatnonzero(np.einsum("ij,ij->i", diff, diff) <= np.float32(radius) ** 2).astype(np.int64)

@@ -21,6 +21,8 @@ class Session(QObject):
         The main window.
     exit_status:
         0 while nothing went wrong; 1 after an error in a scripted run.
+    scripted:
+        Whether it saves a screenshot or a report and quits.
 
     Signals
     -------
@@ -34,7 +36,8 @@ class Session(QObject):
         super().__init__()
         self._args = args
         self._errors: list[str] = []
-        scripted = args.screenshot is not None
+        scripted = args.screenshot is not None or args.report is not None
+        self.scripted = scripted
         self.window = MainWindow(settings, stderr_sink(self._errors) if scripted else None)
         self.exit_status = 0
         self._first_launch = not recent_files(settings)
@@ -49,17 +52,19 @@ class Session(QObject):
         args = self._args
         w = self.window
         w.state.active_changed.connect(self._apply_fields)
+        w.state.scan_updated.connect(self._apply_fields)
+        w.runner.idle.connect(self._apply_fields)
         w.show()
         if args.compare:
             w.state.set_compare(True)
-        if args.screenshot is not None:
+        if self.scripted:
             w.runner.idle.connect(self._capture_soon)
             self._timer.start(round(args.timeout * 1000))
         if args.files:
             w.open_paths(args.files)
         if args.demo or (not args.files and self._first_launch):
             w.open_demo()
-        if args.screenshot is not None and not w.runner.busy():
+        if self.scripted and not w.runner.busy():
             self._capture_soon()
 
     def running(self) -> bool:
@@ -70,17 +75,21 @@ class Session(QObject):
         state = self.window.state
         if state.active_scan() is None:
             return
+        if self._args.pick is not None and not self._picked:
+            self._picked = True
+            try:
+                state.set_pick(self._args.pick)
+                self.window.fly_to_pick()
+            except CaslError as exc:
+                self._report("Cannot pick", str(exc))
         try:
             if self._args.color:
                 state.set_field(field_key(self._args.color))
             if self._args.right:
                 state.set_second_field(field_key(self._args.right))
-            if self._args.pick is not None and not self._picked:
-                self._picked = True
-                state.set_pick(self._args.pick)
-                self.window.fly_to_pick()
         except CaslError as exc:
-            self._report("Cannot colour", str(exc))
+            if not self.window.runner.busy():  # curvature may still be on its way
+                self._report("Cannot colour", str(exc))
 
     def _report(self, title: str, message: str) -> None:
         self.exit_status = 1
@@ -90,17 +99,23 @@ class Session(QObject):
         QTimer.singleShot(100, self._capture)
 
     def _capture(self) -> None:
-        if self._done:
-            return
+        if self._done or self.window.runner.busy():
+            return  # the next idle tries again
         self._done = True
         if self.window.state.active_scan() is None:
             if not self._errors:
                 self._report("Nothing to show", "no scan was opened")
         else:
             try:
-                self.window.save_screenshot(self._args.screenshot, self._args.screenshot_target)
+                if self._args.screenshot is not None:
+                    self.window.save_screenshot(self._args.screenshot, self._args.screenshot_target)
             except CaslError as exc:
                 self._report("Cannot save the screenshot", str(exc))
+            try:
+                if self._args.report is not None:
+                    self.window.save_report(self._args.report)
+            except CaslError as exc:
+                self._report("Cannot write the report", str(exc))
         if self._errors:
             self.exit_status = 1
         self._quit()

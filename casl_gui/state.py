@@ -15,6 +15,9 @@ from casl_core.scan import Scan
 from casl_gui.colouring import (
     CASL_SCORE,
     COLOUR_MAPS,
+    HEIGHT,
+    LABELS,
+    RGB,
     FieldScale,
     default_scale,
     field_choices,
@@ -64,6 +67,8 @@ class AppState(QObject):
         The picked point changed (``picked_index`` may be None).
     compare_changed(bool):
         Compare mode was switched on or off.
+    scan_updated(int):
+        The scan with this key got new fields (curvature finished, a scorer ran).
     """
 
     scans_changed = Signal()
@@ -72,6 +77,7 @@ class AppState(QObject):
     style_changed = Signal()
     pick_changed = Signal()
     compare_changed = Signal(bool)
+    scan_updated = Signal(int)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -85,6 +91,8 @@ class AppState(QObject):
         self._point_size = 3.0
         self._picked: int | None = None
         self._compare = False
+        self._grey_below = False
+        self._chosen: str | None = None  # the field the person last chose
 
     # -- scans -------------------------------------------------------------------------
 
@@ -101,6 +109,41 @@ class AppState(QObject):
         self.scans_changed.emit()
         self.set_active(entry.key)
         return entry.key
+
+    def replace_scan(self, key: int, scan: Scan) -> None:
+        """Give an open scan new fields (same points); the view follows if it is on show.
+
+        When the field on show was picked automatically (not by the person) and a better
+        one arrived (curvature after the first frame coloured by height), it switches.
+
+        Raises
+        ------
+        ConfigError
+            If no scan has ``key`` or the point count differs.
+        """
+        for pos, entry in enumerate(self._scans):
+            if entry.key == key:
+                break
+        else:
+            raise ConfigError(f"no open scan has key {key}")
+        if len(scan) != len(entry.scan):
+            raise ConfigError(f"{entry.name}: the new scan has {len(scan)} points, not {len(entry.scan)}")
+        self._scans[pos] = OpenScan(key, scan, entry.name)
+        if key == self._active:
+            wanted = preferred_field(scan, self._chosen)
+            if wanted != self._field:
+                self._field = wanted
+            self._second_field = self._second_choice(scan, self._second_field)
+        self.scan_updated.emit(key)
+        if key == self._active:
+            self.field_changed.emit()
+
+    def entry(self, key: int) -> OpenScan:
+        """The open scan with ``key``; raises ConfigError if there is none."""
+        for entry in self._scans:
+            if entry.key == key:
+                return entry
+        raise ConfigError(f"no open scan has key {key}")
 
     def remove_scan(self, key: int) -> None:
         """Close a scan; the next one (or none) becomes active."""
@@ -136,7 +179,7 @@ class AppState(QObject):
         self._picked = None
         scan = self.active_scan()
         if scan is not None:
-            self._field = preferred_field(scan, self._field)
+            self._field = preferred_field(scan, self._chosen or self._field)
             self._second_field = self._second_choice(scan, self._second_field)
         self.active_changed.emit()
         self.pick_changed.emit()
@@ -176,6 +219,7 @@ class AppState(QObject):
     def set_field(self, key: str) -> None:
         """Colour the (left) view by ``key``; raises ConfigError if the scan lacks it."""
         self._check_choice(key)
+        self._chosen = key
         if key != self._field:
             self._field = key
             self.field_changed.emit()
@@ -188,7 +232,13 @@ class AppState(QObject):
             self.field_changed.emit()
 
     def scale(self, key: str) -> FieldScale:
-        """The colour scale of a field, shared by all scans; made on first use."""
+        """The colour scale of a field, shared by all scans; made on first use.
+
+        Height has no shared default: until set, it spans the active scan's own heights.
+        """
+        if key == HEIGHT and key not in self._scales:
+            scan = self.active_scan()
+            return default_scale(key, None if scan is None else field_values(scan, key))
         if key not in self._scales:
             scan = self.active_scan()
             values = field_values(scan, key) if scan is not None else None
@@ -199,6 +249,37 @@ class AppState(QObject):
         """Change a field's colour scale (every scan and view coloured by it follows)."""
         if self._scales.get(key) != scale:
             self._scales[key] = scale
+            self.style_changed.emit()
+
+    def threshold(self) -> float | None:
+        """Threshold of the (left) field when it is a scalar, else None."""
+        key = self._field
+        if key is None or key in (RGB, LABELS) or self.active_scan() is None:
+            return None
+        return self.scale(key).threshold
+
+    def set_threshold(self, value: float) -> None:
+        """Move the (left) field's threshold, keeping its colour range width.
+
+        Raises
+        ------
+        ConfigError
+            If the field has no threshold or ``value`` is not finite.
+        """
+        key = self._field
+        if key is None or key in (RGB, LABELS) or self.active_scan() is None:
+            raise ConfigError("the field on show has no threshold")
+        self.set_scale(key, FieldScale(float(value), self.scale(key).half_width))
+
+    @property
+    def grey_below(self) -> bool:
+        """Whether points below the threshold are drawn grey."""
+        return self._grey_below
+
+    def set_grey_below(self, on: bool) -> None:
+        """Grey out (or not) the points below the threshold."""
+        if bool(on) != self._grey_below:
+            self._grey_below = bool(on)
             self.style_changed.emit()
 
     @property

@@ -31,9 +31,10 @@ class StatusBar(QStatusBar):
         self.cancel_button = QToolButton()
         self.cancel_button.setText("Cancel")
         self.points_label = QLabel("No scan")
+        self.verdict_label = QLabel("")
         self.device_label = QLabel(f"Device: {device_description()}")
         self.addWidget(self.job_label, 1)
-        for w in (self.progress_bar, self.cancel_button, self.points_label, self.device_label):
+        for w in (self.progress_bar, self.cancel_button, self.verdict_label, self.points_label, self.device_label):
             self.addPermanentWidget(w)
         self.job_idle()
 
@@ -65,3 +66,9 @@ class StatusBar(QStatusBar):
     def show_points(self, count: int | None) -> None:
         """Show the active scan's point count (None: no scan)."""
         self.points_label.setText("No scan" if count is None else f"{count:,} points")
+
+    def show_verdict(self, text: str, passed: bool | None) -> None:
+        """Show the active scan's verdict (``passed`` None: unknown, shown plain)."""
+        colour = {True: "#1f9d55", False: "#e3342f"}.get(passed)
+        self.verdict_label.setText(text)
+        self.verdict_label.setStyleSheet("" if colour is None else f"color: {colour}; font-weight: bold;")

@@ -5,6 +5,14 @@ change ends with an explicit render), with one view or, in compare mode, two vie
 by side (``shape=(1, 2)``) whose cameras are linked. A left click that does not drag
 picks the visible point under the cursor in either view; the pick is marked in both.
 Call :meth:`Viewport.shutdown` before the widget goes away: it finalises the render window.
+
+Speed on big clouds: the cloud is uploaded once per scan; a new colouring of the same
+scan replaces the scalars array and the lookup table of the existing actors in place.
+Clouds above :data:`LOD_POINTS` points also get a random subsample actor that is drawn
+instead of the full cloud while the camera moves (between VTK's Start- and
+EndInteractionEvent), so rotating stays fluid; the full cloud comes back on release. A new
+big scan is first drawn as the subsample, and the full cloud follows on the next turn of
+the event loop, so the first picture appears before the full cloud is rasterised.
 """
 
 from __future__ import annotations
@@ -14,17 +22,55 @@ import math
 import numpy as np
 import pyvista as pv
 from pyvistaqt import QtInteractor
-from PySide6.QtCore import QPoint, Signal
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from PySide6.QtCore import QPoint, QRect, QTimer, Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from casl_core.errors import ConfigError
 from casl_core.scan import Scan
 from casl_gui.colouring import RGB, ColourSpec
-from casl_gui.picking import ViewGeometry, pick_point, project
+from casl_gui.picking import ViewGeometry, pick_point, project, select_rectangle
+from casl_gui.rubber_band import RubberBand
 
 _BACKGROUND = ("#1d1f24", "#3a3e48")  # bottom, top of the gradient
 _PICK_COLOUR = "#00e5ff"
 _CLICK_SLOP_PX = 3
+_GREY = (104, 108, 116, 255)
+#: Clouds with more points get a subsample drawn while the camera moves.
+LOD_POINTS = 300_000
+#: Points in that subsample.
+LOD_SAMPLE = 120_000
+
+
+class Marks(NamedTuple):
+    """Points to mark over the cloud in every view (a selection, annotations).
+
+    Attributes
+    ----------
+    name:
+        Identifies the layer (a later call with the same name replaces it).
+    indices:
+        Indices of the marked points in the shown scan.
+    colour:
+        Colour of the marks (a hex string).
+    """
+
+    name: str
+    indices: np.ndarray
+    colour: str
+
+
+@dataclass
+class _Layer:
+    """The actors drawing the cloud in one view."""
+
+    kind: str
+    title: str
+    values: np.ndarray
+    actor: object
+    lod: object | None
 
 
 def _matrix(vtk_matrix) -> np.ndarray:
@@ -38,9 +84,12 @@ class Viewport(QWidget):
     -------
     point_picked(int):
         A left click landed on the point with this index of the shown scan.
+    rectangle_selected(object):
+        In rectangle mode, a dragged rectangle selected these point indices (int64 array).
     """
 
     point_picked = Signal(int)
+    rectangle_selected = Signal(object)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -49,9 +98,13 @@ class Viewport(QWidget):
         self._plotter: QtInteractor | None = None
         self._scan: Scan | None = None
         self._cloud: pv.PolyData | None = None
+        self._lod_index: np.ndarray | None = None
+        self._layers: list[_Layer] = []
+        self._marks: dict[str, Marks] = {}
         self._pick: int | None = None
         self._press: tuple[int, int] | None = None
         self._point_size = 3.0
+        self._band: RubberBand | None = None
         self._build(compare=False)
 
     # -- construction and teardown -----------------------------------------------------
@@ -59,6 +112,8 @@ class Viewport(QWidget):
     def _build(self, compare: bool) -> None:
         old = self._plotter
         if old is not None:
+            if self._band is not None:
+                self._band.detach()
             self._layout.removeWidget(old)
             old.close()
             old.setParent(None)
@@ -72,11 +127,16 @@ class Viewport(QWidget):
             plotter.link_views()
         plotter.iren.add_observer("LeftButtonPressEvent", self._on_press)
         plotter.iren.add_observer("LeftButtonReleaseEvent", self._on_release)
+        plotter.iren.add_observer("StartInteractionEvent", lambda *_: self._use_lod(True))
+        plotter.iren.add_observer("EndInteractionEvent", lambda *_: self._use_lod(False))
         self._layout.addWidget(plotter)
         if self.isVisible():  # size the new render window now, so a camera reset fits it
             plotter.show()
             self._layout.activate()
         self._plotter = plotter
+        self._layers = []
+        if self._band is not None:
+            self._band = RubberBand(plotter, self._rectangle_done)
 
     @property
     def compare(self) -> bool:
@@ -92,11 +152,15 @@ class Viewport(QWidget):
 
     def shutdown(self) -> None:
         """Finalise the render window and release VTK objects; the view is unusable after."""
+        if self._band is not None:
+            self._band.detach()
+            self._band = None
         if self._plotter is not None:
             self._plotter.close()
             self._plotter = None
         self._scan = None
         self._cloud = None
+        self._layers = []
 
     @property
     def is_shut_down(self) -> bool:
@@ -110,6 +174,7 @@ class Viewport(QWidget):
         """Draw ``scan`` coloured by ``specs`` (one per view), mark ``pick``, and render once.
 
         The camera is reset when another scan is shown, kept when only colours change.
+        Another colouring of the same scan updates the drawn cloud in place.
 
         Raises
         ------
@@ -119,48 +184,168 @@ class Viewport(QWidget):
         plotter = self._require()
         if scan is not None and len(specs) != len(plotter.renderers):
             raise ConfigError(f"{len(plotter.renderers)} view(s) need as many colourings, got {len(specs)}")
+        self._pick = pick if scan is not None else None
+        if scan is not None and scan is self._scan and self._can_recolour(specs, point_size):
+            for col, spec in enumerate(specs):
+                self._recolour(col, spec)
+            self._draw_pick()
+            plotter.render()
+            return
         new_scan = scan is not self._scan
         if new_scan:
             self._scan = scan
+            self._marks = {}
             self._cloud = None if scan is None else pv.PolyData(scan.points)
-        self._pick = pick if scan is not None else None
+            self._lod_index = None
+            if scan is not None and len(scan) > LOD_POINTS:
+                rng = np.random.default_rng(0)
+                self._lod_index = np.sort(rng.choice(len(scan), LOD_SAMPLE, replace=False))
         self._point_size = float(point_size)
         plotter.clear()
+        self._layers = []
         if scan is not None:
             for col, spec in enumerate(specs):
                 plotter.subplot(0, col)
-                self._add_cloud(spec)
+                self._layers.append(self._add_cloud(spec))
+            self._draw_marks()
             self._draw_pick()
             if new_scan:
                 self._fit_camera()
+                if self._lod_index is not None:
+                    # Big cloud: the subsample is on screen at once, the full cloud one event later.
+                    self._use_lod(True)
+                    plotter.render()
+                    QTimer.singleShot(0, lambda: self._use_lod(False))
+                    return
         plotter.render()
 
-    def _fit_camera(self) -> None:
-        self._plotter.reset_camera()
+    def shown_scan(self) -> Scan | None:
+        """The scan on show (None when nothing is drawn)."""
+        return self._scan
 
-    def _add_cloud(self, spec: ColourSpec) -> None:
-        plotter = self._plotter
-        cloud = self._cloud.copy(deep=False)
-        name = "rgb" if spec.key == RGB else "values"
-        cloud.point_data[name] = spec.values
-        options = dict(
-            style="points", point_size=self._point_size, render_points_as_spheres=False,
-            name="cloud", reset_camera=False, lighting=False,
-        )
-        if spec.key == RGB:
-            plotter.add_mesh(cloud, scalars=name, rgb=True, show_scalar_bar=False, render=False, **options)
-            return
+    def _can_recolour(self, specs: list[ColourSpec], point_size: float) -> bool:
+        if len(self._layers) != len(specs) or float(point_size) != self._point_size:
+            return False
+        return all(layer.kind == spec.kind == "scalar" or (layer.kind == spec.kind and layer.values is spec.values
+                                                           and layer.title == spec.title)
+                   for layer, spec in zip(self._layers, specs))
+
+    def _fit_camera(self) -> None:
+        # VTK's own reset: pyvista's renders the scene while doing it, a second full draw.
+        for renderer in self._plotter.renderers:
+            renderer.ResetCamera()
+
+    @staticmethod
+    def _lookup_table(spec: ColourSpec) -> pv.LookupTable:
+        lut = pv.LookupTable(spec.cmap, n_values=256)
+        lut.scalar_range = spec.clim
+        if spec.grey_below:
+            values = np.array(lut.values)
+            values[:128] = _GREY
+            lut.values = values
+        return lut
+
+    @staticmethod
+    def _bar_args(spec: ColourSpec) -> dict:
         # VTK draws a horizontal bar's title over its tick labels; an empty second line lifts it clear.
-        bar = dict(title=spec.title + "\n", color="white", vertical=False, width=0.5, height=0.08,
-                   position_x=0.25, position_y=0.07, title_font_size=15, label_font_size=13,
-                   fmt="%.3g", n_labels=3)
-        categorical = isinstance(spec.cmap, list)
-        if categorical:
-            bar["n_labels"] = 0
-            options["annotations"] = dict(enumerate(spec.categories))
-        plotter.add_mesh(cloud, scalars=name, cmap=spec.cmap, clim=spec.clim,
-                         n_colors=len(spec.cmap) if categorical else 256, scalar_bar_args=bar,
-                         render=False, **options)
+        return dict(title=spec.title + "\n", color="white", vertical=False, width=0.5, height=0.08,
+                    position_x=0.25, position_y=0.07, title_font_size=15, label_font_size=13,
+                    fmt="%.3g", n_labels=0 if spec.kind == "labels" else 3)
+
+    def _add_cloud(self, spec: ColourSpec) -> _Layer:
+        actor = self._add_actor(self._cloud.copy(deep=False), spec.values, spec, "cloud", True)
+        lod = None
+        if self._lod_index is not None:
+            lod_cloud = pv.PolyData(self._scan.points[self._lod_index])
+            lod = self._add_actor(lod_cloud, spec.values[self._lod_index], spec, "cloud-lod", False)
+            lod.SetVisibility(False)
+        return _Layer(spec.kind, spec.title, spec.values, actor, lod)
+
+    def _add_actor(self, cloud: pv.PolyData, values: np.ndarray, spec: ColourSpec, name: str, full: bool):
+        plotter = self._plotter
+        array = "rgb" if spec.kind == "rgb" else "values"
+        cloud.point_data[array] = values
+        options = dict(
+            style="points", point_size=self._point_size + (0.0 if full else 1.0), render_points_as_spheres=False,
+            name=name, reset_camera=False, lighting=False, pickable=full, render=False,
+        )
+        if spec.kind == "rgb":
+            return plotter.add_mesh(cloud, scalars=array, rgb=True, show_scalar_bar=False, **options)
+        if spec.kind == "labels":
+            return plotter.add_mesh(cloud, scalars=array, cmap=spec.cmap, clim=spec.clim, n_colors=len(spec.cmap),
+                                    annotations=dict(enumerate(spec.categories)), show_scalar_bar=full,
+                                    scalar_bar_args=self._bar_args(spec), **options)
+        return plotter.add_mesh(cloud, scalars=array, cmap=self._lookup_table(spec), clim=spec.clim,
+                                show_scalar_bar=full, scalar_bar_args=self._bar_args(spec), **options)
+
+    def _recolour(self, col: int, spec: ColourSpec) -> None:
+        """Give the cloud of view ``col`` new scalars and colours without re-adding it."""
+        layer = self._layers[col]
+        if spec.kind != "scalar":
+            return
+        plotter = self._plotter
+        plotter.subplot(0, col)
+        lut = self._lookup_table(spec)
+        for actor, values in ((layer.actor, spec.values), (layer.lod, None)):
+            if actor is None:
+                continue
+            if spec.values is not layer.values:
+                data = values if values is not None else spec.values[self._lod_index]
+                actor.mapper.dataset.point_data["values"] = data
+            actor.mapper.lookup_table = lut
+            actor.mapper.scalar_range = spec.clim
+        plotter.remove_scalar_bar(layer.title + "\n", render=False)
+        plotter.add_scalar_bar(mapper=layer.actor.mapper, **self._bar_args(spec))
+        layer.values, layer.title = spec.values, spec.title
+
+    def _use_lod(self, moving: bool) -> None:
+        """Draw the subsample instead of the full cloud while the camera moves."""
+        if self._plotter is None or not any(layer.lod is not None for layer in self._layers):
+            return
+        for layer in self._layers:
+            if layer.lod is not None:
+                layer.actor.SetVisibility(not moving)
+                layer.lod.SetVisibility(moving)
+        if not moving:
+            self._plotter.render()
+
+    @property
+    def drawing_subsample(self) -> bool:
+        """Whether the subsample is drawn in place of the full cloud (the camera is moving)."""
+        return any(layer.lod is not None and layer.lod.GetVisibility() for layer in self._layers)
+
+    def set_marks(self, marks: list[Marks]) -> None:
+        """Mark points over the cloud in every view, replacing earlier marks, and render once.
+
+        Marks with no index are not drawn.
+        """
+        plotter = self._require()
+        had = bool(self._marks)
+        for col in range(len(plotter.renderers)):
+            plotter.subplot(0, col)
+            for name in list(self._marks):
+                plotter.remove_actor(f"marks-{name}", render=False)
+        self._marks = {m.name: m for m in marks if len(m.indices)}
+        if not had and not self._marks:
+            return
+        self._draw_marks()
+        plotter.render()
+
+    def marks(self) -> dict[str, int]:
+        """Number of marked points per mark name."""
+        return {name: len(m.indices) for name, m in self._marks.items()}
+
+    def _draw_marks(self) -> None:
+        plotter = self._plotter
+        if self._scan is None:
+            return
+        for name, marks in self._marks.items():
+            cloud = pv.PolyData(self._scan.points[marks.indices])
+            for col in range(len(plotter.renderers)):
+                plotter.subplot(0, col)
+                plotter.add_mesh(cloud, color=marks.colour, point_size=self._point_size + 2.0, style="points",
+                                 render_points_as_spheres=False, pickable=False, name=f"marks-{name}",
+                                 reset_camera=False, lighting=False, render=False)
 
     def _draw_pick(self) -> None:
         plotter = self._plotter
@@ -176,6 +361,8 @@ class Viewport(QWidget):
     def mark_pick(self, index: int | None) -> None:
         """Mark the picked point in every view (None removes the mark) and render."""
         plotter = self._require()
+        if index is None and self._pick is None:
+            return
         self._pick = index
         for col in range(len(plotter.renderers)):
             plotter.subplot(0, col)
@@ -183,11 +370,12 @@ class Viewport(QWidget):
         self._draw_pick()
         plotter.render()
 
-    def fly_to(self, index: int) -> None:
-        """Turn the camera to face point ``index`` from outside the part, at the same distance.
+    def fly_to(self, index: int, distance: float | None = None) -> None:
+        """Turn the camera to face point ``index`` from outside the part.
 
         The viewing direction is the point's normal turned away from the scan's centre (or
-        the line from the centre when the scan has no normals).
+        the line from the centre when the scan has no normals); the camera stays as far
+        from its focal point as it was unless ``distance`` is given.
 
         Raises
         ------
@@ -206,7 +394,7 @@ class Viewport(QWidget):
         if norm == 0:
             return
         camera = plotter.renderers[0].GetActiveCamera()
-        distance = camera.GetDistance()
+        distance = camera.GetDistance() if distance is None else float(distance)
         camera.SetFocalPoint(*point)
         camera.SetPosition(*(point + direction / norm * distance))
         camera.OrthogonalizeViewUp()
@@ -224,6 +412,47 @@ class Viewport(QWidget):
         if self._plotter is None:
             raise ConfigError("the 3D view was shut down")
         return self._plotter
+
+    # -- rectangle selection -----------------------------------------------------------
+
+    @property
+    def rectangle_mode(self) -> bool:
+        """Whether a left drag selects a rectangle (instead of turning the camera)."""
+        return self._band is not None
+
+    def set_rectangle_mode(self, on: bool) -> None:
+        """Switch rectangle selection on or off."""
+        plotter = self._require()
+        if on and self._band is None:
+            self._band = RubberBand(plotter, self._rectangle_done)
+        elif not on and self._band is not None:
+            self._band.detach()
+            self._band.deleteLater()
+            self._band = None
+
+    def _rectangle_done(self, rect: QRect) -> None:
+        plotter = self._require()
+        ratio = plotter.devicePixelRatioF()
+        height = plotter.render_window.GetSize()[1]
+        x0, x1 = rect.left() * ratio, (rect.right() + 1) * ratio
+        y0, y1 = height - 1 - (rect.bottom() + 1) * ratio, height - 1 - rect.top() * ratio
+        self.rectangle_selected.emit(self.select_rectangle(x0, y0, x1, y1))
+
+    def select_rectangle(self, x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
+        """Indices of the visible points of the shown scan inside a display rectangle.
+
+        The rectangle (VTK display pixels) belongs to the view its centre falls in.
+        """
+        col = self._view_at((x0 + x1) / 2.0, (y0 + y1) / 2.0)
+        if col is None or self._scan is None:
+            return np.zeros(0, dtype=np.int64)
+        return select_rectangle(self._scan.points, self._geometry(col), (x0, y0, x1, y1), self._point_size)
+
+    def widget_rect(self, indices: np.ndarray, view: int = 0) -> QRect:
+        """The bounding rectangle, in :meth:`interaction_widget` coordinates, of where points are drawn."""
+        pts = [self.widget_position(int(i), view) for i in np.asarray(indices).ravel()]
+        xs, ys = [p.x() for p in pts], [p.y() for p in pts]
+        return QRect(QPoint(min(xs), min(ys)), QPoint(max(xs), max(ys)))
 
     # -- picking -----------------------------------------------------------------------
 

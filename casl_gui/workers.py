@@ -106,11 +106,19 @@ class JobRunner(QObject):
         fn: JobFn,
         on_success: Callable[[Any], None],
         on_failure: Callable[[str], None],
+        on_finished: Callable[[], None] | None = None,
     ) -> Job:
-        """Queue ``fn``; ``on_success(result)`` or ``on_failure(message)`` run on the main thread."""
+        """Queue ``fn``; ``on_success(result)`` or ``on_failure(message)`` run on the main thread.
+
+        ``on_finished()`` runs last in every case (success, failure or cancel). Connect to
+        the returned job's signals only what may be missed: a job can finish before
+        ``submit`` returns.
+        """
         job = Job(title, fn)
         job.signals.succeeded.connect(on_success)
         job.signals.failed.connect(on_failure)
+        if on_finished is not None:
+            job.signals.finished.connect(on_finished)
         job.signals.progress.connect(self.progress)
         job.signals.finished.connect(lambda: self._finish(job))
         self._jobs.append(job)

@@ -79,7 +79,7 @@ def test_the_colour_range_is_set_per_field_and_shared_by_every_scan(window, qtbo
     dock.half_width_spin.setValue(0.01)
     bright_after = colour_mask(window.viewport.screenshot(), top, 25).sum()
     assert bright_after > 2 * bright_before + 100, "a narrower range must saturate more points"
-    window.scan_dock.list.setCurrentRow(0)
+    window.scan_dock.select_row(0)
     assert window.state.active_scan().name == "stanford-bunny"
     assert dock.threshold_spin.value() == pytest.approx(0.01)
     assert dock.range_label.text().startswith("0 to 0.02")
