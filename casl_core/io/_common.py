@@ -95,6 +95,18 @@ def as_labels(values: np.ndarray) -> np.ndarray | None:
     return arr.astype(np.uint8) if ok else None
 
 
+def file_coordinates(scan) -> tuple[np.ndarray, bool]:
+    """The coordinates to write: float32 as stored, or float64 with the metadata offset added.
+
+    Returns ``(points, double)``; ``double`` is True when an offset had to be added back, so
+    writers store the true coordinates in double precision.
+    """
+    offset = np.asarray(scan.metadata.offset, dtype=np.float64)
+    if np.any(offset != 0):
+        return scan.points.astype(np.float64) + offset, True
+    return scan.points, False
+
+
 def atomic_write(path: str, write: Callable[[object], None]) -> None:
     """Write a file through :func:`casl_core.atomic.atomic_open` (temporary file, then rename).
 

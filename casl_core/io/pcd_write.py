@@ -5,16 +5,14 @@ from __future__ import annotations
 import numpy as np
 
 from casl_core.io.ply_write import _format_rows
+from casl_core.io._common import file_coordinates
 from casl_core.scan import Scan
 
 
 def _pcd_columns(scan: Scan) -> list[tuple[str, str, np.ndarray]]:
     """``(field name, numpy type, values)`` for every PCD field, in file order."""
-    offset = np.asarray(scan.metadata.offset, dtype=np.float64)
-    if np.any(offset != 0):
-        pts, code = scan.points.astype(np.float64) + offset, "<f8"
-    else:
-        pts, code = scan.points, "<f4"
+    pts, double = file_coordinates(scan)
+    code = "<f8" if double else "<f4"
     cols = [(axis, code, pts[:, i]) for i, axis in enumerate("xyz")]
     if scan.normals is not None:
         cols += [(f"normal_{a}", "<f4", scan.normals[:, i]) for i, a in enumerate("xyz")]

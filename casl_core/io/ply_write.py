@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from casl_core.io._common import file_coordinates
 from casl_core.scan import Scan
 
 _TYPE_NAMES = {"f4": "float", "f8": "double", "u1": "uchar", "i4": "int"}
@@ -11,11 +12,8 @@ _TYPE_NAMES = {"f4": "float", "f8": "double", "u1": "uchar", "i4": "int"}
 
 def _vertex_columns(scan: Scan) -> list[tuple[str, str, np.ndarray]]:
     """``(property name, PLY dtype code, values)`` for every vertex property, in file order."""
-    offset = np.asarray(scan.metadata.offset, dtype=np.float64)
-    if np.any(offset != 0):
-        pts, code = scan.points.astype(np.float64) + offset, "f8"
-    else:
-        pts, code = scan.points, "f4"
+    pts, double = file_coordinates(scan)
+    code = "f8" if double else "f4"
     cols = [(axis, code, pts[:, i]) for i, axis in enumerate("xyz")]
     if scan.normals is not None:
         cols += [(name, "f4", scan.normals[:, i]) for i, name in enumerate(("nx", "ny", "nz"))]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from casl_core.io.ply_write import _format_rows
+from casl_core.io._common import file_coordinates
 from casl_core.scan import Scan
 
 
@@ -15,8 +16,7 @@ def text_bytes(scan: Scan, delimiter: str, header_prefix: str) -> list[bytes]:
     by name, when present. Coordinates carry the metadata offset (true coordinates).
     """
     names, formats, columns = ["x", "y", "z"], [], []
-    shifted = any(scan.metadata.offset)
-    pts = scan.points_f64() if shifted else scan.points
+    pts, shifted = file_coordinates(scan)
     formats += ["%.17g" if shifted else "%.9g"] * 3
     columns.append(pts)
     if scan.normals is not None:
