@@ -14,6 +14,10 @@ benchmarks/bench_gui.py [--points 1000000] [--repeats 5]``.
   moves, alternating, medians.
 - Picking: ours against VTK's ``vtkPointPicker`` (the peer) on the same cloud, camera and
   clicks; the table says how often each found the front-most point.
+- ``--finetune``: instead of all that, the longest main-thread stall (same 10 ms probe)
+  while the fine-tune dialog trains CASL on demo-family parts (over the whole run, and after
+  the first epoch: the first second or two load PyTorch's training modules on the worker),
+  against the same probe with the window idle (the peer), plus the dialog's training speed.
 """
 
 from __future__ import annotations
@@ -139,14 +143,87 @@ def _rotate(plotter, view, repeats: int) -> tuple[list[float], list[float]]:
     return full, lod
 
 
+def _probe_ticks(app, seconds: float | None, busy=None, mark=None) -> tuple[np.ndarray, float | None]:
+    """Tick times of a 10 ms QTimer, for ``seconds`` or while ``busy()`` holds, and when ``mark()`` first held."""
+    from PySide6.QtCore import QElapsedTimer, QTimer
+
+    clock = QElapsedTimer()
+    ticks: list[float] = [0.0]
+    probe = QTimer()
+    probe.setInterval(10)
+    probe.timeout.connect(lambda: ticks.append(clock.elapsed() / 1000.0))
+    marked = None
+    clock.start()
+    probe.start()
+    while (busy() if busy is not None else clock.elapsed() / 1000.0 < seconds):
+        app.processEvents()
+        if marked is None and mark is not None and mark():
+            marked = clock.elapsed() / 1000.0
+        time.sleep(0.001)
+    probe.stop()
+    return np.asarray(ticks), marked
+
+
+def _longest_gap(ticks: np.ndarray, after: float = 0.0) -> float:
+    kept = ticks[ticks >= after]
+    return float(np.diff(kept).max()) if len(kept) > 1 else float("nan")
+
+
+def _finetune_stalls(app, tmp: str, epochs: int) -> dict[str, float]:
+    """Stalls while the fine-tune dialog trains (whole run, and after the first epoch), an idle
+    window's stall over as long, the run's seconds and its steps."""
+    from pathlib import Path
+
+    from PySide6.QtCore import QSettings
+
+    from casl_gui.app import make_settings
+    from casl_gui.main_window import MainWindow
+    from casl_gui.model_jobs import write_demo_parts
+
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, tmp)
+    window = MainWindow(make_settings(), lambda title, message: print(f"error: {title}: {message}"))
+    window.show()
+    dialog = window.casl.show_finetune()
+    write_demo_parts(Path(tmp) / "normal", count=4, n_points=4000)
+    dialog.folder_edit.setText(os.path.join(tmp, "normal"))
+    dialog.epochs_spin.setValue(epochs)
+    dialog.device_combo.setCurrentIndex(dialog.device_combo.findData("cpu"))
+    app.processEvents()
+    start = time.perf_counter()
+    dialog.start()
+    ticks, first_epoch = _probe_ticks(app, None, dialog.running, lambda: bool(dialog.plot.epoch_losses()))
+    seconds = time.perf_counter() - start
+    idle, _ = _probe_ticks(app, seconds)
+    out = dict(run=_longest_gap(ticks), steady=_longest_gap(ticks, first_epoch or 0.0), idle=_longest_gap(idle),
+               seconds=seconds, steps=dialog.plot.step_count())
+    window.close()
+    app.processEvents()
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--points", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--skip-window", action="store_true", help="skip the file-to-frame and stall runs")
+    parser.add_argument("--finetune", type=int, metavar="EPOCHS", default=0,
+                        help="only measure the main-thread stall while the fine-tune dialog trains this many epochs")
     args = parser.parse_args()
 
     import tempfile
+
+    if args.finetune:
+        from PySide6.QtWidgets import QApplication
+
+        app = QApplication.instance() or QApplication([])
+        with tempfile.TemporaryDirectory() as tmp:
+            got = _finetune_stalls(app, tmp, args.finetune)
+        print(f"fine-tune dialog, {args.finetune} epochs of 3 demo parts x 4,000 points on the CPU: "
+              f"{got['seconds']:.1f} s, {got['steps']} steps")
+        print(f"longest main-thread stall: whole run {1000 * got['run']:.0f} ms; after the first epoch "
+              f"{1000 * got['steady']:.0f} ms; idle window over as long (peer) {1000 * got['idle']:.0f} ms; "
+              f"ratio after the first epoch {got['steady'] / got['idle']:.1f}")
+        return
 
     from PySide6.QtWidgets import QApplication
     from vtkmodules.vtkRenderingCore import vtkPointPicker

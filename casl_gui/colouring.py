@@ -27,6 +27,12 @@ HEIGHT = "<height>"
 CASL_SCORE = "casl_score"
 #: Name of the curvature baseline's per-point score field (the fused scales).
 BASELINE_SCORE = "curvature_score"
+#: Key of the "agreement between curvature and CASL" choice.
+AGREEMENT = "<agreement>"
+#: Classes of the agreement colouring, in value order 0..3.
+AGREEMENT_CLASSES: tuple[str, ...] = ("neither", "curvature only", "CASL only", "both")
+#: Their colours: grey, blue, orange, red.
+AGREEMENT_COLOURS: tuple[str, ...] = ("#8a8f99", "#3b82f6", "#f59e0b", "#e0245e")
 
 #: Colour maps offered for scalar fields (matplotlib names that pyvista understands).
 COLOUR_MAPS: tuple[str, ...] = ("viridis", "inferno", "plasma", "turbo", "coolwarm", "cividis")
@@ -152,6 +158,8 @@ def field_text(key: str) -> str:
         return "Height (z)"
     if key == BASELINE_SCORE:
         return "Curvature score (baseline)"
+    if key == AGREEMENT:
+        return "Agreement (curvature vs CASL)"
     order = curvature_order(key)
     if order is not None:
         kind = "scale" if key.split("_")[1].startswith("s") else "k"
@@ -185,6 +193,11 @@ def field_choices(scan: Scan | None) -> list[FieldChoice]:
     choices.append(FieldChoice(
         CASL_SCORE, field_text(CASL_SCORE), has_score,
         "" if has_score else "No CASL score yet: run a CASL model on this scan first.",
+    ))
+    has_both = has_score and BASELINE_SCORE in scan.fields
+    choices.append(FieldChoice(
+        AGREEMENT, field_text(AGREEMENT), has_both,
+        "" if has_both else "Needs both the curvature score and the CASL score of this scan.",
     ))
     has_labels = scan.labels is not None
     choices.append(FieldChoice(
@@ -248,7 +261,32 @@ def field_values(scan: Scan, key: str) -> np.ndarray | None:
 
 def is_scalar(key: str | None) -> bool:
     """Whether a choice key is a scalar field with a threshold (not RGB, labels or nothing)."""
-    return key is not None and key not in (RGB, LABELS)
+    return key is not None and key not in (RGB, LABELS, AGREEMENT)
+
+
+def agreement_values(scan: Scan, curvature_threshold: float, casl_threshold: float) -> np.ndarray:
+    """Per point, which scorers flag it at or above their threshold: 0 neither, 1 curvature only,
+    2 CASL only, 3 both (:data:`AGREEMENT_CLASSES`), as uint8.
+
+    Raises
+    ------
+    ConfigError
+        If the scan lacks the curvature score or the CASL score.
+    """
+    missing = [n for n in (BASELINE_SCORE, CASL_SCORE) if n not in scan.fields]
+    if missing:
+        raise ConfigError(f"{scan.name}: agreement needs the {' and '.join(missing)} field(s)")
+    curvature = scan.fields[BASELINE_SCORE] >= curvature_threshold
+    casl = scan.fields[CASL_SCORE] >= casl_threshold
+    return (curvature.astype(np.uint8) + 2 * casl.astype(np.uint8)).astype(np.uint8)
+
+
+def agreement_spec(scan: Scan, curvature_threshold: float, casl_threshold: float, *,
+                   title_suffix: str = "") -> ColourSpec:
+    """The categorical colouring of :func:`agreement_values` with its legend."""
+    values = agreement_values(scan, curvature_threshold, casl_threshold).astype(np.float32)
+    return ColourSpec(AGREEMENT, field_text(AGREEMENT) + title_suffix, values,
+                      (0.0, float(len(AGREEMENT_CLASSES) - 1)), list(AGREEMENT_COLOURS), AGREEMENT_CLASSES)
 
 
 def colour_spec(scan: Scan, key: str, scale: FieldScale, cmap: str, *, title_suffix: str = "",

@@ -1,22 +1,19 @@
-"""The main window: docks, 3D view, menus, opening scans in the background, settings."""
+"""The main window: docks, 3D view, menus, redrawing, reports, screenshots and settings."""
 
 from __future__ import annotations
 
 import os
-from functools import partial
-from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QMainWindow, QMenu, QToolBar, QWidget
+from PySide6.QtWidgets import QFileDialog, QMainWindow, QWidget
 
-from casl_core.anomaly.baseline import CurvatureBaseline
 from casl_core.errors import CaslError, ConfigError
 from casl_core.scan import Scan
-from casl_gui import jobs
 from casl_gui.annotation_store import AnnotationStore
-from casl_gui.colouring import colour_spec, is_scalar
+from casl_gui.casl_controller import CaslController
+from casl_gui.colouring import CASL_SCORE
 from casl_gui.dialogs.batch import BatchDialog
 from casl_gui.dialogs.errors import ErrorSink, dialog_sink
 from casl_gui.docks.colouring import ColouringDock
@@ -26,22 +23,15 @@ from casl_gui.docks.scan_list import ScanListDock
 from casl_gui.docks.threshold import ThresholdDock, verdict_text
 from casl_gui.inspect_controller import InspectController
 from casl_gui.inspection import InspectionState
+from casl_gui.menus import build_menus
 from casl_gui.region_finder import RegionFinder
+from casl_gui.scan_opener import ScanOpener, recent_files
 from casl_gui.state import AppState
 from casl_gui.status_bar import StatusBar
 from casl_gui.viewport import Viewport
 from casl_gui.workers import JobRunner
 
-_RECENT_KEY = "recent/files"
-_MAX_RECENT = 10
-
-
-def recent_files(settings: QSettings) -> list[str]:
-    """The recently opened scan paths stored in ``settings``, newest first."""
-    value = settings.value(_RECENT_KEY, [])
-    if isinstance(value, str):
-        value = [value] if value else []
-    return [str(v) for v in (value or [])]
+__all__ = ["MainWindow", "recent_files"]
 
 
 class MainWindow(QMainWindow):
@@ -73,73 +63,35 @@ class MainWindow(QMainWindow):
         self.rectangle_action.setShortcut(QKeySequence("R"))
         self.rectangle_action.setToolTip("Drag a rectangle to select the visible points under it (R)")
         self.rectangle_action.toggled.connect(self.viewport.set_rectangle_mode)
+        self._build_docks()
+        self.status = StatusBar(self)
+        self.setStatusBar(self.status)
+        self.opener = ScanOpener(self, self.state, self.runner, settings, lambda: not self._closed)
+        self.region_finder = RegionFinder(self.state, self.inspection, self.runner, self)
+        self.annotations = AnnotationStore(self.state, self.inspection, self.report_error, self)
+        self.inspect = InspectController(self, self.state, self.inspection, self.viewport, self.regions_dock,
+                                         self.annotations)
+        self.casl = CaslController(self, self.state, self.inspection, self.runner, self.status)
+        self.batch_dialog: BatchDialog | None = None
+        self.window_actions = build_menus(self)
+        self.compare_action = self.window_actions.compare
+        self.recent_menu = self.window_actions.recent_menu
+        self._connect()
+        self.resize(1400, 900)
+        self._restore_layout()
+
+    def _build_docks(self) -> None:
         self.scan_dock = ScanListDock(self.state, self.inspection, self)
         self.colouring_dock = ColouringDock(self.state, self)
         self.threshold_dock = ThresholdDock(self.state, self.inspection, self)
         self.inspector_dock = InspectorDock(self.state, self)
         self.regions_dock = RegionsDock(self.state, self.inspection, self.rectangle_action, self)
-        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.scan_dock)
-        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.colouring_dock)
-        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.threshold_dock)
-        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.inspector_dock)
-        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.regions_dock)
-        self.status = StatusBar(self)
-        self.setStatusBar(self.status)
-        self.region_finder = RegionFinder(self.state, self.inspection, self.runner, self)
-        self.annotations = AnnotationStore(self.state, self.inspection, self.report_error, self)
-        self.inspect = InspectController(self, self.state, self.inspection, self.viewport, self.regions_dock,
-                                         self.annotations)
-        self.scorer = CurvatureBaseline()
-        self.batch_dialog: BatchDialog | None = None
-        self._build_menus()
-        self._connect()
-        self.resize(1400, 900)
-        self._restore_layout()
+        left, right = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
+        for dock, area in ((self.scan_dock, left), (self.colouring_dock, left), (self.threshold_dock, left),
+                           (self.inspector_dock, right), (self.regions_dock, right)):
+            self.addDockWidget(area, dock)
 
     # -- wiring ------------------------------------------------------------------------
-
-    def _build_menus(self) -> None:
-        file_menu = self.menuBar().addMenu("&File")
-        self._action(file_menu, "&Open…", self.choose_files, QKeySequence.StandardKey.Open)
-        self._action(file_menu, "Open &folder…", self.choose_folder, "Ctrl+Shift+O")
-        self.recent_menu = file_menu.addMenu("Open &recent")
-        self.recent_menu.aboutToShow.connect(self._fill_recent)
-        self._action(file_menu, "&Close scan", self.close_active_scan, QKeySequence.StandardKey.Close)
-        file_menu.addSeparator()
-        self._action(file_menu, "Save &screenshot…", self.choose_screenshot, "Ctrl+Shift+S")
-        file_menu.addSeparator()
-        self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
-        view_menu = self.menuBar().addMenu("&View")
-        self.compare_action = self._action(view_menu, "&Compare side by side", None, "Ctrl+K")
-        self.compare_action.setCheckable(True)
-        self.compare_action.toggled.connect(self.state.set_compare)
-        fly = self._action(view_menu, "&Fly to the picked point", self.fly_to_pick, "F")
-        view_menu.addSeparator()
-        for dock in (self.scan_dock, self.colouring_dock, self.threshold_dock, self.inspector_dock,
-                     self.regions_dock):
-            view_menu.addAction(dock.toggleViewAction())
-        tools = self.menuBar().addMenu("&Tools")
-        tools.addAction(self.rectangle_action)
-        tools.addSeparator()
-        self._action(tools, "&Batch inspection…", self.show_batch, "Ctrl+B")
-        self._action(tools, "Load a CASL &checkpoint…", self.choose_checkpoint)
-        self._action(file_menu, "Export &report…", self.choose_report, "Ctrl+P")
-        toolbar = QToolBar("Tools", self)
-        toolbar.setObjectName("ToolsToolBar")
-        toolbar.addAction(self.rectangle_action)
-        toolbar.addAction(fly)
-        self.addToolBar(toolbar)
-        help_menu = self.menuBar().addMenu("&Help")
-        self._action(help_menu, "Open &demo", self.open_demo)
-
-    def _action(self, menu: QMenu, text: str, slot, shortcut=None) -> QAction:
-        action = QAction(text, self)
-        if shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))
-        if slot is not None:
-            action.triggered.connect(lambda _checked=False: slot())
-        menu.addAction(action)
-        return action
 
     def _connect(self) -> None:
         s = self.state
@@ -156,6 +108,11 @@ class MainWindow(QMainWindow):
         self.runner.progress.connect(self.status.job_progress)
         self.runner.idle.connect(self.status.job_idle)
         self.status.cancel_button.clicked.connect(self._cancel_jobs)
+        for signal in (self.casl.model_changed, s.scans_changed):
+            signal.connect(self._update_actions)
+
+    def _update_actions(self) -> None:
+        self.window_actions.score.setEnabled(self.casl.has_model and bool(self.state.scans))
 
     def _pick_changed(self) -> None:
         if not self._closed:
@@ -204,67 +161,25 @@ class MainWindow(QMainWindow):
             return
         keys = [s.field, s.second_field] if s.compare else [s.field]
         suffixes = [" (left)", " (right)"] if s.compare and keys[0] == keys[1] else ["", ""]
-        specs = [colour_spec(scan, k, s.scale(k), s.cmap, title_suffix=sfx, grey_below=s.grey_below and is_scalar(k))
-                 for k, sfx in zip(keys, suffixes)]
+        specs = [s.colour_spec(scan, k, sfx) for k, sfx in zip(keys, suffixes)]
         shown = self.viewport.shown_scan()
         self.viewport.show_scan(scan, specs, s.point_size, s.picked_index)
         if shown is not scan:
             self.inspect.draw_marks()
 
-    # -- opening -----------------------------------------------------------------------
+    # -- opening (see casl_gui.scan_opener) --------------------------------------------
 
     def open_paths(self, paths: list[str | os.PathLike[str]]) -> None:
         """Open scan files, and the scan files directly inside folders, in the background."""
-        for path in paths:
-            p = Path(path)
-            if p.is_dir():
-                found = jobs.scans_in_folder(p)
-                if not found:
-                    self.report_error("Nothing to open", f"{p}: no scan file in this folder")
-                for f in found:
-                    self._open_file(f)
-            else:
-                self._open_file(p)
-
-    def _open_file(self, path: Path) -> None:
-        self.runner.submit(f"Opening {path.name}", partial(jobs.read_only, path),
-                           partial(self._loaded, str(path)), partial(self._failed, str(path)))
+        self.opener.open_paths(paths)
 
     def open_demo(self) -> None:
         """Open the procedural demo part in the background."""
-        self.runner.submit("Making the demo part", jobs.open_demo,
-                           self._demo_loaded, partial(self._failed, "demo"))
-
-    def _demo_loaded(self, scan: Scan) -> None:
-        if not self._closed:
-            self._add_then_curvature(scan, "demo flange")
-
-    def _add_then_curvature(self, scan: Scan, name: str | None = None) -> int:
-        """Show a scan at once (coloured by what it has), then add its curvature in the background."""
-        key = self.state.add_scan(scan, name)
-        if not jobs.has_curvature(scan) or "curvature_score" not in scan.fields:
-            title = f"Curvature of {self.state.entry(key).name}"
-            self.runner.submit(title, partial(jobs.add_curvature_job, scan), partial(self._curvature_done, key),
-                               partial(self._failed, scan.metadata.source or "demo"))
-        return key
-
-    def _curvature_done(self, key: int, scan: Scan) -> None:
-        if not self._closed and key in {e.key for e in self.state.scans}:
-            self.state.replace_scan(key, scan)
+        self.opener.open_demo()
 
     def open_scan(self, scan: Scan, name: str | None = None) -> int:
         """Show a scan that is already in memory; returns its key in the state."""
         return self.state.add_scan(scan, name)
-
-    def _loaded(self, path: str, scan: Scan) -> None:
-        if self._closed:
-            return
-        self._add_then_curvature(scan)
-        self._remember(path)
-
-    def _failed(self, path: str, message: str) -> None:
-        name = "the demo" if path == "demo" else os.path.basename(path)
-        self.report_error(f"Cannot open {name}", message)
 
     def report_error(self, title: str, message: str) -> None:
         """Tell the person about an error (a dialog, or stderr in scripted runs)."""
@@ -278,9 +193,18 @@ class MainWindow(QMainWindow):
 
     # -- scorer, batch and report -----------------------------------------------------
 
+    @property
+    def scorer(self):
+        """The scorer of batches and reports: the curvature baseline, or the loaded CASL model."""
+        return self.casl.scorer
+
+    def load_checkpoint(self, path: str | os.PathLike[str]) -> bool:
+        """Use a fine-tuned CASL checkpoint as the scorer (errors go to a dialog); True when loaded."""
+        return self.casl.load_checkpoint(path)
+
     def score_field(self) -> str:
         """The per-point field the current scorer writes."""
-        return "casl_score" if self.scorer.name == "casl" else "curvature_score"
+        return CASL_SCORE if self.scorer.name == "casl" else "curvature_score"
 
     def batch_settings(self):
         """``(scorer, threshold, min_points, fail_points)`` a batch runs with."""
@@ -295,21 +219,6 @@ class MainWindow(QMainWindow):
         self.batch_dialog.show()
         self.batch_dialog.raise_()
         return self.batch_dialog
-
-    def choose_checkpoint(self) -> None:
-        """Ask for a fine-tuned CASL checkpoint and use it as the scorer."""
-        path, _ = QFileDialog.getOpenFileName(self, "CASL checkpoint", "", "safetensors (*.safetensors)")
-        if path:
-            self.load_checkpoint(path)
-
-    def load_checkpoint(self, path: str | os.PathLike[str]) -> None:
-        """Use a CASL checkpoint as the scorer of batches and reports (errors go to a dialog)."""
-        try:
-            from casl_core.infer import CaslScorer
-
-            self.scorer = CaslScorer(path, device="auto")
-        except CaslError as exc:
-            self.report_error("Cannot load the checkpoint", str(exc))
 
     def choose_report(self) -> None:
         """Ask where to save a report (HTML or PDF) and write it."""
@@ -335,40 +244,13 @@ class MainWindow(QMainWindow):
 
         write_report(path, capture_report(self))
 
-    # -- recent files and dialogs ------------------------------------------------------
-
-    def _remember(self, path: str) -> None:
-        full = os.path.abspath(path)
-        files = [full] + [f for f in recent_files(self._settings) if f != full]
-        self._settings.setValue(_RECENT_KEY, files[:_MAX_RECENT])
-
-    def _fill_recent(self) -> None:
-        self.recent_menu.clear()
-        for path in recent_files(self._settings):
-            action = self.recent_menu.addAction(path)
-            action.triggered.connect(partial(self.open_paths, [path]))
-        if self.recent_menu.isEmpty():
-            self.recent_menu.addAction("(none)").setEnabled(False)
-
-    def choose_files(self) -> None:
-        """Ask for scan files and open them."""
-        patterns = " ".join(f"*{s}" for s in jobs.scan_suffixes())
-        paths, _ = QFileDialog.getOpenFileNames(self, "Open scans", "", f"Scans ({patterns});;All files (*)")
-        self.open_paths(paths)
-
-    def choose_folder(self) -> None:
-        """Ask for a folder and open the scans in it."""
-        folder = QFileDialog.getExistingDirectory(self, "Open a folder of scans")
-        if folder:
-            self.open_paths([folder])
+    # -- screenshots -------------------------------------------------------------------
 
     def choose_screenshot(self) -> None:
         """Ask where to save a screenshot of the window."""
         path, _ = QFileDialog.getSaveFileName(self, "Save screenshot", "casl.png", "PNG image (*.png)")
         if path:
             self.save_screenshot(path)
-
-    # -- screenshots -------------------------------------------------------------------
 
     def save_screenshot(self, path: str | os.PathLike[str], target: str = "window") -> None:
         """Save the whole window (``"window"``) or the 3D view (``"viewport"``) as a PNG.
@@ -420,7 +302,7 @@ class MainWindow(QMainWindow):
         self._closed = True
         if self.batch_dialog is not None:
             self.batch_dialog.close()
+        self.casl.shutdown()
         self.runner.shutdown()
         self.viewport.shutdown()
         super().closeEvent(event)
-

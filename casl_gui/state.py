@@ -13,15 +13,19 @@ from PySide6.QtCore import QObject, Signal
 from casl_core.errors import ConfigError
 from casl_core.scan import Scan
 from casl_gui.colouring import (
+    AGREEMENT,
+    BASELINE_SCORE,
     CASL_SCORE,
     COLOUR_MAPS,
     HEIGHT,
-    LABELS,
-    RGB,
+    ColourSpec,
     FieldScale,
+    agreement_spec,
+    colour_spec,
     default_scale,
     field_choices,
     field_values,
+    is_scalar,
     preferred_field,
 )
 
@@ -93,6 +97,7 @@ class AppState(QObject):
         self._compare = False
         self._grey_below = False
         self._chosen: str | None = None  # the field the person last chose
+        self._second_chosen = False  # whether the person chose the right view's field
 
     # -- scans -------------------------------------------------------------------------
 
@@ -198,6 +203,8 @@ class AppState(QObject):
 
     def _second_choice(self, scan: Scan, current: str | None) -> str:
         enabled = [c.key for c in field_choices(scan) if c.enabled]
+        if CASL_SCORE in enabled and not self._second_chosen:
+            return CASL_SCORE
         if current in enabled:
             return current
         if CASL_SCORE in enabled:
@@ -227,6 +234,7 @@ class AppState(QObject):
     def set_second_field(self, key: str) -> None:
         """Colour the right view of compare mode by ``key``."""
         self._check_choice(key)
+        self._second_chosen = True
         if key != self._second_field:
             self._second_field = key
             self.field_changed.emit()
@@ -245,6 +253,20 @@ class AppState(QObject):
             self._scales[key] = default_scale(key, values)
         return self._scales[key]
 
+    def colour_spec(self, scan: Scan, key: str, title_suffix: str = "") -> ColourSpec:
+        """What the viewport needs to colour ``scan`` by ``key`` with this state's scales and map.
+
+        Raises
+        ------
+        ConfigError
+            If the scan lacks the field.
+        """
+        if key == AGREEMENT:
+            return agreement_spec(scan, self.scale(BASELINE_SCORE).threshold, self.scale(CASL_SCORE).threshold,
+                                  title_suffix=title_suffix)
+        return colour_spec(scan, key, self.scale(key), self._cmap, title_suffix=title_suffix,
+                           grey_below=self._grey_below and is_scalar(key))
+
     def set_scale(self, key: str, scale: FieldScale) -> None:
         """Change a field's colour scale (every scan and view coloured by it follows)."""
         if self._scales.get(key) != scale:
@@ -254,7 +276,7 @@ class AppState(QObject):
     def threshold(self) -> float | None:
         """Threshold of the (left) field when it is a scalar, else None."""
         key = self._field
-        if key is None or key in (RGB, LABELS) or self.active_scan() is None:
+        if not is_scalar(key) or self.active_scan() is None:
             return None
         return self.scale(key).threshold
 
@@ -267,7 +289,7 @@ class AppState(QObject):
             If the field has no threshold or ``value`` is not finite.
         """
         key = self._field
-        if key is None or key in (RGB, LABELS) or self.active_scan() is None:
+        if not is_scalar(key) or self.active_scan() is None:
             raise ConfigError("the field on show has no threshold")
         self.set_scale(key, FieldScale(float(value), self.scale(key).half_width))
 

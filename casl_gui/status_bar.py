@@ -33,10 +33,19 @@ class StatusBar(QStatusBar):
         self.points_label = QLabel("No scan")
         self.verdict_label = QLabel("")
         self.device_label = QLabel(f"Device: {device_description()}")
+        self.model_label = QLabel("Model: curvature baseline")
+        self.model_label.setToolTip("The scorer of batches and reports; load a CASL checkpoint from the Model menu")
+        self.train_label = QLabel("")
+        self.train_bar = QProgressBar()
+        self.train_bar.setMaximumWidth(140)
+        self.train_cancel_button = QToolButton()
+        self.train_cancel_button.setText("Stop training")
         self.addWidget(self.job_label, 1)
-        for w in (self.progress_bar, self.cancel_button, self.verdict_label, self.points_label, self.device_label):
+        for w in (self.train_label, self.train_bar, self.train_cancel_button, self.progress_bar, self.cancel_button,
+                  self.verdict_label, self.points_label, self.model_label, self.device_label):
             self.addPermanentWidget(w)
         self.job_idle()
+        self.training_idle()
 
     def job_started(self, title: str) -> None:
         """A job started: show its title and a busy bar."""
@@ -72,3 +81,30 @@ class StatusBar(QStatusBar):
         colour = {True: "#1f9d55", False: "#e3342f"}.get(passed)
         self.verdict_label.setText(text)
         self.verdict_label.setStyleSheet("" if colour is None else f"color: {colour}; font-weight: bold;")
+
+    def show_model(self, text: str, tooltip: str = "") -> None:
+        """Show the scorer in use (``"CASL small · 1a2b3c4d"``)."""
+        self.model_label.setText(f"Model: {text}")
+        if tooltip:
+            self.model_label.setToolTip(tooltip)
+
+    def training_started(self, title: str) -> None:
+        """A background training job started."""
+        self.train_label.setText(title)
+        self.train_bar.setRange(0, 0)
+        for w in (self.train_label, self.train_bar, self.train_cancel_button):
+            w.show()
+        self.train_cancel_button.setEnabled(True)
+
+    def training_progress(self, progress: Progress) -> None:
+        """Show a training job's progress (a plain :class:`Progress`)."""
+        if progress.total > 0:
+            self.train_bar.setRange(0, progress.total)
+            self.train_bar.setValue(progress.done)
+        if progress.message:
+            self.train_label.setText(progress.message)
+
+    def training_idle(self) -> None:
+        """No training job runs."""
+        for w in (self.train_label, self.train_bar, self.train_cancel_button):
+            w.hide()

@@ -1,4 +1,5 @@
-"""The 3D view: the only module that touches VTK, pyvista and pyvistaqt.
+"""The 3D view: with :mod:`~casl_gui.viewport_layers` and :mod:`~casl_gui.viewport_camera`,
+the only code that touches VTK, pyvista and pyvistaqt.
 
 :class:`Viewport` owns one pyvistaqt ``QtInteractor`` (``auto_update=False``; every
 change ends with an explicit render), with one view or, in compare mode, two views side
@@ -17,64 +18,30 @@ the event loop, so the first picture appears before the full cloud is rasterised
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pyvista as pv
 from pyvistaqt import QtInteractor
-from dataclasses import dataclass
-from typing import NamedTuple
 
 from PySide6.QtCore import QPoint, QRect, QTimer, Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from casl_core.errors import ConfigError
 from casl_core.scan import Scan
-from casl_gui.colouring import RGB, ColourSpec
-from casl_gui.picking import ViewGeometry, pick_point, project, select_rectangle
+from casl_gui.colouring import ColourSpec
+from casl_gui.picking import pick_point, project, select_rectangle
 from casl_gui.rubber_band import RubberBand
+from casl_gui.viewport_camera import face_point, view_at, view_geometry
+from casl_gui.viewport_layers import Layer, Marks, add_cloud_actor, draw_marks, recolour_layer
+
+__all__ = ["LOD_POINTS", "LOD_SAMPLE", "Marks", "Viewport"]
 
 _BACKGROUND = ("#1d1f24", "#3a3e48")  # bottom, top of the gradient
 _PICK_COLOUR = "#00e5ff"
 _CLICK_SLOP_PX = 3
-_GREY = (104, 108, 116, 255)
 #: Clouds with more points get a subsample drawn while the camera moves.
 LOD_POINTS = 300_000
 #: Points in that subsample.
 LOD_SAMPLE = 120_000
-
-
-class Marks(NamedTuple):
-    """Points to mark over the cloud in every view (a selection, annotations).
-
-    Attributes
-    ----------
-    name:
-        Identifies the layer (a later call with the same name replaces it).
-    indices:
-        Indices of the marked points in the shown scan.
-    colour:
-        Colour of the marks (a hex string).
-    """
-
-    name: str
-    indices: np.ndarray
-    colour: str
-
-
-@dataclass
-class _Layer:
-    """The actors drawing the cloud in one view."""
-
-    kind: str
-    title: str
-    values: np.ndarray
-    actor: object
-    lod: object | None
-
-
-def _matrix(vtk_matrix) -> np.ndarray:
-    return np.array([[vtk_matrix.GetElement(i, j) for j in range(4)] for i in range(4)])
 
 
 class Viewport(QWidget):
@@ -99,7 +66,7 @@ class Viewport(QWidget):
         self._scan: Scan | None = None
         self._cloud: pv.PolyData | None = None
         self._lod_index: np.ndarray | None = None
-        self._layers: list[_Layer] = []
+        self._layers: list[Layer] = []
         self._marks: dict[str, Marks] = {}
         self._pick: int | None = None
         self._press: tuple[int, int] | None = None
@@ -235,68 +202,22 @@ class Viewport(QWidget):
         for renderer in self._plotter.renderers:
             renderer.ResetCamera()
 
-    @staticmethod
-    def _lookup_table(spec: ColourSpec) -> pv.LookupTable:
-        lut = pv.LookupTable(spec.cmap, n_values=256)
-        lut.scalar_range = spec.clim
-        if spec.grey_below:
-            values = np.array(lut.values)
-            values[:128] = _GREY
-            lut.values = values
-        return lut
-
-    @staticmethod
-    def _bar_args(spec: ColourSpec) -> dict:
-        # VTK draws a horizontal bar's title over its tick labels; an empty second line lifts it clear.
-        return dict(title=spec.title + "\n", color="white", vertical=False, width=0.5, height=0.08,
-                    position_x=0.25, position_y=0.07, title_font_size=15, label_font_size=13,
-                    fmt="%.3g", n_labels=0 if spec.kind == "labels" else 3)
-
-    def _add_cloud(self, spec: ColourSpec) -> _Layer:
-        actor = self._add_actor(self._cloud.copy(deep=False), spec.values, spec, "cloud", True)
+    def _add_cloud(self, spec: ColourSpec) -> Layer:
+        size = self._point_size
+        actor = add_cloud_actor(self._plotter, self._cloud.copy(deep=False), spec.values, spec, "cloud", size, True)
         lod = None
         if self._lod_index is not None:
             lod_cloud = pv.PolyData(self._scan.points[self._lod_index])
-            lod = self._add_actor(lod_cloud, spec.values[self._lod_index], spec, "cloud-lod", False)
+            lod = add_cloud_actor(self._plotter, lod_cloud, spec.values[self._lod_index], spec, "cloud-lod", size,
+                                  False)
             lod.SetVisibility(False)
-        return _Layer(spec.kind, spec.title, spec.values, actor, lod)
-
-    def _add_actor(self, cloud: pv.PolyData, values: np.ndarray, spec: ColourSpec, name: str, full: bool):
-        plotter = self._plotter
-        array = "rgb" if spec.kind == "rgb" else "values"
-        cloud.point_data[array] = values
-        options = dict(
-            style="points", point_size=self._point_size + (0.0 if full else 1.0), render_points_as_spheres=False,
-            name=name, reset_camera=False, lighting=False, pickable=full, render=False,
-        )
-        if spec.kind == "rgb":
-            return plotter.add_mesh(cloud, scalars=array, rgb=True, show_scalar_bar=False, **options)
-        if spec.kind == "labels":
-            return plotter.add_mesh(cloud, scalars=array, cmap=spec.cmap, clim=spec.clim, n_colors=len(spec.cmap),
-                                    annotations=dict(enumerate(spec.categories)), show_scalar_bar=full,
-                                    scalar_bar_args=self._bar_args(spec), **options)
-        return plotter.add_mesh(cloud, scalars=array, cmap=self._lookup_table(spec), clim=spec.clim,
-                                show_scalar_bar=full, scalar_bar_args=self._bar_args(spec), **options)
+        return Layer(spec.kind, spec.title, spec.values, actor, lod)
 
     def _recolour(self, col: int, spec: ColourSpec) -> None:
         """Give the cloud of view ``col`` new scalars and colours without re-adding it."""
-        layer = self._layers[col]
-        if spec.kind != "scalar":
-            return
-        plotter = self._plotter
-        plotter.subplot(0, col)
-        lut = self._lookup_table(spec)
-        for actor, values in ((layer.actor, spec.values), (layer.lod, None)):
-            if actor is None:
-                continue
-            if spec.values is not layer.values:
-                data = values if values is not None else spec.values[self._lod_index]
-                actor.mapper.dataset.point_data["values"] = data
-            actor.mapper.lookup_table = lut
-            actor.mapper.scalar_range = spec.clim
-        plotter.remove_scalar_bar(layer.title + "\n", render=False)
-        plotter.add_scalar_bar(mapper=layer.actor.mapper, **self._bar_args(spec))
-        layer.values, layer.title = spec.values, spec.title
+        if spec.kind == "scalar":
+            self._plotter.subplot(0, col)
+            recolour_layer(self._plotter, self._layers[col], spec, self._lod_index)
 
     def _use_lod(self, moving: bool) -> None:
         """Draw the subsample instead of the full cloud while the camera moves."""
@@ -336,16 +257,8 @@ class Viewport(QWidget):
         return {name: len(m.indices) for name, m in self._marks.items()}
 
     def _draw_marks(self) -> None:
-        plotter = self._plotter
-        if self._scan is None:
-            return
-        for name, marks in self._marks.items():
-            cloud = pv.PolyData(self._scan.points[marks.indices])
-            for col in range(len(plotter.renderers)):
-                plotter.subplot(0, col)
-                plotter.add_mesh(cloud, color=marks.colour, point_size=self._point_size + 2.0, style="points",
-                                 render_points_as_spheres=False, pickable=False, name=f"marks-{name}",
-                                 reset_camera=False, lighting=False, render=False)
+        if self._scan is not None:
+            draw_marks(self._plotter, self._scan.points, list(self._marks.values()), self._point_size + 2.0)
 
     def _draw_pick(self) -> None:
         plotter = self._plotter
@@ -385,22 +298,8 @@ class Viewport(QWidget):
         plotter = self._require()
         if self._scan is None or not 0 <= index < len(self._scan):
             raise ConfigError(f"point {index} is not in the shown scan")
-        point = self._scan.points[index].astype(np.float64)
-        outward = point - self._scan.points.mean(axis=0)
-        direction = outward if self._scan.normals is None else self._scan.normals[index].astype(np.float64)
-        if np.dot(direction, outward) < 0:
-            direction = -direction
-        norm = np.linalg.norm(direction)
-        if norm == 0:
-            return
-        camera = plotter.renderers[0].GetActiveCamera()
-        distance = camera.GetDistance() if distance is None else float(distance)
-        camera.SetFocalPoint(*point)
-        camera.SetPosition(*(point + direction / norm * distance))
-        camera.OrthogonalizeViewUp()
-        for ren in plotter.renderers:
-            ren.ResetCameraClippingRange()
-        plotter.render()
+        if face_point(plotter.renderers, self._scan, index, distance):
+            plotter.render()
 
     def screenshot(self) -> np.ndarray:
         """Render and return the view as an ``(H, W, 3)`` uint8 image."""
@@ -443,10 +342,10 @@ class Viewport(QWidget):
 
         The rectangle (VTK display pixels) belongs to the view its centre falls in.
         """
-        col = self._view_at((x0 + x1) / 2.0, (y0 + y1) / 2.0)
+        col = view_at(self._require(), (x0 + x1) / 2.0, (y0 + y1) / 2.0)
         if col is None or self._scan is None:
             return np.zeros(0, dtype=np.int64)
-        return select_rectangle(self._scan.points, self._geometry(col), (x0, y0, x1, y1), self._point_size)
+        return select_rectangle(self._scan.points, view_geometry(self._require(), col), (x0, y0, x1, y1), self._point_size)
 
     def widget_rect(self, indices: np.ndarray, view: int = 0) -> QRect:
         """The bounding rectangle, in :meth:`interaction_widget` coordinates, of where points are drawn."""
@@ -455,30 +354,6 @@ class Viewport(QWidget):
         return QRect(QPoint(min(xs), min(ys)), QPoint(max(xs), max(ys)))
 
     # -- picking -----------------------------------------------------------------------
-
-    def _geometry(self, col: int) -> ViewGeometry:
-        plotter = self._require()
-        ren = plotter.renderers[col]
-        cam = ren.GetActiveCamera()
-        width, height = plotter.render_window.GetSize()
-        x0, y0, x1, y1 = ren.GetViewport()
-        size = ((x1 - x0) * width, (y1 - y0) * height)
-        clip = _matrix(cam.GetCompositeProjectionTransformMatrix(ren.GetTiledAspectRatio(), -1, 1))
-        if cam.GetParallelProjection():
-            pixel = 2.0 * cam.GetParallelScale() / size[1]
-        else:
-            pixel = 2.0 * math.tan(math.radians(cam.GetViewAngle()) / 2.0) / size[1]
-        return ViewGeometry(clip, _matrix(cam.GetViewTransformMatrix()), (x0 * width, y0 * height),
-                            size, pixel, bool(cam.GetParallelProjection()))
-
-    def _view_at(self, x: float, y: float) -> int | None:
-        plotter = self._require()
-        width, height = plotter.render_window.GetSize()
-        for col, ren in enumerate(plotter.renderers):
-            x0, y0, x1, y1 = ren.GetViewport()
-            if x0 * width <= x < x1 * width and y0 * height <= y < y1 * height:
-                return col
-        return None
 
     def _event_position(self) -> tuple[int, int]:
         x, y = self._require().iren.get_event_position()
@@ -498,11 +373,11 @@ class Viewport(QWidget):
 
     def pick_at(self, x: float, y: float) -> int | None:
         """The shown point drawn under display pixel ``(x, y)`` (VTK display coordinates)."""
-        col = self._view_at(x, y)
+        col = view_at(self._require(), x, y)
         if col is None or self._scan is None:
             return None
         radius = max(4.0, self._point_size)
-        return pick_point(self._scan.points, self._geometry(col), (x, y), radius)
+        return pick_point(self._scan.points, view_geometry(self._require(), col), (x, y), radius)
 
     def widget_position(self, index: int, view: int = 0) -> QPoint:
         """Where point ``index`` of the shown scan is drawn, in :meth:`interaction_widget` coordinates.
@@ -515,7 +390,7 @@ class Viewport(QWidget):
         plotter = self._require()
         if self._scan is None or not 0 <= index < len(self._scan):
             raise ConfigError(f"point {index} is not in the shown scan")
-        xy, _ = project(self._scan.points[[index]], self._geometry(view))
+        xy, _ = project(self._scan.points[[index]], view_geometry(self._require(), view))
         ratio = plotter.devicePixelRatioF()
         height = plotter.render_window.GetSize()[1]
         return QPoint(round(xy[0, 0] / ratio), round((height - 1 - xy[0, 1]) / ratio))

@@ -32,6 +32,7 @@ from casl_core.train.options import FinetuneOptions
 from casl_core.train.data import PreparedScan, ScanCache, curvature_matrix, data_fingerprint, \
     find_scan_files
 from casl_core.train.distributed import DistContext, init_distributed, shard_indices
+from casl_core.train.labelled import LabelledInput, labelled_clouds
 from casl_core.train.loop import LoopOptions, Run, StepBatch, TrainProgressFn, TrainResult, run_training
 from casl_core.train.start import build_model, curvature_device, note, prepare_scans
 
@@ -69,13 +70,14 @@ class FinetuneTask:
     """Norm-AS batches and cross-entropy for :func:`~casl_core.train.loop.run_training`."""
 
     def __init__(self, train: list[PreparedScan], validation: list[LabelledCloud], options: FinetuneOptions,
-                 ctx: DistContext, voxel_size: float) -> None:
+                 ctx: DistContext, voxel_size: float, labelled: Sequence[LabelledCloud] = ()) -> None:
         self.train, self.validation, self.options, self.ctx = train, validation, options, ctx
+        self.labelled = list(labelled)
         self.voxel_size = voxel_size
         self.curv_device = curvature_device(ctx)
 
     def _shard(self, epoch: int) -> np.ndarray:
-        return shard_indices(len(self.train), self.ctx, self.options.seed, epoch)
+        return shard_indices(len(self.train) + len(self.labelled), self.ctx, self.options.seed, epoch)
 
     def steps(self, epoch: int) -> int:
         return -(-len(self._shard(epoch)) // self.options.batch_size)
@@ -86,7 +88,9 @@ class FinetuneTask:
         bs = self.options.batch_size
         chosen = self._shard(epoch)[step * bs:(step + 1) * bs]
         rng = np.random.default_rng([self.options.seed, epoch, self.ctx.rank, step])
-        clouds = [pseudo_anomaly(self.train[i], rng, self.curv_device) for i in chosen]
+        n = len(self.train)
+        clouds = [pseudo_anomaly(self.train[i], rng, self.curv_device) if i < n else self.labelled[i - n]
+                  for i in chosen]
         batch = CaslBatch.from_scans([c.points for c in clouds], [c.curvature for c in clouds],
                                      voxel_size=self.voxel_size, device=self.ctx.device)
         target = torch.from_numpy(np.concatenate([c.labels for c in clouds]).astype(np.int64)).to(self.ctx.device)
@@ -128,7 +132,7 @@ def finetune(train: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str
              init: str | os.PathLike[str] | None = None, options: FinetuneOptions = FinetuneOptions(),
              device: str = "auto", resume: bool = False, use_bundled: bool = True,
              command: Sequence[str] | None = None, progress: TrainProgressFn | None = None,
-             cancel: CancelFn | None = None) -> TrainResult:
+             cancel: CancelFn | None = None, extra_labelled: Sequence[LabelledInput] = ()) -> TrainResult:
     """Fine-tune CASL on the normal scans under ``train`` and write the best checkpoint to ``out``.
 
     Parameters
@@ -153,11 +157,15 @@ def finetune(train: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str
         The command line recorded in the checkpoint.
     progress, cancel:
         :class:`~casl_core.train.loop.TrainProgress` callback and cancel callable.
+    extra_labelled:
+        ``(scan or path, labels)`` pairs of scans labelled point by point (1 defect, 0
+        normal, -1 not labelled; see :mod:`casl_core.train.labelled`), trained on next to
+        the Norm-AS samples, one sample each per epoch.
 
     Raises
     ------
     DatasetError, ScanFormatError
-        When the folders hold no usable scan.
+        When the folders hold no usable scan, or labels do not fit their scan.
     CheckpointError, ConfigError
         On a bad init checkpoint, resume state or option.
     Cancelled
@@ -179,10 +187,13 @@ def finetune(train: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str
                                                 use_bundled, options.seed)
     model.xyz_head.requires_grad_(False)
     validation = make_validation([prepared[i] for i in val_idx], options, cache.device) if ctx.is_main else []
-    task = FinetuneTask([prepared[i] for i in train_idx], validation, options, ctx, model.config.voxel_size)
-    fingerprint = data_fingerprint([p.digest for p in prepared])
+    labelled, labelled_digests = labelled_clouds(extra_labelled, options.max_points, cache.device, options.seed)
+    task = FinetuneTask([prepared[i] for i in train_idx], validation, options, ctx, model.config.voxel_size,
+                        labelled)
+    fingerprint = data_fingerprint([p.digest for p in prepared] + labelled_digests)
     training = dict(asdict(options), init=init_from, normal_mode=NORMAL_MODE, world_size=ctx.world_size,
-                    held_out=[prepared[i].path.name for i in val_idx] if len(val_idx) else [])
+                    held_out=[prepared[i].path.name for i in val_idx] if len(val_idx) else [],
+                    labelled_samples=len(labelled))
     info = CheckpointInfo(kind="finetune", config_name=config_name, config=model.config.to_dict(),
                           command=list(command) if command is not None else ["casl_core.train.finetune"],
                           data_fingerprint=fingerprint, data_files=len(prepared), training=training)

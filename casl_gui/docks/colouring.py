@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from casl_core.errors import ConfigError
-from casl_gui.colouring import COLOUR_MAPS, RGB, LABELS, FieldScale, field_choices
+from casl_gui.colouring import COLOUR_MAPS, FieldScale, field_choices, is_scalar
 from casl_gui.state import AppState
 
 _KEY_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -125,7 +125,7 @@ class ColouringDock(QDockWidget):
 
     def _scale_edited(self) -> None:
         key = self._state.field
-        if key is None or key in (RGB, LABELS):
+        if not is_scalar(key):
             return
         try:
             scale = FieldScale(self.threshold_spin.value(), self.half_width_spin.value())
@@ -148,7 +148,7 @@ class ColouringDock(QDockWidget):
         self._form.setRowVisible(self.second_combo, s.compare)
         self.cmap_combo.setCurrentText(s.cmap)
         self.point_size_spin.setValue(s.point_size)
-        scalar = scan is not None and s.field is not None and s.field not in (RGB, LABELS)
+        scalar = scan is not None and is_scalar(s.field)
         for w in (self.threshold_spin, self.half_width_spin, self.cmap_combo):
             w.setEnabled(scalar)
         if scalar:

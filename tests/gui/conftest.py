@@ -74,3 +74,25 @@ def window(qtbot, settings, dialogs):
     yield win
     win.close()
     win.deleteLater()
+
+
+@pytest.fixture(scope="session")
+def normal_parts(tmp_path_factory):
+    """A folder of three normal procedural hex nuts (2,000 points each), written as PLY."""
+    from casl_core.demo import make_part
+    from casl_core.io import write_scan
+
+    folder = tmp_path_factory.mktemp("normal_parts")
+    for seed in range(3):
+        write_scan(make_part("hex_nut", seed=seed, n_points=2000), folder / f"nut_{seed}.ply")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(normal_parts, tmp_path_factory):
+    """A CASL checkpoint fine-tuned for one epoch on :func:`normal_parts` (seconds on a CPU)."""
+    from casl_core.train.finetune import FinetuneOptions, finetune
+
+    out = tmp_path_factory.mktemp("tiny_model") / "tiny.safetensors"
+    options = FinetuneOptions(epochs=1, batch_size=1, max_points=None, val_samples=1, config="small")
+    return finetune([normal_parts], out, options=options, device="cpu", use_bundled=False).checkpoint
