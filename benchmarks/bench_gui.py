@@ -178,11 +178,13 @@ def _finetune_stalls(app, tmp: str, epochs: int) -> dict[str, float]:
 
     from casl_gui.app import make_settings
     from casl_gui.main_window import MainWindow
-    from casl_gui.model_jobs import write_demo_parts
+    from casl_gui.model_jobs import warm_up_training_imports, write_demo_parts
 
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, tmp)
     window = MainWindow(make_settings(), lambda title, message: print(f"error: {title}: {message}"))
     window.show()
+    warm_up_training_imports()  # as casl-gui does at start-up
+    _probe_ticks(app, 3.0)  # the user looks at the window a few seconds before training
     dialog = window.casl.show_finetune()
     write_demo_parts(Path(tmp) / "normal", count=4, n_points=4000)
     dialog.folder_edit.setText(os.path.join(tmp, "normal"))

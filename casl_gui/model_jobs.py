@@ -34,6 +34,23 @@ class DeviceChoice(NamedTuple):
     text: str
 
 
+def warm_up_training_imports() -> None:
+    """Import what the first optimizer step needs, on a daemon thread, soon after start-up.
+
+    Creating the first AdamW imports ``torch._dynamo``, which holds the interpreter lock for a
+    few hundred milliseconds; done by the first fine-tuning job it froze the window at the
+    start of the run. Done here it happens while the user is still looking at the demo.
+    """
+    import threading
+
+    def warm() -> None:
+        import torch
+
+        torch.optim.AdamW([torch.zeros(1, requires_grad=True)])
+
+    threading.Thread(target=warm, name="casl-warm-up", daemon=True).start()
+
+
 def device_choices() -> list[DeviceChoice]:
     """``auto``, the CPU, and every CUDA device PyTorch sees, each described."""
     import torch

@@ -7,6 +7,7 @@ import argparse
 from PySide6.QtCore import QObject, QSettings, QTimer, Signal
 
 from casl_core.errors import CaslError
+from casl_gui.model_jobs import warm_up_training_imports
 from casl_gui.app import field_key
 from casl_gui.dialogs.errors import stderr_sink
 from casl_gui.main_window import MainWindow, recent_files
@@ -60,6 +61,8 @@ class Session(QObject):
         if self.scripted:
             w.runner.idle.connect(self._capture_soon)
             self._timer.start(round(args.timeout * 1000))
+        else:
+            warm_up_training_imports()
         if args.files:
             w.open_paths(args.files)
         if args.demo or (not args.files and self._first_launch):
