@@ -28,19 +28,18 @@ from __future__ import annotations
 
 import os
 import sys
-from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from casl_core.errors import CaslError, ConfigError
 from casl_core.geometry.moments import SurfaceVariation, cell_covariances, point_covariances, surface_variation
 from casl_core.geometry.neighbors import KnnIndex, chunk_rows, spatial_order
-from casl_core.geometry.pyramid import CELLS_QUERIED, PyramidLevel, build_pyramid
+from casl_core.geometry.pyramid import CELLS_QUERIED, PER_CELL_SCALE, PyramidLevel, build_pyramid
 from casl_core.progress import CancelFn, ProgressFn, check_cancel, report
 from casl_core.scan import Scan
 
@@ -93,7 +92,7 @@ class _Backend:
         return torch.from_numpy(np.ascontiguousarray(a)).to(self.torch_device)
 
     def get(self, a) -> np.ndarray:
-        return a if self.torch_device is None else a.cpu().numpy()
+        return a if self.torch_device is None or isinstance(a, np.ndarray) else a.cpu().numpy()
 
 
 def _resolve_device(device: str) -> _Backend:
@@ -202,12 +201,10 @@ def compute_curvature(
     rel -= rel.mean(axis=0)
     index = KnnIndex(rel)
     if ks is None:
-        report(progress, "neighbours", 0, len(rel), "building the voxel pyramid")
-        levels = build_pyramid(rel, index, DEFAULT_SCALES[1:])
         names = [f"curvature_s{s}" for s in DEFAULT_SCALES]
-        return _run(rel, order, index, (DEFAULT_SCALES[0],), levels, names, backend, progress, cancel)
+        return _run(rel, order, index, (DEFAULT_SCALES[0],), DEFAULT_SCALES[1:], names, backend, progress, cancel)
     names = [f"curvature_k{k}" for k in ks]
-    return _run(rel, order, index, ks, [], names, backend, progress, cancel)
+    return _run(rel, order, index, ks, (), names, backend, progress, cancel)
 
 
 def _run(
@@ -215,15 +212,17 @@ def _run(
     order: np.ndarray,
     index: KnnIndex,
     point_ks: tuple[int, ...],
-    levels: list[PyramidLevel],
+    cell_scales: tuple[int, ...],
     names: list[str],
     backend: _Backend,
     progress: ProgressFn | None,
     cancel: CancelFn | None,
 ) -> CurvatureResult:
-    """The chunked pass: point scales first, then one pyramid level per coarse scale.
+    """Two chunked passes on a thread pool: the point scales, then the voxel-pyramid scales.
 
-    ``rel`` is the centred cloud in spatial order; row ``i`` of it is input point ``order[i]``.
+    The pyramid is built on the calling thread while the workers run the point pass, so
+    its mostly serial set-up overlaps the k-d tree queries. ``rel`` is the centred cloud in
+    spatial order; row ``i`` of it is input point ``order[i]``.
     """
     n = len(rel)
     out = _Outputs(
@@ -233,18 +232,28 @@ def _run(
         sizes=np.zeros(len(names), dtype=np.float64),
     )
     dev_points = backend.put(np.ascontiguousarray(rel.T))
-    dev_cells = [backend.put(lv.cells.raw()) for lv in levels]
     workers = 1 if backend.torch_device is not None else max(1, min(8, len(os.sched_getaffinity(0))))
-    pending: deque[tuple[slice, Future]] = deque()
+    chunks = list(chunk_rows(n, max(max(point_ks), CELLS_QUERIED)))
+    total = len(chunks) * (1 + bool(cell_scales))
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for rows in chunk_rows(n, max(point_ks) + CELLS_QUERIED * len(levels)):
-            check_cancel(cancel)
-            job = pool.submit(_chunk_scales, rel[rows], rows, dev_points, index, point_ks, levels, dev_cells, backend)
-            pending.append((rows, job))
-            if len(pending) > workers:
-                _store(out, *pending.popleft(), backend, progress)
-        while pending:
-            _store(out, *pending.popleft(), backend, progress)
+        point_jobs = [(rows, pool.submit(_chunk_points, rel[rows], dev_points, index, point_ks, backend))
+                      for rows in chunks]
+        levels: list[PyramidLevel] = []
+        dev_cells: list[Any] = []
+        per_cell: list[_CellValues | None] = []
+        if cell_scales:
+            # on this thread, while the workers run the point pass
+            report(progress, "curvature", 0, n, "building the voxel pyramid")
+            levels = build_pyramid(rel, index, cell_scales)
+            dev_cells = [backend.put(lv.cells.raw()) for lv in levels]
+            # coarse scales are evaluated once per cell of the finest grid (about 4 points)
+            per_cell = [_per_cell_values(lv, cells, levels[0], backend) if lv.scale >= PER_CELL_SCALE else None
+                        for lv, cells in zip(levels, dev_cells)]
+        done = _collect(out, point_jobs, 0, backend, progress, cancel, 0, total)
+        if levels:
+            cell_jobs = [(rows, pool.submit(_chunk_cells, rel[rows], rows, levels, dev_cells, per_cell, backend))
+                         for rows in chunks]
+            _collect(out, cell_jobs, len(point_ks), backend, progress, cancel, done, total)
     _orient_normals(out.normals, rel)
     for name in names:
         out.fields[name][order] = out.fields[name].copy()
@@ -264,38 +273,93 @@ class _Outputs:
     sizes: np.ndarray
 
 
-def _store(out: _Outputs, rows: slice, job: Future, backend: _Backend, progress: ProgressFn | None) -> None:
-    """Write one finished chunk into ``out`` and report progress."""
-    for bit, (name, (sv, size, short)) in enumerate(zip(out.fields, job.result())):
-        out.fields[name][rows] = backend.get(sv.curvature)
-        out.flags[rows] |= (backend.get(sv.rank_deficient) | short).astype(np.uint8) << np.uint8(bit)
-        out.sizes[bit] += size
-        if sv.normals is not None:
-            out.normals[rows] = backend.get(sv.normals)
-    report(progress, "curvature", rows.stop, len(out.flags))
-
-
-def _chunk_scales(
-    queries: np.ndarray,
-    rows: slice,
-    dev_points: Any,
-    index: KnnIndex,
-    point_ks: tuple[int, ...],
-    levels: list[PyramidLevel],
-    dev_cells: list[Any],
+def _collect(
+    out: _Outputs,
+    jobs: list[tuple[slice, Future]],
+    first_bit: int,
     backend: _Backend,
+    progress: ProgressFn | None,
+    cancel: CancelFn | None,
+    done: int,
+    total: int,
+) -> int:
+    """Store finished chunks in order; on cancel, drop the queued ones and raise."""
+    names = list(out.fields)
+    try:
+        for rows, job in jobs:
+            check_cancel(cancel)
+            for offset, (sv, size, short) in enumerate(job.result()):
+                bit = first_bit + offset
+                out.fields[names[bit]][rows] = backend.get(sv.curvature)
+                out.flags[rows] |= (backend.get(sv.rank_deficient) | short).astype(np.uint8) << np.uint8(bit)
+                out.sizes[bit] += size
+                if sv.normals is not None:
+                    out.normals[rows] = backend.get(sv.normals)
+            done += 1
+            # reported in points, both passes together, so the bar ends at the cloud's size
+            points = len(out.flags)
+            report(progress, "curvature", points if done == total else done * points // total, points)
+    except BaseException:
+        for _, job in jobs:
+            job.cancel()
+        raise
+    return done
+
+
+def _chunk_points(
+    queries: np.ndarray, dev_points: Any, index: KnnIndex, point_ks: tuple[int, ...], backend: _Backend
 ) -> list[tuple[SurfaceVariation, float, np.ndarray | bool]]:
-    """Surface variation of one chunk at every scale, with summed sizes and shortfalls."""
+    """Surface variation of one chunk at the exact k-NN scales, with summed sizes and shortfalls."""
     n = len(index)
-    dev_queries = backend.put(queries)
     k_used = [min(k, n) for k in point_ks]
     _, idx = index.query(queries, max(k_used))
-    covs = point_covariances(dev_points, dev_queries, backend.put(idx), k_used)
-    out = [
+    covs = point_covariances(dev_points, backend.put(queries), backend.put(idx), k_used)
+    return [
         (surface_variation(cov, normals=i == 0), float(min(k, n) * len(queries)), k > n)
         for i, (cov, k) in enumerate(zip(covs, point_ks))
     ]
-    for level, cells in zip(levels, dev_cells):
+
+
+class _CellValues(NamedTuple):
+    """A scale evaluated once per cell (see ``PER_CELL_SCALE``)."""
+
+    curvature: np.ndarray
+    rank_deficient: np.ndarray
+    total: np.ndarray
+
+
+def _per_cell_values(level: PyramidLevel, cells: Any, anchor: PyramidLevel, backend: _Backend) -> _CellValues:
+    """Surface variation of ``level``'s neighbourhood around every cell centroid of ``anchor``.
+
+    ``anchor`` is the finest grid of the pyramid; values are indexed by its cells.
+    """
+    if anchor is level:
+        cidx = level.candidates[:, :CELLS_QUERIED]
+    else:
+        _, cidx = KnnIndex(level.cells.centroids).query(anchor.cells.centroids, CELLS_QUERIED, workers=-1)
+    cov, total = cell_covariances(cells, backend.put(np.ascontiguousarray(cidx)), float(level.scale))
+    sv = surface_variation(cov, normals=False)
+    return _CellValues(backend.get(sv.curvature), backend.get(sv.rank_deficient), backend.get(total))
+
+
+def _chunk_cells(
+    queries: np.ndarray,
+    rows: slice,
+    levels: list[PyramidLevel],
+    dev_cells: list[Any],
+    per_cell: list[_CellValues | None],
+    backend: _Backend,
+) -> list[tuple[SurfaceVariation, float, np.ndarray | bool]]:
+    """Surface variation of one chunk at each voxel-pyramid scale."""
+    n = len(levels[0].cells.point_cell)
+    out = []
+    for level, cells, values in zip(levels, dev_cells, per_cell):
+        if values is not None:
+            own = levels[0].cells.point_cell[rows]
+            sv = SurfaceVariation(values.curvature[own], values.rank_deficient[own], None)
+            total = values.total[own]
+            out.append((sv, float(total.sum()), total < 0.5 * level.scale if n >= level.scale else True))
+            continue
         cidx = level.nearest_cells(queries, rows)
         cov, total = cell_covariances(cells, backend.put(cidx), float(level.scale))
         total = backend.get(total)

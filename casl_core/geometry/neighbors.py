@@ -31,7 +31,7 @@ class KnnIndex:
 
     def __init__(self, points: np.ndarray) -> None:
         self.points = points
-        self._tree = cKDTree(points, leafsize=16, balanced_tree=False, compact_nodes=False)
+        self._tree = cKDTree(points, leafsize=32, balanced_tree=False, compact_nodes=True)
 
     def __len__(self) -> int:
         return len(self.points)

@@ -7,7 +7,7 @@ union of the ``CELLS_PER_NEIGHBOURHOOD`` cells whose centroids are nearest to it
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -28,6 +28,12 @@ CELLS_QUERIED = 24
 #: so the slack of 8 cells covers the shift).
 CELL_CANDIDATES = 32
 
+#: Scales at least this large are evaluated once per cell of the finest grid (about 4
+#: points), not once per point: the points of such a cell share the neighbourhood around its
+#: centroid. At 256 points the neighbourhood is about 8 of those cells across, so the shift
+#: changes little, and it saves a nearest-cell ranking per point.
+PER_CELL_SCALE = 256
+
 #: Points sampled to estimate the point spacing that seeds the cell-size search.
 _SPACING_SAMPLE = 4096
 
@@ -43,18 +49,33 @@ class PyramidLevel:
     scale: int
     cells: VoxelMoments
     candidates: np.ndarray
+    _columns: tuple[np.ndarray, np.ndarray, np.ndarray] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        cols = tuple(np.ascontiguousarray(self.cells.centroids[:, i], dtype=np.float32) for i in range(3))
+        object.__setattr__(self, "_columns", cols)
 
     def nearest_cells(self, queries: np.ndarray, rows: slice) -> np.ndarray:
         """The ``CELLS_QUERIED`` cells nearest to each query point, nearest first.
 
-        ``queries`` are the points ``rows`` of the cloud the level was built on.
+        ``queries`` are the points ``rows`` of the cloud the level was built on. Distances
+        are ranked in float32 (coordinates are centred, so ranking loses nothing that
+        matters), one coordinate at a time: gathering three separate columns is several
+        times faster than gathering ``(Q, K, 3)`` rows.
         """
         cand = self.candidates[self.cells.point_cell[rows]]
-        diff = self.cells.centroids[cand] - queries[:, None, :]
-        d2 = np.einsum("qkc,qkc->qk", diff, diff)
+        q = queries.astype(np.float32)
+        d2 = np.square(self.centroid_columns[0][cand] - q[:, 0:1])
+        d2 += np.square(self.centroid_columns[1][cand] - q[:, 1:2])
+        d2 += np.square(self.centroid_columns[2][cand] - q[:, 2:3])
         keep = min(CELLS_QUERIED, cand.shape[1])
         order = np.argsort(d2, axis=1, kind="stable")[:, :keep]
         return np.take_along_axis(cand, order, axis=1)
+
+    @property
+    def centroid_columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The cell centroids as three contiguous float32 columns."""
+        return self._columns
 
 
 def point_spacing(points: np.ndarray, index: KnnIndex) -> float:
