@@ -7,7 +7,7 @@ import os
 import numpy as np
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QMainWindow, QWidget
+from PySide6.QtWidgets import QMessageBox, QFileDialog, QMainWindow, QWidget
 
 from casl_core.errors import CaslError, ConfigError
 from casl_core.scan import Scan
@@ -53,6 +53,8 @@ class MainWindow(QMainWindow):
         self._settings = settings
         self._errors = error_sink or dialog_sink(self)
         self._closed = False
+        #: Ask before closing while jobs run (scripted runs turn this off: nobody to answer).
+        self.ask_before_closing = True
         self.state = AppState(self)
         self.inspection = InspectionState(self)
         self.runner = JobRunner(self)
@@ -295,7 +297,22 @@ class MainWindow(QMainWindow):
         if layout is not None:
             self.restoreState(layout)
 
+    def running_jobs(self) -> list[str]:
+        """Titles of the background jobs still queued or running (work and training)."""
+        return self.runner.titles() + self.casl.train_runner.titles()
+
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt naming
+        jobs = self.running_jobs()
+        if jobs and self.ask_before_closing and not self._closed:
+            listed = "\n".join(f"- {title}" for title in jobs[:8])
+            answer = QMessageBox.question(
+                self, "Jobs are running",
+                f"These jobs are still running:\n{listed}\n\nCancel them and close CASL Inspector? "
+                "A fine-tuning run keeps its last finished epoch and can be resumed.",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+            if answer in (QMessageBox.StandardButton.No, QMessageBox.StandardButton.Cancel):
+                event.ignore()
+                return
         self._settings.setValue("window/geometry", self.saveGeometry())
         self._settings.setValue("window/state", self.saveState())
         self._settings.sync()

@@ -40,6 +40,7 @@ class Session(QObject):
         scripted = args.screenshot is not None or args.report is not None
         self.scripted = scripted
         self.window = MainWindow(settings, stderr_sink(self._errors) if scripted else None)
+        self.window.ask_before_closing = not scripted
         self.exit_status = 0
         self._first_launch = not recent_files(settings)
         self._done = False

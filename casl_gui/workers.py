@@ -141,6 +141,10 @@ class JobRunner(QObject):
         """Whether a job is queued or running."""
         return bool(self._jobs)
 
+    def titles(self) -> list[str]:
+        """Titles of the queued and running jobs, oldest first."""
+        return [job.title for job in self._jobs]
+
     def cancel_all(self) -> None:
         """Ask every queued or running job to stop."""
         for job in self._jobs:

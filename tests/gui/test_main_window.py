@@ -257,3 +257,44 @@ def test_the_cancel_button_stops_opening(window, qtbot, scans_dir):
     qtbot.waitUntil(lambda: not window.runner.busy(), timeout=60000)
     assert window.state.scans == ()
     assert window.status.job_label.text() == "Ready"
+
+
+def test_closing_while_a_job_runs_asks_and_cancels_cleanly(qtbot, settings, monkeypatch):
+    import threading
+
+    from PySide6.QtWidgets import QMessageBox
+
+    from casl_core.progress import check_cancel
+    from casl_gui.main_window import MainWindow
+
+    win = MainWindow(settings)
+    win.show()
+    qtbot.waitExposed(win)
+    started, stopped = threading.Event(), threading.Event()
+
+    def slow_job(progress, cancel):
+        started.set()
+        try:
+            while True:
+                check_cancel(cancel)
+                threading.Event().wait(0.01)
+        finally:
+            stopped.set()
+
+    win.runner.submit("Long computation", slow_job, lambda _: None, lambda _: None)
+    assert started.wait(10)
+    asked = []
+    answers = iter([QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes])
+
+    def question(_parent, title, text, *args, **kwargs):
+        asked.append(text)
+        return next(answers)
+
+    monkeypatch.setattr(QMessageBox, "question", question)
+    win.close()
+    assert len(asked) == 1 and "Long computation" in asked[0]
+    assert win.isVisible() and not stopped.is_set()
+    win.close()
+    assert len(asked) == 2 and not win.isVisible()
+    # close() cancelled the job and waited for it: it has already stopped
+    assert stopped.is_set()
