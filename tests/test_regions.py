@@ -122,3 +122,13 @@ def test_bad_inputs_are_refused_with_the_shape_or_value():
         verdict(find_regions(np.eye(3), np.zeros(3), 1.0, radius=1.0), 0)
     with pytest.raises(ConfigError, match="radius"):
         radius_components(np.eye(3), 0.0)
+
+
+def test_a_single_point_above_the_threshold_is_one_region(scans_dir):
+    from casl_core.io import read_scan
+
+    points = read_scan(scans_dir / "common-3d-test-models/beetle.obj").points
+    scores = np.zeros(len(points))
+    scores[123] = 1.0
+    result = find_regions(points, scores, 0.5, min_points=1)
+    assert len(result.regions) == 1 and result.regions[0].size == 1

@@ -184,6 +184,8 @@ def _radius_edges(pts: np.ndarray, radius: float) -> tuple[np.ndarray, np.ndarra
     for start in range(0, len(pts), _CHUNK):
         rows = np.arange(start, min(start + _CHUNK, len(pts)))
         dist, idx = tree.query(pts[rows], k=k, distance_upper_bound=radius)
+        # scipy drops the neighbour axis when k == 1 (a single point above the threshold)
+        dist, idx = dist.reshape(len(rows), k), idx.reshape(len(rows), k)
         linked = np.isfinite(dist)
         linked[:, 0] = False  # the point itself
         heads.append(np.repeat(rows, linked.sum(axis=1)).astype(np.int64))
