@@ -117,6 +117,14 @@ class CaslController(QObject):
                 # the scan may have gained curvature since it was handed to the job: keep its fields
                 self._state.replace_scan(key, current.with_fields(**{CASL_SCORE: result.fields[CASL_SCORE]}))
 
+    def score_demo_with_bundled_model(self) -> None:
+        """With no model loaded yet, load the bundled demo model (if shipped) and score the open scans."""
+        from casl_core.bundled import DEMO_MODEL, bundled_file
+
+        path = bundled_file(DEMO_MODEL)
+        if path is not None and not self.has_model:
+            self.load_and_score(path)
+
     def load_and_score(self, path: str | os.PathLike[str]) -> None:
         """Load a checkpoint and, when it loads, score the open scans with it."""
         if self.load_checkpoint(path):

@@ -74,6 +74,7 @@ class MainWindow(QMainWindow):
         self.inspect = InspectController(self, self.state, self.inspection, self.viewport, self.regions_dock,
                                          self.annotations)
         self.casl = CaslController(self, self.state, self.inspection, self.runner, self.status)
+        self.opener.demo_opened = self.casl.score_demo_with_bundled_model
         self.batch_dialog: BatchDialog | None = None
         self.window_actions = build_menus(self)
         self.compare_action = self.window_actions.compare

@@ -46,6 +46,8 @@ class ScanOpener(QObject):
         self._runner = runner
         self._settings = settings
         self._alive = alive
+        #: Called (no argument) once the demo part is shown.
+        self.demo_opened: Callable[[], None] | None = None
 
     def open_paths(self, paths: list[str | os.PathLike[str]]) -> None:
         """Open scan files, and the scan files directly inside folders, in the background."""
@@ -71,6 +73,8 @@ class ScanOpener(QObject):
     def _demo_loaded(self, scan: Scan) -> None:
         if self._alive():
             self.add_then_curvature(scan, "demo flange")
+            if self.demo_opened is not None:
+                self.demo_opened()
 
     def add_then_curvature(self, scan: Scan, name: str | None = None) -> int:
         """Show a scan at once (coloured by what it has), then add its curvature in the background."""

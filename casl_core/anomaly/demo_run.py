@@ -14,7 +14,18 @@ import numpy as np
 from casl_core import metrics
 from casl_core.anomaly.baseline import CurvatureBaseline
 from casl_core.anomaly.pooling import top_k_count
+from casl_core.bundled import DEMO_MODEL, bundled_file
 from casl_core.progress import CancelFn, ProgressFn
+
+
+@dataclass(frozen=True)
+class MethodFigures:
+    """How one method did on the demo: point AUROC, object score, top-k hits."""
+
+    name: str
+    point_auroc: float
+    object_score: float
+    top_hits: tuple[int, int]
 
 
 @dataclass(frozen=True)
@@ -46,6 +57,7 @@ class DemoSummary:
     top_hits: tuple[int, int]
     hotspot: tuple[float, float, float]
     defect_centre: tuple[float, float, float]
+    casl: MethodFigures | None = None
 
     def text(self) -> str:
         """A short report for the terminal."""
@@ -54,13 +66,21 @@ class DemoSummary:
         return "\n".join(
             [
                 f"demo scan:     {self.scan_path} ({self.n_points:,} points, {self.n_defect:,} on the known defect)",
-                f"scored scan:   {self.scored_path} (fields curvature_s16/s64/s256, curvature_score)",
+                f"scored scan:   {self.scored_path} (fields curvature_s16/s64/s256, curvature_score"
+                + (", casl_score)" if self.casl is not None else ")"),
                 "method:        curvature baseline (mean surface variation over 3 scales, top-1% object score)",
                 f"object score:  {self.object_score:.4f}",
                 f"point AUROC:   {self.point_auroc:.3f} against the known defect",
                 f"top {k} points: {hits} on the defect ({100.0 * hits / k:.0f} %)",
                 "hotspot:       ({:.3f}, {:.3f}, {:.3f}), {:.3f} from the defect centre".format(*self.hotspot, dist),
             ]
+            + ([] if self.casl is None else [
+                f"{self.casl.name}:",
+                f"  point AUROC:  {self.casl.point_auroc:.3f} against the known defect",
+                f"  object score: {self.casl.object_score:.4f}",
+                f"  top {self.casl.top_hits[1]} points: {self.casl.top_hits[0]} on the defect "
+                f"({100.0 * self.casl.top_hits[0] / self.casl.top_hits[1]:.0f} %)",
+            ])
         )
 
 
@@ -87,13 +107,28 @@ def run_demo(
     scan_path = out_dir / "demo.ply"
     write_scan(scan, scan_path)
     scored = CurvatureBaseline(device=device).score(scan, progress=progress, cancel=cancel)
-    scored_path = out_dir / "demo_scored.ply"
-    write_scan(scored.scan, scored_path)
-
     labels = scan.labels if scan.labels is not None else np.zeros(len(scan), np.uint8)
     k = top_k_count(len(scan))
     top = np.argpartition(scored.point_scores, len(scan) - k)[len(scan) - k :]
     defect = labels.astype(bool)
+    casl = None
+    scored_scan = scored.scan
+    model = bundled_file(DEMO_MODEL)
+    if model is not None:
+        from casl_core.infer import CaslScorer
+
+        by_casl = CaslScorer(model, device).score(scored.scan, progress=progress, cancel=cancel)
+        scored_scan = by_casl.scan
+        casl_top = np.argpartition(by_casl.point_scores, len(scan) - k)[len(scan) - k :]
+        casl = MethodFigures(
+            name=f"CASL (bundled demo model {DEMO_MODEL})",
+            point_auroc=_auroc(labels, by_casl.point_scores),
+            object_score=by_casl.object_score,
+            top_hits=(int(defect[casl_top].sum()), k),
+        )
+    scored_path = out_dir / "demo_scored.ply"
+    write_scan(scored_scan, scored_path)
+
     pts = scored.scan.points_f64()
     return DemoSummary(
         scan_path=scan_path,
@@ -101,8 +136,16 @@ def run_demo(
         n_points=len(scan),
         n_defect=int(defect.sum()),
         object_score=scored.object_score,
-        point_auroc=float(metrics.auroc(labels, scored.point_scores)) if 0 < defect.sum() < len(scan) else float("nan"),
+        point_auroc=_auroc(labels, scored.point_scores),
         top_hits=(int(defect[top].sum()), k),
         hotspot=tuple(float(v) for v in pts[top].mean(axis=0)),
         defect_centre=tuple(float(v) for v in (pts[defect].mean(axis=0) if defect.any() else pts.mean(axis=0))),
+        casl=casl,
     )
+
+
+def _auroc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Point AUROC, NaN when the labels hold one class only."""
+    if 0 < int(labels.sum()) < len(labels):
+        return float(metrics.auroc(labels, scores))
+    return float("nan")

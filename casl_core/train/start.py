@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from casl_core.bundled import PRETRAINED, bundled_file
 from casl_core.errors import CheckpointError, ConfigError
 from casl_core.progress import CancelFn, check_cancel
 from casl_core.train.checkpoint import checkpoint_paths, load_checkpoint
@@ -19,7 +20,7 @@ from casl_core.train.loop import TrainProgress, TrainProgressFn
 LOGGER = logging.getLogger("casl_core.train")
 
 #: Name of the pretrained weights shipped in the ``casl_assets`` package.
-BUNDLED_WEIGHTS = "default_small.safetensors"
+BUNDLED_WEIGHTS = PRETRAINED
 
 
 def note(message: str, notes: list[str], progress: TrainProgressFn | None, epochs: int) -> None:
@@ -45,14 +46,7 @@ def prepare_scans(files: Sequence[Path], cache: ScanCache, epochs: int, progress
 
 def bundled_weights() -> Path | None:
     """The pretrained weights shipped with the package, or ``None`` when they are absent."""
-    try:
-        from importlib.resources import files
-
-        candidate = files("casl_assets").joinpath(BUNDLED_WEIGHTS)
-    except (ModuleNotFoundError, TypeError):
-        return None
-    path = Path(os.fspath(candidate)) if hasattr(candidate, "__fspath__") else None
-    return path if path is not None and path.is_file() else None
+    return bundled_file(PRETRAINED)
 
 
 def build_model(config_name: str | None, init: str | os.PathLike[str] | None, ctx: DistContext,

@@ -33,6 +33,7 @@ def _above_legend(image: np.ndarray) -> np.ndarray:
 @pytest.fixture
 def scored_demo(window, qtbot, dialogs, tiny_checkpoint, monkeypatch):
     """The demo part, opened, then scored with the tiny checkpoint chosen from the Model menu."""
+    window.opener.demo_opened = None  # not the bundled demo model: the one chosen below
     window.open_demo()
     wait_loaded(qtbot, window, 1)
     assert not window.window_actions.score.isEnabled(), "no CASL model yet"
@@ -117,3 +118,19 @@ def test_the_demo_casl_model_trains_in_the_background_then_scores_the_demo(windo
     assert window.casl.has_model and (tmp_path / "demo.safetensors").is_file()
     assert all("casl_score" in e.scan.fields for e in window.state.scans)
     assert window.status.train_bar.isHidden()
+
+
+def test_the_demo_opens_scored_by_the_bundled_demo_model(window, qtbot, dialogs):
+    from casl_core.bundled import DEMO_MODEL, bundled_file
+    from casl_core.metrics import auroc
+
+    window.open_demo()
+    wait_loaded(qtbot, window, 1)
+    qtbot.waitUntil(lambda: "casl_score" in window.state.active_scan().fields and not window.runner.busy(),
+                    timeout=120_000)
+    assert dialogs.shown == []
+    assert window.casl.has_model and window.casl.fingerprint.path == bundled_file(DEMO_MODEL)
+    assert window.colouring_dock.field_combo.item_for("casl_score").isEnabled()
+    scan = window.state.active_scan()
+    # the fine-tuned demo model finds the demo's defect better than curvature does
+    assert auroc(scan.labels, scan.fields["casl_score"]) > auroc(scan.labels, scan.fields["curvature_score"])
