@@ -44,6 +44,11 @@ class InspectorDock(QDockWidget):
         self.setWidget(body)
         state.pick_changed.connect(self.refresh)
         state.style_changed.connect(self.refresh)
+        # a scan gains fields later (curvature, the CASL score): show them for the pick too
+        state.scan_updated.connect(self._scan_updated)
+        self.refresh()
+
+    def _scan_updated(self, _key: int) -> None:
         self.refresh()
 
     def refresh(self) -> None:
