@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -107,6 +108,28 @@ def shard_indices(n_items: int, ctx: DistContext, seed: int, epoch: int, shuffle
     per_rank = -(-n_items // ctx.world_size)
     padded = np.resize(order, per_rank * ctx.world_size)
     return padded[ctx.rank :: ctx.world_size]
+
+
+class StepShare(NamedTuple):
+    """The items one rank takes at one optimisation step, and the step's random generator."""
+
+    items: np.ndarray
+    rng: np.random.Generator
+
+
+def steps_per_epoch(n_items: int, ctx: DistContext, seed: int, epoch: int, batch_size: int) -> int:
+    """Optimisation steps this rank makes in ``epoch`` at ``batch_size`` items a step."""
+    return -(-len(shard_indices(n_items, ctx, seed, epoch)) // batch_size)
+
+
+def step_share(n_items: int, ctx: DistContext, seed: int, epoch: int, step: int, batch_size: int) -> StepShare:
+    """This rank's items at ``step`` of ``epoch``, with a generator seeded by (seed, epoch, rank, step).
+
+    The generator makes every random choice of the step reproducible, so a resumed run
+    draws what the interrupted one would have.
+    """
+    chosen = shard_indices(n_items, ctx, seed, epoch)[step * batch_size:(step + 1) * batch_size]
+    return StepShare(chosen, np.random.default_rng([seed, epoch, ctx.rank, step]))
 
 
 def all_mean(value: float, ctx: DistContext) -> float:

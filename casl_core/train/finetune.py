@@ -31,7 +31,7 @@ from casl_core.train.checkpoint import CheckpointInfo
 from casl_core.train.options import FinetuneOptions
 from casl_core.train.data import PreparedScan, ScanCache, curvature_matrix, data_fingerprint, \
     find_scan_files
-from casl_core.train.distributed import DistContext, init_distributed, shard_indices
+from casl_core.train.distributed import DistContext, init_distributed, step_share, steps_per_epoch
 from casl_core.train.labelled import LabelledInput, labelled_clouds
 from casl_core.train.loop import LoopOptions, Run, StepBatch, TrainProgressFn, TrainResult, run_training
 from casl_core.train.start import build_model, curvature_device, note, prepare_scans
@@ -76,18 +76,15 @@ class FinetuneTask:
         self.voxel_size = voxel_size
         self.curv_device = curvature_device(ctx)
 
-    def _shard(self, epoch: int) -> np.ndarray:
-        return shard_indices(len(self.train) + len(self.labelled), self.ctx, self.options.seed, epoch)
-
     def steps(self, epoch: int) -> int:
-        return -(-len(self._shard(epoch)) // self.options.batch_size)
+        return steps_per_epoch(len(self.train) + len(self.labelled), self.ctx, self.options.seed, epoch,
+                               self.options.batch_size)
 
     def batch(self, epoch: int, step: int) -> StepBatch:
         from casl_core.nn.casl_net import CaslBatch
 
-        bs = self.options.batch_size
-        chosen = self._shard(epoch)[step * bs:(step + 1) * bs]
-        rng = np.random.default_rng([self.options.seed, epoch, self.ctx.rank, step])
+        chosen, rng = step_share(len(self.train) + len(self.labelled), self.ctx, self.options.seed, epoch, step,
+                                 self.options.batch_size)
         n = len(self.train)
         clouds = [pseudo_anomaly(self.train[i], rng, self.curv_device) if i < n else self.labelled[i - n]
                   for i in chosen]

@@ -26,7 +26,7 @@ from casl_core.progress import CancelFn
 from casl_core.train.checkpoint import CheckpointInfo
 from casl_core.train.options import PretrainOptions
 from casl_core.train.data import PreparedScan, ScanCache, data_fingerprint, find_scan_files
-from casl_core.train.distributed import DistContext, init_distributed, shard_indices
+from casl_core.train.distributed import DistContext, init_distributed, step_share, steps_per_epoch
 from casl_core.train.loop import LoopOptions, Run, StepBatch, TrainProgressFn, TrainResult, run_training
 from casl_core.train.start import build_model, curvature_device, prepare_scans
 
@@ -53,18 +53,13 @@ class PretrainTask:
     def __init__(self, scans: list[PreparedScan], options: PretrainOptions, ctx: DistContext, voxel_size: float):
         self.scans, self.options, self.ctx, self.voxel_size = scans, options, ctx, voxel_size
 
-    def _shard(self, epoch: int) -> np.ndarray:
-        return shard_indices(len(self.scans), self.ctx, self.options.seed, epoch)
-
     def steps(self, epoch: int) -> int:
-        return -(-len(self._shard(epoch)) // self.options.batch_size)
+        return steps_per_epoch(len(self.scans), self.ctx, self.options.seed, epoch, self.options.batch_size)
 
     def batch(self, epoch: int, step: int) -> StepBatch:
         from casl_core.nn.casl_net import CaslBatch
 
-        bs = self.options.batch_size
-        chosen = self._shard(epoch)[step * bs:(step + 1) * bs]
-        rng = np.random.default_rng([self.options.seed, epoch, self.ctx.rank, step])
+        chosen, rng = step_share(len(self.scans), self.ctx, self.options.seed, epoch, step, self.options.batch_size)
         points = [rotated_input(self.scans[i], rng) for i in chosen]
         batch = CaslBatch.from_scans(points, [self.scans[i].curvature for i in chosen],
                                      voxel_size=self.voxel_size, device=self.ctx.device)
