@@ -165,39 +165,37 @@ def _max_points(value: int) -> int | None:
 
 def cmd_finetune(args: argparse.Namespace) -> int:
     """``casl finetune``."""
-    from casl_core.train.distributed import init_distributed, shutdown_distributed
     from casl_core.train.finetune import FinetuneOptions, finetune
 
     _quiet_logger()
     options = FinetuneOptions(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
                               max_points=_max_points(args.max_points), val_fraction=args.val_fraction,
                               anomaly_weight=args.anomaly_weight, config=args.config)
-    ctx = init_distributed(args.device)
-    printer = _TrainPrinter(args.quiet, ctx.is_main)
-    try:
-        result = finetune(args.train, args.out, init=args.init, options=options, device=args.device,
-                          resume=args.resume, command=["casl", *sys.argv[1:]], progress=printer)
-        _report_run(result, ctx)
-    finally:
-        printer.close()
-        shutdown_distributed(ctx)
-    return 0
+    return _train(args, lambda progress: finetune(args.train, args.out, init=args.init, options=options,
+                                                  device=args.device, resume=args.resume,
+                                                  command=["casl", *sys.argv[1:]], progress=progress))
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
     """``casl pretrain``."""
-    from casl_core.train.distributed import init_distributed, shutdown_distributed
     from casl_core.train.pretrain import PretrainOptions, pretrain
 
     _quiet_logger()
     options = PretrainOptions(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
                               max_points=_max_points(args.max_points), config=args.config)
+    return _train(args, lambda progress: pretrain(args.data, args.out, options=options, device=args.device,
+                                                  resume=args.resume, command=["casl", *sys.argv[1:]],
+                                                  progress=progress))
+
+
+def _train(args: argparse.Namespace, run) -> int:
+    """Run ``run(progress)`` with a progress printer on rank 0, then report and leave the process group."""
+    from casl_core.train.distributed import init_distributed, shutdown_distributed
+
     ctx = init_distributed(args.device)
     printer = _TrainPrinter(args.quiet, ctx.is_main)
     try:
-        result = pretrain(args.data, args.out, options=options, device=args.device, resume=args.resume,
-                          command=["casl", *sys.argv[1:]], progress=printer)
-        _report_run(result, ctx)
+        _report_run(run(printer), ctx)
     finally:
         printer.close()
         shutdown_distributed(ctx)

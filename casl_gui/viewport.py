@@ -295,9 +295,7 @@ class Viewport(QWidget):
         ConfigError
             If no scan is shown or the index is out of range.
         """
-        plotter = self._require()
-        if self._scan is None or not 0 <= index < len(self._scan):
-            raise ConfigError(f"point {index} is not in the shown scan")
+        plotter = self._require_point(index)
         if face_point(plotter.renderers, self._scan, index, distance):
             plotter.render()
 
@@ -311,6 +309,13 @@ class Viewport(QWidget):
         if self._plotter is None:
             raise ConfigError("the 3D view was shut down")
         return self._plotter
+
+    def _require_point(self, index: int) -> QtInteractor:
+        """The plotter, when a scan is shown and ``index`` is one of its points; else ConfigError."""
+        plotter = self._require()
+        if self._scan is None or not 0 <= index < len(self._scan):
+            raise ConfigError(f"point {index} is not in the shown scan")
+        return plotter
 
     # -- rectangle selection -----------------------------------------------------------
 
@@ -387,9 +392,7 @@ class Viewport(QWidget):
         ConfigError
             If no scan is shown or the index is out of range.
         """
-        plotter = self._require()
-        if self._scan is None or not 0 <= index < len(self._scan):
-            raise ConfigError(f"point {index} is not in the shown scan")
+        plotter = self._require_point(index)
         xy, _ = project(self._scan.points[[index]], view_geometry(self._require(), view))
         ratio = plotter.devicePixelRatioF()
         height = plotter.render_window.GetSize()[1]
