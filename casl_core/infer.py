@@ -27,6 +27,7 @@ from casl_core.anomaly.pooling import DEFAULT_TOP_FRACTION, object_score
 from casl_core.anomaly.scoring import ScanScores
 from casl_core.atomic import atomic_write_bytes
 from casl_core.errors import CheckpointError, ConfigError
+from casl_core.geometry import DEFAULT_FIELDS
 from casl_core.progress import CancelFn, ProgressFn, check_cancel, report
 from casl_core.scan import Scan
 from casl_core.train.checkpoint import CheckpointInfo, load_checkpoint
@@ -35,7 +36,7 @@ from casl_core.train.checkpoint import CheckpointInfo, load_checkpoint
 SCORE_FIELD = "casl_score"
 #: Points whose head outputs are computed at once.
 DEFAULT_CHUNK_POINTS = 262_144
-_CURVATURE_FIELDS = ("curvature_s16", "curvature_s64", "curvature_s256")
+_CURVATURE_FIELDS = DEFAULT_FIELDS
 
 
 @dataclass(frozen=True)

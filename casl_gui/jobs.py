@@ -32,11 +32,12 @@ def has_curvature(scan: Scan) -> bool:
 def with_curvature(scan: Scan, progress: ProgressFn, cancel: CancelFn) -> Scan:
     """Add multi-scale curvature (unless the scan has it) and the baseline's fused score."""
     from casl_core.anomaly.baseline import SCORE_FIELD, CurvatureBaseline
+    from casl_core.geometry import DEFAULT_FIELDS
 
     if SCORE_FIELD in scan.fields:
         return scan
     baseline = CurvatureBaseline()
-    if has_curvature(scan) and not {"curvature_s16", "curvature_s64", "curvature_s256"} <= set(scan.fields):
+    if has_curvature(scan) and not set(DEFAULT_FIELDS) <= set(scan.fields):
         return scan  # curvature of another kind came with the file: shown as it is
     return baseline.score(scan, progress=progress, cancel=cancel).scan
 

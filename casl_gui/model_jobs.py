@@ -108,11 +108,9 @@ def model_fingerprint(path: str | os.PathLike[str]) -> ModelFingerprint:
 
     info = read_checkpoint_info(path)
     weights = checkpoint_paths(path).weights
-    sha = hashlib.sha256()
     with open(weights, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            sha.update(block)
-    return ModelFingerprint(weights, info.config_name, sha.hexdigest())
+        digest = hashlib.file_digest(handle, "sha256").hexdigest()
+    return ModelFingerprint(weights, info.config_name, digest)
 
 
 @dataclass(frozen=True)

@@ -64,10 +64,8 @@ def model_rows(scorer) -> list[tuple[str, str]]:
     """The scorer's name and configuration (checkpoint, its digest and training facts for CASL)."""
     if getattr(scorer, "name", "") == "casl":
         path = str(scorer.checkpoint)
-        digest = hashlib.sha256()
         with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+            digest = hashlib.file_digest(handle, "sha256")
         from casl_core.errors import CaslError
         from casl_core.train.checkpoint import read_checkpoint_info
 

@@ -107,7 +107,9 @@ class CurvatureBaseline:
 
     def _has_curvature(self, scan: Scan) -> bool:
         if self.ks is None:
-            wanted = {"curvature_s16", "curvature_s64", "curvature_s256"}
+            from casl_core.geometry import DEFAULT_FIELDS
+
+            wanted = set(DEFAULT_FIELDS)
         else:
             wanted = {f"curvature_k{k}" for k in self.ks}
         return wanted <= set(scan.fields)

@@ -2,6 +2,7 @@
 multi-scale curvature (surface variation) and normals."""
 
 from casl_core.geometry.curvature import (
+    DEFAULT_FIELDS,
     DEFAULT_SCALES,
     FLAGS_FIELD,
     CurvatureResult,
@@ -11,6 +12,7 @@ from casl_core.geometry.curvature import (
 from casl_core.geometry.eigen3 import eigvalsh3, smallest_eigenvector3
 
 __all__ = [
+    "DEFAULT_FIELDS",
     "DEFAULT_SCALES",
     "FLAGS_FIELD",
     "CurvatureResult",

@@ -46,6 +46,9 @@ from casl_core.scan import Scan
 #: Neighbourhood sizes of the default multi-scale mode, fine to coarse.
 DEFAULT_SCALES: tuple[int, ...] = (16, 64, 256)
 
+#: Field names of the default multi-scale mode, fine to coarse.
+DEFAULT_FIELDS: tuple[str, ...] = tuple(f"curvature_s{s}" for s in DEFAULT_SCALES)
+
 #: Name of the per-point uint8 field holding the degenerate-neighbourhood bits.
 FLAGS_FIELD = "curvature_flags"
 
@@ -201,7 +204,7 @@ def compute_curvature(
     rel -= rel.mean(axis=0)
     index = KnnIndex(rel)
     if ks is None:
-        names = [f"curvature_s{s}" for s in DEFAULT_SCALES]
+        names = list(DEFAULT_FIELDS)
         return _run(rel, order, index, (DEFAULT_SCALES[0],), DEFAULT_SCALES[1:], names, backend, progress, cancel)
     names = [f"curvature_k{k}" for k in ks]
     return _run(rel, order, index, ks, (), names, backend, progress, cancel)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from casl_core.io.ply_write import _format_rows
 from casl_core.io._common import file_coordinates
+from casl_core.io.ply_write import _format_rows
 from casl_core.scan import Scan
 
 

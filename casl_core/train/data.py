@@ -53,11 +53,8 @@ class PreparedScan:
 
 def file_digest(path: Path) -> str:
     """SHA-256 hex digest of a file's bytes."""
-    sha = hashlib.sha256()
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            sha.update(block)
-    return sha.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def data_fingerprint(digests: Sequence[str]) -> str:
