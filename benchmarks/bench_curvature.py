@@ -19,6 +19,9 @@ Run: ``.venv/bin/python benchmarks/bench_curvature.py [--points 1000000] [--repe
    from its linearity and scattering) and against
    Open3D's ``PointCloud.estimate_covariances(KDTreeSearchParamKNN(k))`` + ``numpy.linalg.eigvalsh``
    for each k; alternating, medians, and the largest difference to our values.
+5. ``--agreement``: the default mode against exact k-NN at 64 and 256 on the vertices of
+   four shared meshes (Spearman, median relative difference, mean neighbourhood size):
+   the table in ``docs/curvature.md``.
 """
 
 from __future__ import annotations
@@ -178,13 +181,36 @@ def bench_exact(points: np.ndarray, repeats: int) -> None:
         print(f"  {name:<12} {med:7.2f} s   ours/this {base / med:5.2f}   max |this - ours| {diff:.2e}")
 
 
+AGREEMENT_MESHES = ("stanford-bunny.obj", "nefertiti.obj", "fandisk.obj", "rocker-arm.obj")
+
+
+def agreement() -> None:
+    """Default multi-scale mode against exact k-NN at the same sizes, per shared mesh."""
+    print(f"{'scan':<20} {'points':>7} {'scale':>5} {'Spearman':>8} {'median |s-k|/k':>14} {'mean size':>9}")
+    for name in AGREEMENT_MESHES:
+        points = read_scan(MESH.parent / name).points
+        default = compute_curvature(points)
+        exact = compute_curvature(points, ks=[64, 256])
+        for s in (64, 256):
+            a, b = default.fields[f"curvature_s{s}"], exact.fields[f"curvature_k{s}"]
+            rho = spearmanr(a, b)[0]
+            rel = float(np.median(np.abs(a - b) / np.maximum(b, 1e-9)))
+            size = default.mean_neighbors[f"curvature_s{s}"]
+            print(f"{name:<20} {len(points):>7} {s:>5} {rho:>8.3f} {rel:>14.2f} {size:>9.1f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--points", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--exact-repeats", type=int, default=3)
     parser.add_argument("--skip-exact", action="store_true")
+    parser.add_argument("--agreement", action="store_true",
+                        help="only compare the default mode with exact k-NN on four shared meshes")
     args = parser.parse_args()
+    if args.agreement:
+        agreement()
+        return
     points = read_scan(MESH, surface_samples=args.points, seed=0).points
     print(f"scan: {len(points):,} points sampled on {MESH.name}; {os.cpu_count()} CPU cores")
     with tempfile.TemporaryDirectory() as folder:

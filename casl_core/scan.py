@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from casl_core.columns import column_max, column_min
 from casl_core.errors import CaslError
 
 #: Field names must be usable as PLY/PCD property names once prefixed with ``scalar_``.
@@ -140,7 +141,7 @@ class Scan:
         if len(self.points) == 0:
             raise CaslError(f"{self._where()}an empty scan has no bounds")
         off = np.asarray(self.metadata.offset, dtype=np.float64)
-        return self.points.min(axis=0).astype(np.float64) + off, self.points.max(axis=0).astype(np.float64) + off
+        return column_min(self.points).astype(np.float64) + off, column_max(self.points).astype(np.float64) + off
 
     def points_f64(self) -> np.ndarray:
         """Coordinates as float64 with the metadata offset added back."""
@@ -257,8 +258,8 @@ def _offset_for(points: np.ndarray) -> tuple[float, float, float]:
     float32 keeps about 7 significant digits: coordinates of 1e5 and more (geo-referenced
     scans) would lose millimetres, so they are stored relative to a shift rounded to 1000.
     """
-    lo = points.min(axis=0).astype(np.float64)
-    hi = points.max(axis=0).astype(np.float64)
+    lo = column_min(points).astype(np.float64)
+    hi = column_max(points).astype(np.float64)
     centre = (lo + hi) / 2
     if np.max(np.abs(centre)) < 1e5:
         return (0.0, 0.0, 0.0)

@@ -32,14 +32,15 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
+from casl_core.columns import column_mean
 from casl_core.errors import CaslError, ConfigError
 from casl_core.geometry.moments import SurfaceVariation, cell_covariances, point_covariances, surface_variation
 from casl_core.geometry.neighbors import KnnIndex, chunk_rows, spatial_order
-from casl_core.geometry.pyramid import CELLS_QUERIED, PER_CELL_SCALE, PyramidLevel, build_pyramid
+from casl_core.geometry.pyramid import CELLS_QUERIED, PER_CELL_SCALE, PyramidLevel, build_level, first_guesses
 from casl_core.progress import CancelFn, ProgressFn, check_cancel, report
 from casl_core.scan import Scan
 
@@ -201,7 +202,7 @@ def compute_curvature(
     order = spatial_order(pts)
     rel = pts[order]
     del pts
-    rel -= rel.mean(axis=0)
+    rel -= column_mean(rel)
     index = KnnIndex(rel)
     if ks is None:
         names = list(DEFAULT_FIELDS)
@@ -221,11 +222,13 @@ def _run(
     progress: ProgressFn | None,
     cancel: CancelFn | None,
 ) -> CurvatureResult:
-    """Two chunked passes on a thread pool: the point scales, then the voxel-pyramid scales.
+    """The point scales, then the voxel-pyramid scales, in chunks on a thread pool.
 
-    The pyramid is built on the calling thread while the workers run the point pass, so
-    its mostly serial set-up overlaps the k-d tree queries. ``rel`` is the centred cloud in
-    spatial order; row ``i`` of it is input point ``order[i]``.
+    Everything heavy is a pool job or a multi-threaded query, so both cores stay busy: the
+    coarser grids are built on the workers while the calling thread builds the finest one
+    and the point pass runs; then the per-point cell scales and the per-cell ones
+    (``PER_CELL_SCALE``) are computed in chunks. ``rel`` is the centred cloud in spatial
+    order; row ``i`` of it is input point ``order[i]``.
     """
     n = len(rel)
     out = _Outputs(
@@ -237,26 +240,43 @@ def _run(
     dev_points = backend.put(np.ascontiguousarray(rel.T))
     workers = 1 if backend.torch_device is not None else max(1, min(8, len(os.sched_getaffinity(0))))
     chunks = list(chunk_rows(n, max(max(point_ks), CELLS_QUERIED)))
-    total = len(chunks) * (1 + bool(cell_scales))
     with ThreadPoolExecutor(max_workers=workers) as pool:
+        coarse: list[Future] = []
+        guesses: list[float] = []
+        if cell_scales:
+            report(progress, "curvature", 0, n, "building the voxel pyramid")
+            guesses = first_guesses(rel, index, cell_scales)
+            # queued first, so a worker starts on them at once
+            coarse = [pool.submit(build_level, rel, s, g) for s, g in zip(cell_scales[1:], guesses[1:])]
         point_jobs = [(rows, pool.submit(_chunk_points, rel[rows], dev_points, index, point_ks, backend))
                       for rows in chunks]
+        cell_jobs: list[tuple[slice, Future]] = []
+        cell_value_jobs: list[tuple[int, list[tuple[slice, Future]]]] = []
         levels: list[PyramidLevel] = []
-        dev_cells: list[Any] = []
-        per_cell: list[_CellValues | None] = []
         if cell_scales:
-            # on this thread, while the workers run the point pass
-            report(progress, "curvature", 0, n, "building the voxel pyramid")
-            levels = build_pyramid(rel, index, cell_scales)
+            try:
+                # the finest grid on this thread, while the workers run the point pass
+                levels = [build_level(rel, cell_scales[0], guesses[0], workers=-1)]
+                levels += [job.result() for job in coarse]
+            except BaseException:
+                for _, job in point_jobs:
+                    job.cancel()
+                raise
             dev_cells = [backend.put(lv.cells.raw()) for lv in levels]
-            # coarse scales are evaluated once per cell of the finest grid (about 4 points)
-            per_cell = [_per_cell_values(lv, cells, levels[0], backend) if lv.scale >= PER_CELL_SCALE else None
-                        for lv, cells in zip(levels, dev_cells)]
+            per_point = [(lv, cells) for lv, cells in zip(levels, dev_cells) if lv.scale < PER_CELL_SCALE]
+            if per_point:
+                cell_jobs = [(rows, pool.submit(_chunk_cells, rel[rows], rows, levels[0], per_point, backend))
+                             for rows in chunks]
+            for offset, (lv, cells) in enumerate(zip(levels, dev_cells)):
+                if lv.scale >= PER_CELL_SCALE:
+                    bit = len(point_ks) + offset
+                    cell_value_jobs.append((bit, _submit_per_cell(pool, lv, cells, levels[0], backend)))
+        total = len(chunks) * (1 + bool(cell_jobs)) + sum(len(jobs) for _, jobs in cell_value_jobs)
         done = _collect(out, point_jobs, 0, backend, progress, cancel, 0, total)
-        if levels:
-            cell_jobs = [(rows, pool.submit(_chunk_cells, rel[rows], rows, levels, dev_cells, per_cell, backend))
-                         for rows in chunks]
-            _collect(out, cell_jobs, len(point_ks), backend, progress, cancel, done, total)
+        if cell_jobs:
+            done = _collect(out, cell_jobs, len(point_ks), backend, progress, cancel, done, total)
+        for bit, jobs in cell_value_jobs:
+            done = _store_per_cell(out, bit, jobs, levels, backend, progress, cancel, done, total)
     _orient_normals(out.normals, rel)
     for name in names:
         out.fields[name][order] = out.fields[name].copy()
@@ -299,14 +319,17 @@ def _collect(
                 if sv.normals is not None:
                     out.normals[rows] = backend.get(sv.normals)
             done += 1
-            # reported in points, both passes together, so the bar ends at the cloud's size
-            points = len(out.flags)
-            report(progress, "curvature", points if done == total else done * points // total, points)
+            _report_done(progress, done, total, len(out.flags))
     except BaseException:
         for _, job in jobs:
             job.cancel()
         raise
     return done
+
+
+def _report_done(progress: ProgressFn | None, done: int, total: int, points: int) -> None:
+    """Progress in points, all passes together, so the bar ends at the cloud's size."""
+    report(progress, "curvature", points if done == total else done * points // total, points)
 
 
 def _chunk_points(
@@ -323,47 +346,85 @@ def _chunk_points(
     ]
 
 
-class _CellValues(NamedTuple):
-    """A scale evaluated once per cell (see ``PER_CELL_SCALE``)."""
+def _submit_per_cell(
+    pool: ThreadPoolExecutor, level: PyramidLevel, cells: Any, anchor: PyramidLevel, backend: _Backend
+) -> list[tuple[slice, Future]]:
+    """Queue the surface variation of ``level``'s neighbourhood around each cell of ``anchor``.
 
-    curvature: np.ndarray
-    rank_deficient: np.ndarray
-    total: np.ndarray
-
-
-def _per_cell_values(level: PyramidLevel, cells: Any, anchor: PyramidLevel, backend: _Backend) -> _CellValues:
-    """Surface variation of ``level``'s neighbourhood around every cell centroid of ``anchor``.
-
-    ``anchor`` is the finest grid of the pyramid; values are indexed by its cells.
+    ``anchor`` is the finest grid of the pyramid (about 4 points a cell); the points of
+    one of its cells share the value computed at the cell's centroid. The centroid's
+    cells are ranked among the candidates of the ``level`` cell holding one of the
+    anchor cell's points.
     """
-    if anchor is level:
-        cidx = level.candidates[:, :CELLS_QUERIED]
-    else:
-        _, cidx = KnnIndex(level.cells.centroids).query(anchor.cells.centroids, CELLS_QUERIED, workers=-1)
-    cov, total = cell_covariances(cells, backend.put(np.ascontiguousarray(cidx)), float(level.scale))
+    member = np.empty(len(anchor.cells), dtype=np.int64)
+    member[anchor.cells.point_cell] = np.arange(len(anchor.cells.point_cell))
+    near = level.cells.point_cell[member]
+    centroids = anchor.cells.centroids
+    return [(rows, pool.submit(_chunk_per_cell, centroids[rows], near[rows], level, cells, backend))
+            for rows in chunk_rows(len(centroids), CELLS_QUERIED)]
+
+
+def _chunk_per_cell(
+    centres: np.ndarray, near: np.ndarray, level: PyramidLevel, cells: Any, backend: _Backend
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(curvature, rank_deficient, points used)`` of ``level``'s neighbourhood of each centre."""
+    cidx = level.nearest_cells(centres, near)
+    cov, total = cell_covariances(cells, backend.put(cidx), float(level.scale))
     sv = surface_variation(cov, normals=False)
-    return _CellValues(backend.get(sv.curvature), backend.get(sv.rank_deficient), backend.get(total))
+    return backend.get(sv.curvature), backend.get(sv.rank_deficient), backend.get(total)
+
+
+def _store_per_cell(
+    out: _Outputs,
+    bit: int,
+    jobs: list[tuple[slice, Future]],
+    levels: list[PyramidLevel],
+    backend: _Backend,
+    progress: ProgressFn | None,
+    cancel: CancelFn | None,
+    done: int,
+    total: int,
+) -> int:
+    """Gather a per-cell scale's chunks and give every point the value of its anchor cell."""
+    level = levels[bit - (len(out.fields) - len(levels))]
+    m = len(levels[0].cells)
+    curvature = np.empty(m, dtype=np.float64)
+    deficient = np.empty(m, dtype=bool)
+    used = np.empty(m, dtype=np.float64)
+    try:
+        for rows, job in jobs:
+            check_cancel(cancel)
+            curvature[rows], deficient[rows], used[rows] = job.result()
+            done += 1
+            _report_done(progress, done, total, len(out.flags))
+    except BaseException:
+        for _, job in jobs:
+            job.cancel()
+        raise
+    own = levels[0].cells.point_cell
+    n = len(own)
+    short = used[own] < 0.5 * level.scale if n >= level.scale else True
+    out.fields[list(out.fields)[bit]][:] = curvature[own]
+    out.flags |= (deficient[own] | short).astype(np.uint8) << np.uint8(bit)
+    out.sizes[bit] += float(used[own].sum())
+    return done
 
 
 def _chunk_cells(
     queries: np.ndarray,
     rows: slice,
-    levels: list[PyramidLevel],
-    dev_cells: list[Any],
-    per_cell: list[_CellValues | None],
+    anchor: PyramidLevel,
+    levels: list[tuple[PyramidLevel, Any]],
     backend: _Backend,
 ) -> list[tuple[SurfaceVariation, float, np.ndarray | bool]]:
-    """Surface variation of one chunk at each voxel-pyramid scale."""
-    n = len(levels[0].cells.point_cell)
+    """Surface variation of one chunk at each per-point voxel-pyramid scale.
+
+    ``anchor`` is the finest grid; the query points are its points ``rows``.
+    """
+    n = len(anchor.cells.point_cell)
     out = []
-    for level, cells, values in zip(levels, dev_cells, per_cell):
-        if values is not None:
-            own = levels[0].cells.point_cell[rows]
-            sv = SurfaceVariation(values.curvature[own], values.rank_deficient[own], None)
-            total = values.total[own]
-            out.append((sv, float(total.sum()), total < 0.5 * level.scale if n >= level.scale else True))
-            continue
-        cidx = level.nearest_cells(queries, rows)
+    for level, cells in levels:
+        cidx = level.nearest_cells(queries, level.cells.point_cell[rows])
         cov, total = cell_covariances(cells, backend.put(cidx), float(level.scale))
         total = backend.get(total)
         short = total < 0.5 * level.scale if n >= level.scale else True

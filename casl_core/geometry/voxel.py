@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from casl_core.columns import column_max, column_min
 from casl_core.errors import ConfigError
 from casl_core.geometry.eigen3 import SYM6_PAIRS
 
@@ -61,7 +62,7 @@ class VoxelMoments:
         return float(self.counts.sum() / max(len(self.counts), 1))
 
 
-def cell_index(points: np.ndarray, size: float) -> np.ndarray:
+def cell_index(points: np.ndarray, size: float, bounds: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """Index of the occupied cell of each point, numbered ``0..M-1`` in key order.
 
     Parameters
@@ -70,6 +71,8 @@ def cell_index(points: np.ndarray, size: float) -> np.ndarray:
         ``(N, 3)`` float coordinates.
     size:
         Cell edge length (> 0).
+    bounds:
+        ``(column_min(points), column_max(points))`` when the caller already has them.
 
     Returns
     -------
@@ -83,8 +86,10 @@ def cell_index(points: np.ndarray, size: float) -> np.ndarray:
     """
     if not (np.isfinite(size) and size > 0):
         raise ConfigError(f"voxel size must be a positive number, got {size}")
-    ijk = np.floor((points - points.min(axis=0)) / size).astype(np.int64)
-    dims = ijk.max(axis=0) + 1
+    lo, hi = (column_min(points), column_max(points)) if bounds is None else bounds
+    ijk = np.floor((points - lo) / size).astype(np.int64)
+    # rounding is monotone, so the largest cell index is the one of the upper bound
+    dims = np.floor((hi - lo) / size).astype(np.int64) + 1
     if float(dims[0]) * float(dims[1]) * float(dims[2]) < 2.0**62:
         keys = (ijk[:, 0] * dims[1] + ijk[:, 1]) * dims[2] + ijk[:, 2]
         return np.unique(keys, return_inverse=True)[1].reshape(-1)
@@ -96,7 +101,7 @@ def count_cells(points: np.ndarray, size: float) -> int:
     return int(cell_index(points, size).max()) + 1
 
 
-def voxel_moments(points: np.ndarray, size: float) -> VoxelMoments:
+def voxel_moments(points: np.ndarray, size: float, cells: np.ndarray | None = None) -> VoxelMoments:
     """Count, centroid and centred scatter of the points in each cell of edge ``size``.
 
     Parameters
@@ -105,13 +110,23 @@ def voxel_moments(points: np.ndarray, size: float) -> VoxelMoments:
         ``(N, 3)`` float64 coordinates (best near the origin).
     size:
         Cell edge length.
+    cells:
+        ``cell_index(points, size)`` when the caller already has it.
 
     Returns
     -------
     VoxelMoments
     """
-    inv = cell_index(points, size)
+    inv = cell_index(points, size) if cells is None else cells
     m = int(inv.max()) + 1
+    # Number the cells in the order their first points come: for points in a spatially
+    # coherent order (as the curvature pass keeps them) nearby cells get nearby numbers,
+    # which makes later searches and gathers over the cells cache friendly.
+    first = np.empty(m, dtype=np.int64)
+    first[inv[::-1]] = np.arange(len(inv) - 1, -1, -1)
+    rank = np.empty(m, dtype=np.int64)
+    rank[np.argsort(first)] = np.arange(m)
+    inv = rank[inv]
     counts = np.bincount(inv, minlength=m).astype(np.float64)
     centroids = np.stack([np.bincount(inv, points[:, c], m) for c in range(3)], axis=1) / counts[:, None]
     rel = points - centroids[inv]
@@ -131,20 +146,31 @@ def calibrate_cell_size(points: np.ndarray, occupancy: float, first_guess: float
     ConfigError
         If ``occupancy`` or ``first_guess`` is not positive.
     """
+    return calibrated_cells(points, occupancy, first_guess, steps=steps)[0]
+
+
+def calibrated_cells(
+    points: np.ndarray, occupancy: float, first_guess: float, *, steps: int = 3
+) -> tuple[float, np.ndarray]:
+    """:func:`calibrate_cell_size` and the :func:`cell_index` of the points at that size."""
     if occupancy <= 0 or not (np.isfinite(first_guess) and first_guess > 0):
         raise ConfigError(f"cell calibration needs positive values, got {occupancy=} {first_guess=}")
     n = len(points)
+    bounds = (column_min(points), column_max(points))
     size, alpha = float(first_guess), 2.0
-    best = (np.inf, size)
+    best: tuple[float, float, np.ndarray] | None = None
     prev: tuple[float, float] | None = None
     for _ in range(steps):
-        occ = n / count_cells(points, size)
+        cells = cell_index(points, size, bounds)
+        occ = n / (int(cells.max()) + 1)
         err = abs(np.log(occ / occupancy))
-        best = min(best, (err, size))
+        if best is None or err < best[0]:
+            best = (err, size, cells)
         if err < np.log(1.08):
             break
         if prev is not None and prev[0] != size and prev[1] != occ:
             alpha = float(np.clip(np.log(occ / prev[1]) / np.log(size / prev[0]), 1.0, 3.0))
         prev = (size, occ)
         size *= (occupancy / occ) ** (1.0 / alpha)
-    return best[1]
+    assert best is not None
+    return best[1], best[2]

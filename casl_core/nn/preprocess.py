@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
+from casl_core.columns import column_max, column_mean, column_min
 from casl_core.errors import ConfigError
 
 
@@ -62,10 +63,10 @@ def normalize_points(points: ArrayLike) -> tuple[np.ndarray, PointTransform]:
         raise ConfigError(f"points must have shape (N, 3) with N > 0, got {p.shape}")
     if not np.isfinite(p).all():
         raise ConfigError("points contain NaN or infinite coordinates")
-    lower, upper = p.min(axis=0), p.max(axis=0)
+    lower, upper = column_min(p), column_max(p)
     box_centre = np.array([(lower[0] + upper[0]) / 2, (lower[1] + upper[1]) / 2, lower[2]])
     centred = p - box_centre
-    centroid = centred.mean(axis=0)
+    centroid = column_mean(centred)
     centred = centred - centroid
     radius = float(np.sqrt((centred ** 2).sum(axis=1)).max())
     scale = radius if radius > 0 else 1.0
