@@ -8,12 +8,16 @@ the CASL preprocessing does and voxelised at 0.015 (about 19.8k voxels; 0.03 giv
 
 Measured, alternating ours and the peer, medians of ``--runs`` runs:
 
-1. training step (voxelise, kernel maps, forward, backward) of CaslNet ``small`` and ``base``;
-2. inference (forward only, eval mode, no grad) of both, and of the same network built from
-   spconv's layers (``SubMConv3d``, ``SparseConv3d``, ``SparseInverseConv3d``) for the
-   ratio ours / spconv; spconv runs in a child process (it brings its own OpenMP runtime,
-   whose spinning threads slow torch's on two cores); its CPU backward is tried and its
-   failure reported; plus ``small`` inference on 20,000 points of the scan;
+1. training step (voxelise, kernel maps, forward, backward, same loss) of CaslNet ``small``
+   and ``base`` against the same network built from spconv's layers (``SubMConv3d``,
+   ``SparseConv3d``, ``SparseInverseConv3d``), for the ratio ours / spconv. spconv runs in a
+   child process (it brings its own OpenMP runtime, whose spinning threads slow torch's on
+   two cores). spconv 2.3.8's backward asks ``torch.cuda.current_stream()`` even for CPU
+   tensors, whose branch never uses the stream, and so fails on a CPU-only torch; the child
+   replaces that lookup with stream 0 when CUDA is absent (``--no-stream-shim`` shows the
+   failure);
+2. inference (forward only, eval mode, no grad) of both networks, same ratio; plus
+   ``small`` inference on 20,000 points of the scan;
 3. one 3^3 convolution 32 -> 32 (forward + backward): ours on the active voxels against
    dense ``torch.nn.functional.conv3d`` on the scan's bounding grid.
 """
@@ -154,50 +158,64 @@ def median_ms(samples: list[float]) -> float:
     return 1000 * statistics.median(samples)
 
 
-def bench_training(points, curv, runs: int) -> None:
-    for name in ("small", "base"):
-        net = CaslNet(config_by_name(name)).train()
-
-        def step():
-            batch = CaslBatch.from_scans([points], [curv], voxel_size=VOXEL)
-            out = net(batch)
-            ((out.xyz - batch.points).abs().mean() + out.logits.square().mean()).backward()
-
-        step()
-        samples = []
-        for _ in range(runs):
-            time.sleep(0.5)
-            samples.append(timed(step))
-        print(f"train step {name:5s} ({net.parameter_count() / 1e6:.2f} M params): "
-              f"median {median_ms(samples):7.1f} ms  (min {1000 * min(samples):.1f})")
+def ours_step(net: CaslNet, points, curv, train: bool) -> Callable[[], None]:
+    """One training step (or one no-grad inference) of our network, from voxelisation on."""
+    def step():
+        batch = CaslBatch.from_scans([points], [curv], voxel_size=VOXEL)
+        if not train:
+            with torch.no_grad():
+                net(batch)
+            return
+        out = net(batch)
+        ((out.xyz - batch.points).abs().mean() + out.logits.square().mean()).backward()
+    return step
 
 
-def peer_worker(name: str) -> None:
+def twin_step(twin, points, curv, train: bool) -> Callable[[], None]:
+    """The same step for the spconv twin (same inputs, same loss)."""
+    def step():
+        batch = CaslBatch.from_scans([points], [curv], voxel_size=VOXEL)
+        if not train:
+            with torch.no_grad():
+                twin(*spconv_inputs(batch))
+            return
+        xyz, logits = twin(*spconv_inputs(batch))
+        ((xyz - batch.points).abs().mean() + logits.square().mean()).backward()
+    return step
+
+
+def peer_worker(name: str, shim: bool) -> None:
     """Child-process loop timing the spconv twin (its own OpenMP runtime stays out of ours)."""
     import spconv.pytorch as spconv
+    import spconv.pytorch.ops as spconv_ops
 
+    if shim and not torch.cuda.is_available():
+        spconv_ops.get_current_stream = lambda: 0
     torch.manual_seed(0)
     points, curv = load_scan()
-    twin = SpconvTwin(config_by_name(name), spconv).eval()
-
-    def run():
-        with torch.no_grad():
-            twin(*spconv_inputs(CaslBatch.from_scans([points], [curv], voxel_size=VOXEL)))
-
-    run()
+    twin = SpconvTwin(config_by_name(name), spconv)
+    steps = {"train": twin_step(twin.train(), points, curv, True),
+             "infer": twin_step(twin, points, curv, False)}
+    twin.eval()
+    steps["infer"]()
     print("ready", flush=True)
     for command in sys.stdin:
-        if command.strip() == "run":
-            print(f"{timed(run):.6f}", flush=True)
-        elif command.strip() == "backward":
-            print(try_spconv_backward(twin.train(), spconv_inputs(CaslBatch.from_scans(
-                [points], [curv], voxel_size=VOXEL))), flush=True)
+        command = command.strip()
+        if command in steps:
+            twin.train(command == "train")
+            try:
+                with contextlib.redirect_stdout(io.StringIO()):
+                    print(f"{timed(steps[command]):.6f}", file=sys.__stdout__, flush=True)
+            except Exception as exc:  # the peer's failure is reported, not fatal
+                print(f"fails: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}", flush=True)
         else:
             break
 
 
-def start_peer(name: str) -> subprocess.Popen | None:
+def start_peer(name: str, shim: bool) -> subprocess.Popen | None:
     command = [sys.executable, __file__, "--peer-worker", name, "--threads", str(torch.get_num_threads())]
+    if not shim:
+        command.append("--no-stream-shim")
     peer = subprocess.Popen(command, stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = "not started"
@@ -215,44 +233,40 @@ def ask(peer: subprocess.Popen, command: str) -> str:
     return peer.stdout.readline().strip()
 
 
-def bench_inference(points, curv, runs: int, with_peer: bool) -> None:
+def bench_against_spconv(points, curv, runs: int, with_peer: bool, shim: bool) -> None:
+    """Training steps and inference of ours and of the spconv twin, alternating."""
     for name in ("small", "base"):
-        ours = CaslNet(config_by_name(name)).eval()
-
-        def run_ours():
-            with torch.no_grad():
-                ours(CaslBatch.from_scans([points], [curv], voxel_size=VOXEL))
-
-        run_ours()
-        peer = start_peer(name) if with_peer else None
-        mine, theirs = [], []
-        for _ in range(runs):
-            time.sleep(0.5)
-            mine.append(timed(run_ours))
+        net = CaslNet(config_by_name(name))
+        peer = start_peer(name, shim) if with_peer else None
+        for mode in ("train", "infer"):
+            net.train(mode == "train")
+            step = ours_step(net, points, curv, mode == "train")
+            step()
             if peer is not None:
-                time.sleep(0.5)
-                theirs.append(float(ask(peer, "run")))
-        line = f"inference {name:5s}: ours median {median_ms(mine):7.1f} ms (min {1000 * min(mine):.1f})"
+                first = ask(peer, mode)  # warm-up, and the failure if it fails
+                if first.startswith("fails"):
+                    print(f"spconv {mode} on CPU {first}", flush=True)
+                    peer_ok = False
+                else:
+                    peer_ok = True
+            mine, theirs = [], []
+            for _ in range(runs):
+                time.sleep(0.3)
+                mine.append(timed(step))
+                if peer is not None and peer_ok:
+                    time.sleep(0.3)
+                    theirs.append(float(ask(peer, mode)))
+            what = "train step" if mode == "train" else "inference "
+            line = (f"{what} {name:5s} ({net.parameter_count() / 1e6:.2f} M params): ours median "
+                    f"{median_ms(mine):7.1f} ms (min {1000 * min(mine):.1f})")
+            if theirs:
+                ratio = statistics.median(mine) / statistics.median(theirs)
+                line += (f"; spconv median {median_ms(theirs):7.1f} ms (min {1000 * min(theirs):.1f}); "
+                         f"ours/spconv {ratio:.2f}")
+            print(line, flush=True)
         if peer is not None:
-            ratio = statistics.median(mine) / statistics.median(theirs)
-            line += (f"; spconv median {median_ms(theirs):7.1f} ms (min {1000 * min(theirs):.1f}); "
-                     f"ours/spconv {ratio:.2f}")
-        print(line, flush=True)
-        if peer is not None:
-            if name == "small":
-                print(f"spconv backward on CPU: {ask(peer, 'backward')}", flush=True)
             ask(peer, "quit")
             peer.wait()
-
-
-def try_spconv_backward(twin, inputs) -> str:
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            xyz, logits = twin(*inputs)
-            (xyz.sum() + logits.sum()).backward()
-        return "ran"
-    except Exception as exc:  # the peer's failure is reported, not fatal
-        return f"fails: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}"
 
 
 def bench_inference_20k_points(points, curv, runs: int) -> None:
@@ -306,11 +320,13 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-spconv", action="store_true", help="skip the spconv peer")
+    parser.add_argument("--no-stream-shim", action="store_true",
+                        help="run spconv's backward as released (fails without CUDA)")
     parser.add_argument("--peer-worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.peer_worker:
-        peer_worker(args.peer_worker)
+        peer_worker(args.peer_worker, not args.no_stream_shim)
         return
     torch.manual_seed(0)
     points, curv = load_scan()
@@ -320,8 +336,7 @@ def main() -> None:
     with_peer = not args.no_spconv and importlib.util.find_spec("spconv") is not None
     if not with_peer:
         print("spconv peer skipped (not installed or --no-spconv)")
-    bench_training(points, curv, args.runs)
-    bench_inference(points, curv, args.runs, with_peer)
+    bench_against_spconv(points, curv, args.runs, with_peer, not args.no_stream_shim)
     bench_inference_20k_points(points, curv, args.runs)
     bench_single_layer(points, args.runs)
 

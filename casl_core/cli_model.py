@@ -58,7 +58,8 @@ def add_model_verbs(verbs: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_pretrain)
 
     p = verbs.add_parser("finetune", help="fine-tune CASL on one category's normal scans",
-                         description="Fine-tune CASL with Norm-AS pseudo-anomalies made from normal scans; the "
+                         description="Fine-tune CASL with pseudo-anomalies made from normal scans (Norm-AS, and "
+                         "missing patches with --missing-fraction); the "
                          "checkpoint kept is the best on held-out pseudo-anomalies (point AUROC).")
     p.add_argument("--train", nargs="+", required=True, metavar="DIR", help="folders of the category's normal scans "
                    "(a category folder with a train/ sub-folder is read from there)")
@@ -70,6 +71,11 @@ def add_model_verbs(verbs: argparse._SubParsersAction) -> None:
                    "selection (default: 0.2)")
     p.add_argument("--anomaly-weight", type=float, default=ft.anomaly_weight, help="cross-entropy weight of the "
                    f"displaced (anomalous) points (default: {ft.anomaly_weight})")
+    p.add_argument("--missing-fraction", type=float, default=ft.missing_fraction, metavar="X",
+                   help="probability in [0, 1] that a pseudo-anomaly (training and validation) is a missing "
+                   "patch (one of Norm-AS's patches removed, the rim left around it labelled) instead of a "
+                   "Norm-AS patch pushed along its normal; 0 is the paper's Norm-AS recipe "
+                   f"(default: {ft.missing_fraction})")
     _training_options(p, ft.epochs, ft.lr, ft.batch_size)
     p.set_defaults(func=cmd_finetune)
 
@@ -170,7 +176,8 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     _quiet_logger()
     options = FinetuneOptions(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
                               max_points=_max_points(args.max_points), val_fraction=args.val_fraction,
-                              anomaly_weight=args.anomaly_weight, config=args.config)
+                              anomaly_weight=args.anomaly_weight, config=args.config,
+                              missing_fraction=args.missing_fraction)
     return _train(args, lambda progress: finetune(args.train, args.out, init=args.init, options=options,
                                                   device=args.device, resume=args.resume,
                                                   command=["casl", *sys.argv[1:]], progress=progress))

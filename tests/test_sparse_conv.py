@@ -60,6 +60,34 @@ def compare_with_dense(sparse_fn, dense_fn, x: SparseTensor, layer: torch.nn.Mod
     torch.testing.assert_close(sparse_grads[1], layer.weight.grad, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("kernel_size", [3, 5])
+def test_uniform_vector_conv_matches_dense_conv3d_of_the_broadcast_vector(kernel_size):
+    """The stem's shortcut (one vector at every site) against dense conv3d, values and gradients."""
+    torch.manual_seed(40 + kernel_size)
+    coords = random_sites(seed=30 + kernel_size)
+    x = SparseTensor.from_coordinates(coords, torch.zeros(coords.shape[0], 3, dtype=torch.float64))
+    layer = SparseConv3d(3, 4, kernel_size).double()
+    vector = torch.randn(3, dtype=torch.float64, requires_grad=True)
+    out = layer.forward_uniform(x, vector)
+    target = torch.randn_like(out.features)
+    (out.features * target).sum().backward()
+    grads = (vector.grad.clone(), layer.weight.grad.clone())
+    layer.weight.grad = None
+
+    dense_vector = vector.detach().clone().requires_grad_(True)
+    grid = to_dense(coords, dense_vector.expand(coords.shape[0], -1), 1, -7, 14)
+    dense = F.conv3d(grid, dense_weight(layer.weight, kernel_size), padding=kernel_size // 2)
+    dense_at = at_sites(dense, coords, 1, -7)
+    torch.testing.assert_close(out.features, dense_at, rtol=1e-10, atol=1e-10)
+    (dense_at * target).sum().backward()
+    torch.testing.assert_close(grads[0], dense_vector.grad, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(grads[1], layer.weight.grad, rtol=1e-10, atol=1e-10)
+    with pytest.raises(ConfigError):
+        layer.forward_uniform(x, torch.zeros(5, dtype=torch.float64))
+    with pytest.raises(ConfigError):
+        SparseConv3d(3, 4, 2, stride=2).double().forward_uniform(x, vector)
+
+
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("kernel_size,dilation", [(3, 1), (5, 1), (3, 2)])
 def test_submanifold_conv_matches_dense_conv3d_forward_and_backward(kernel_size, dilation, method):

@@ -105,3 +105,17 @@ def test_bad_options_fail_with_one_line(train_dir, tmp_path):
     assert proc.returncode == 1 and "missing" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     proc = casl("finetune", "--train", str(train_dir), "--out", str(tmp_path / "m"), "--device", "cpu", "--resume")
     assert proc.returncode == 1 and "no resumable state" in proc.stderr
+
+
+@pytest.mark.slow
+def test_finetune_with_missing_patches_records_the_fraction(train_dir, tmp_path):
+    model = tmp_path / "mixed.safetensors"
+    common = ["--train", str(train_dir), "--out", str(model), "--device", "cpu", "--epochs", "2"]
+    proc = casl("finetune", *common, "--missing-fraction", "0.5")
+    assert proc.returncode == 0, proc.stderr
+    assert "epoch 2/2" in proc.stderr
+    doc = json.loads((tmp_path / "mixed.json").read_text())
+    assert doc["training"]["missing_fraction"] == 0.5 and "--missing-fraction" in doc["command"]
+    proc = casl("finetune", *common, "--missing-fraction", "1.5")
+    assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1
+    assert "missing-patch fraction" in proc.stderr and "1.5" in proc.stderr

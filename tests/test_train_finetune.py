@@ -8,14 +8,24 @@ import numpy as np
 import pytest
 import torch
 
+from casl_core.anomaly.missing_patch import missing_patch
+from casl_core.anomaly.norm_as import norm_as
 from casl_core.demo import make_part
 from casl_core.errors import Cancelled, CheckpointError, ConfigError
 from casl_core.infer import load_model
 from casl_core.io import write_scan
 from casl_core.train import TrainProgress
 from casl_core.train.checkpoint import load_checkpoint
-from casl_core.train.data import ScanCache, find_scan_files
-from casl_core.train.finetune import FinetuneOptions, finetune, split_holdout
+from casl_core.train.data import ScanCache, curvature_matrix, find_scan_files
+from casl_core.train.distributed import DistContext, step_share
+from casl_core.train.finetune import (
+    FinetuneOptions,
+    FinetuneTask,
+    finetune,
+    make_validation,
+    pseudo_anomaly,
+    split_holdout,
+)
 from casl_core.train.loop import parameters_digest
 from casl_core.train.pretrain import PretrainOptions, pretrain, reconstruction_loss
 
@@ -181,3 +191,110 @@ def test_a_dataset_root_contributes_only_its_training_files(scans_dir, tmp_path)
     assert files and all(f.parent.name == "train" for f in files)
     assert {f.parent.parent.name for f in files} == {"a", "b"}
     assert any((tmp_path / "a" / "test").iterdir())
+
+
+@pytest.fixture(scope="module")
+def prepared(parts):
+    cache = ScanCache(device="cpu", max_points=None)
+    return [cache.prepare(f) for f in find_scan_files([parts])]
+
+
+def _expected_batch(task: FinetuneTask, epoch: int, step: int, make) -> tuple[np.ndarray, np.ndarray]:
+    """Points and labels of a step rebuilt from the step's generator with ``make(scan, rng)``."""
+    chosen, rng = step_share(len(task.train), task.ctx, task.options.seed, epoch, step, task.options.batch_size)
+    samples = [make(task.train[i], rng) for i in chosen]
+    return np.concatenate([s.points for s in samples]), np.concatenate([s.labels for s in samples])
+
+
+@pytest.mark.parametrize("fraction", [0.0, 1.0])
+def test_training_batches_are_norm_as_at_fraction_0_and_missing_patches_at_1(prepared, fraction):
+    task = FinetuneTask(prepared, [], FinetuneOptions(epochs=1, missing_fraction=fraction, **TINY), DistContext(),
+                        voxel_size=0.03)
+    if fraction == 0.0:
+        def make(scan, rng):  # Norm-AS straight from the step's generator, nothing drawn before it
+            return norm_as(scan.points, scan.normals, rng)
+    else:
+        def make(scan, rng):  # one uniform picks the kind, then the missing patch
+            assert rng.uniform() < 1.0
+            return missing_patch(scan.points, scan.normals, rng)
+    for epoch, step in [(0, 0), (1, 0)]:
+        batch = task.batch(epoch, step)
+        points, labels = _expected_batch(task, epoch, step, make)
+        np.testing.assert_array_equal(batch.inputs.points.numpy(), points)
+        np.testing.assert_array_equal(batch.target.numpy(), labels)
+        total = sum(len(task.train[i].points) for i in step_share(len(task.train), task.ctx, 0, epoch, step, 2)[0])
+        assert (batch.target.numel() == total) == (fraction == 0.0)
+
+
+def test_a_mixed_fraction_draws_one_uniform_per_sample_to_pick_the_kind(prepared):
+    scan = prepared[0]
+    kinds = []
+    for seed in range(30):
+        cloud = pseudo_anomaly(scan, np.random.default_rng(seed), "cpu", 0.5)
+        replay = np.random.default_rng(seed)
+        if replay.uniform() < 0.5:
+            ref = missing_patch(scan.points, scan.normals, replay)
+        else:
+            ref = norm_as(scan.points, scan.normals, replay)
+        kinds.append(len(ref.points) < len(scan.points))
+        np.testing.assert_array_equal(cloud.points, ref.points)
+        np.testing.assert_array_equal(cloud.labels, ref.labels)
+        np.testing.assert_allclose(cloud.curvature, curvature_matrix(ref.points, "cpu"), atol=1e-6)
+    assert 0 < sum(kinds) < len(kinds)
+
+
+def test_the_validation_set_follows_the_mixture_deterministically(prepared):
+    options = FinetuneOptions(val_samples=4, missing_fraction=0.5)
+    first = make_validation(prepared[:2], options, "cpu")
+    again = make_validation(prepared[:2], options, "cpu")
+    assert len(first) == 8
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a.points, b.points)
+        np.testing.assert_array_equal(a.labels, b.labels)
+    sizes = [len(prepared[k // 4].points) - len(c.points) for k, c in enumerate(first)]
+    assert any(s > 0 for s in sizes) and any(s == 0 for s in sizes)
+    plain = make_validation(prepared[:1], FinetuneOptions(val_samples=2), "cpu")
+    for j, cloud in enumerate(plain):
+        ref = norm_as(prepared[0].points, prepared[0].normals, np.random.default_rng([0, 1_000_003, 0, j]))
+        np.testing.assert_array_equal(cloud.points, ref.points)
+
+
+@pytest.mark.parametrize("fraction", [-0.1, 1.5, float("nan")])
+def test_an_out_of_range_missing_fraction_is_refused(parts, tmp_path, fraction):
+    with pytest.raises(ConfigError, match="missing-patch fraction"):
+        FinetuneOptions(missing_fraction=fraction).check()
+    with pytest.raises(ConfigError, match="missing-patch fraction"):
+        finetune([parts], tmp_path / "m.safetensors", options=FinetuneOptions(missing_fraction=fraction),
+                 device="cpu", use_bundled=False)
+
+
+def test_the_missing_fraction_is_recorded_and_resume_keeps_it(parts, prepared, tmp_path):
+    out = tmp_path / "mix.safetensors"
+    options = FinetuneOptions(epochs=1, missing_fraction=0.5, **TINY)
+    result = finetune([parts], out, options=options, device="cpu", use_bundled=False)
+    doc = json.loads(out.with_suffix(".json").read_text())
+    assert doc["training"]["missing_fraction"] == 0.5
+    # The 700-point parts are sparser than the rim width: a validation set of rimless missing
+    # patches has no metric, which the run notes instead of failing.
+    held_out = [p for p in prepared if p.path.name in doc["training"]["held_out"]]
+    unlabelled = not any(c.labels.any() for c in make_validation(held_out, options, "cpu"))
+    assert any("no validation pseudo-anomaly labels any point" in n for n in result.notes) == unlabelled
+    assert (result.best_metric is None) == unlabelled
+    with pytest.raises(CheckpointError, match="missing-patch fraction of 0.5"):
+        finetune([parts], out, options=FinetuneOptions(epochs=2, **TINY), device="cpu", use_bundled=False,
+                 resume=True)
+
+
+def test_a_resume_state_saved_before_the_option_counts_as_norm_as_only(tmp_path):
+    from casl_core.train.finetune import check_resume_options
+    from casl_core.train.resume import ResumeState, save_resume_state
+
+    model = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.AdamW(model.parameters())
+    out = tmp_path / "old.safetensors"
+    save_resume_state(out, ResumeState(model.state_dict(), optimizer.state_dict(), 1, 0.5, torch.get_rng_state(),
+                                       {"kind": "finetune", "history": []}))
+    check_resume_options(out, FinetuneOptions())
+    with pytest.raises(CheckpointError, match="fraction of 0.0, not 0.25"):
+        check_resume_options(out, FinetuneOptions(missing_fraction=0.25))
+    check_resume_options(tmp_path / "none.safetensors", FinetuneOptions(missing_fraction=0.25))

@@ -24,7 +24,7 @@ class ConvBnReLU(nn.Sequential):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1) -> None:
         super().__init__(SparseConv3d(in_channels, out_channels, kernel_size, stride=stride),
-                         SparseBatchNorm(out_channels), SparseReLU())
+                         SparseBatchNorm(out_channels), SparseReLU(inplace=True))
 
 
 class UpBnReLU(nn.Sequential):
@@ -32,7 +32,7 @@ class UpBnReLU(nn.Sequential):
 
     def __init__(self, in_channels: int, out_channels: int, factor: int = 2) -> None:
         super().__init__(SparseConvTranspose3d(in_channels, out_channels, factor, factor),
-                         SparseBatchNorm(out_channels), SparseReLU())
+                         SparseBatchNorm(out_channels), SparseReLU(inplace=True))
 
 
 class BasicBlock(nn.Module):
@@ -48,7 +48,7 @@ class BasicBlock(nn.Module):
         self.norm1 = SparseBatchNorm(out_channels)
         self.conv2 = SparseConv3d(out_channels, out_channels, 3)
         self.norm2 = SparseBatchNorm(out_channels)
-        self.relu = SparseReLU()
+        self.relu = SparseReLU(inplace=True)
         self.shortcut: nn.Module = (nn.Identity() if in_channels == out_channels else
                                     nn.Sequential(SparseLinear(in_channels, out_channels, bias=False),
                                                   SparseBatchNorm(out_channels)))

@@ -13,7 +13,13 @@ import torch
 from torch import Tensor, nn
 
 from casl_core.errors import ConfigError
-from casl_core.nn.functional import ConvMethod, downsample_conv, submanifold_conv, upsample_conv
+from casl_core.nn.functional import (
+    ConvMethod,
+    downsample_conv,
+    submanifold_conv,
+    uniform_submanifold_conv,
+    upsample_conv,
+)
 from casl_core.nn.sparse import SparseTensor
 
 
@@ -84,6 +90,25 @@ class SparseConv3d(nn.Module):
         if self.bias is not None:
             out = out + self.bias
         return SparseTensor(out, x.stride * self.stride, x.manager)
+
+    def forward_uniform(self, x: SparseTensor, vector: Tensor) -> SparseTensor:
+        """Convolve the sites of ``x`` as if every one carried ``vector`` (``x``'s features unused).
+
+        Same result as ``self(x.replace_features(vector.expand(x.num_sites, -1)))``, computed
+        as :func:`~casl_core.nn.functional.uniform_submanifold_conv` (submanifold only).
+
+        Raises
+        ------
+        ConfigError
+            For a strided layer or a vector of the wrong width.
+        """
+        if self.stride != 1:
+            raise ConfigError("forward_uniform is for submanifold convolutions (stride 1)")
+        kmap = x.manager.submanifold_map(x.stride, self.kernel_size, self.dilation)
+        out = uniform_submanifold_conv(vector.reshape(-1), self.weight, kmap)
+        if self.bias is not None:
+            out = out + self.bias
+        return SparseTensor(out, x.stride, x.manager)
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "

@@ -8,13 +8,20 @@ convolution (same result):
 - ``"table"``: gather a ``(M_out, K * C_in)`` block through the neighbour table (missing
   neighbours read an appended zero row) and do one matrix product.
 
-The backward passes avoid scatters where the maps allow it:
+Backward passes are hand-written:
 
-- a submanifold map is symmetric (the pair of offset ``k`` is the reversed pair of offset
-  ``K-1-k``), so the input gradient is the same convolution of the output gradient with the
-  flipped, transposed weights;
+- submanifold and strided convolutions with the per-offset loop gather the output gradient
+  once per offset and use it twice: for the weight gradient ``features[i]^T @ g[o]`` and
+  for the input gradient ``g[o] @ weight[k]^T`` added into the input rows;
+- with the table, a submanifold map is symmetric (the pair of offset ``k`` is the reversed
+  pair of offset ``K-1-k``), so the input gradient is the same convolution of the output
+  gradient with the flipped, transposed weights;
 - a ``f^3`` stride-``f`` convolution and its transpose are adjoint: each one's input gradient
   is the other one's forward pass.
+
+Per-offset work goes through scratch buffers reused across offsets, and a convolution of
+the same vector at every site (the coordinate encoder's stem) is one small product with
+the neighbour occupancy (:func:`uniform_submanifold_conv`).
 """
 
 from __future__ import annotations
@@ -29,10 +36,24 @@ from casl_core.nn.kmap import DownsampleMap, KernelMap
 
 ConvMethod = Literal["auto", "gather_scatter", "table"]
 # The neighbour-table product pays for every (site, offset) slot, filled or not (about twice
-# the work on a scanned surface); the per-offset loop pays a fixed cost per offset. Measured
-# on two CPU cores (benchmarks/README.md, "Sparse U-Net"), the table wins while
-# sites * C_in * C_out stays below about 1e7, the loop above.
-TABLE_MAX_WORK = 10_000_000
+# the work on a scanned surface); the per-offset loop pays a fixed cost per offset, which
+# more threads make relatively larger (each small product is split across them). Measured
+# on the bunny's 19.8k voxels (benchmarks/README.md, "Sparse U-Net"), a `small` training
+# step on one CPU thread is fastest with the loop everywhere (193 ms; table below 1e6
+# work: 210 ms, below 1e7: 233 ms), on two threads with the table below about 3e6 work
+# (130 ms; loop everywhere 134 ms, below 1e7: 147 ms). So on the CPU the table is used
+# while sites * C_in * C_out stays below TABLE_WORK_PER_EXTRA_THREAD for each thread past
+# the first. On CUDA, where each of the loop's small products is a kernel launch, the table
+# is used below TABLE_MAX_WORK_CUDA (not measured on a GPU yet).
+TABLE_WORK_PER_EXTRA_THREAD = 3_000_000
+TABLE_MAX_WORK_CUDA = 10_000_000
+
+
+def table_max_work(device: torch.device) -> int:
+    """Largest ``sites * C_in * C_out`` for which ``"auto"`` picks the table on ``device``."""
+    if device.type == "cuda":
+        return TABLE_MAX_WORK_CUDA
+    return TABLE_WORK_PER_EXTRA_THREAD * max(0, torch.get_num_threads() - 1)
 
 
 def resolve_method(method: ConvMethod, kmap: KernelMap, c_in: int,
@@ -45,7 +66,8 @@ def resolve_method(method: ConvMethod, kmap: KernelMap, c_in: int,
         On an unknown method name.
     """
     if method == "auto":
-        return "table" if kmap.num_out * c_in * c_out <= TABLE_MAX_WORK else "gather_scatter"
+        limit = table_max_work(kmap.in_indices.device)
+        return "table" if kmap.num_out * c_in * c_out <= limit else "gather_scatter"
     if method in ("gather_scatter", "table"):
         return method
     raise ConfigError(f"unknown sparse convolution method {method!r}")
@@ -57,12 +79,20 @@ def _table_block(features: Tensor, kmap: KernelMap) -> Tensor:
     return block.reshape(kmap.num_out, kmap.kernel_volume * features.shape[1])
 
 
-def _pairs(kmap: KernelMap) -> list[tuple[int, Tensor, Tensor]]:
+def _pairs(kmap: KernelMap) -> tuple[tuple[int, Tensor, Tensor], ...]:
     """Non-empty pair lists per offset, the identity offset left out (handled without indices)."""
-    counts = list(kmap.offset_counts)
-    return [(k, i, o) for k, (i, o) in enumerate(zip(torch.split(kmap.in_indices, counts),
-                                                     torch.split(kmap.out_indices, counts)))
-            if i.numel() > 0 and k != kmap.identity_offset]
+    return kmap.offset_pairs
+
+
+def _scratch(like: Tensor, pairs: tuple[tuple[int, Tensor, Tensor], ...], *widths: int) -> list[Tensor]:
+    """One work buffer per width, long enough for the largest offset's pairs.
+
+    The per-offset gathers and products write into these (``out=``) instead of a fresh
+    tensor per offset: on the CPU every fresh multi-megabyte tensor is new memory the
+    kernel has to map and zero, which cost about 5 % of a ``base`` forward pass.
+    """
+    rows = max((i.numel() for _, i, _ in pairs), default=0)
+    return [like.new_empty((rows, w)) for w in widths]
 
 
 def conv_forward(features: Tensor, weight: Tensor, kmap: KernelMap, method: str) -> Tensor:
@@ -73,8 +103,13 @@ def conv_forward(features: Tensor, weight: Tensor, kmap: KernelMap, method: str)
         out = features @ weight[kmap.identity_offset]
     else:
         out = features.new_zeros((kmap.num_out, weight.shape[2]))
-    for k, in_idx, out_idx in _pairs(kmap):
-        out.index_add_(0, out_idx, features.index_select(0, in_idx) @ weight[k])
+    pairs = _pairs(kmap)
+    gathered, product = _scratch(features, pairs, features.shape[1], weight.shape[2])
+    for k, in_idx, out_idx in pairs:
+        n = in_idx.numel()
+        torch.index_select(features, 0, in_idx, out=gathered[:n])
+        torch.mm(gathered[:n], weight[k], out=product[:n])
+        out.index_add_(0, out_idx, product[:n])
     return out
 
 
@@ -85,10 +120,39 @@ def conv_weight_grad(features: Tensor, grad_out: Tensor, kmap: KernelMap, method
         return (_table_block(features, kmap).t() @ grad_out).reshape(kmap.kernel_volume, c_in, c_out)
     grad = features.new_zeros((kmap.kernel_volume, c_in, c_out))
     if kmap.identity_offset is not None:
-        grad[kmap.identity_offset] = features.t() @ grad_out
-    for k, in_idx, out_idx in _pairs(kmap):
-        grad[k] = features.index_select(0, in_idx).t() @ grad_out.index_select(0, out_idx)
+        torch.mm(features.t(), grad_out, out=grad[kmap.identity_offset])
+    pairs = _pairs(kmap)
+    gathered, gathered_grad = _scratch(features, pairs, c_in, c_out)
+    for k, in_idx, out_idx in pairs:
+        n = in_idx.numel()
+        torch.index_select(features, 0, in_idx, out=gathered[:n])
+        torch.index_select(grad_out, 0, out_idx, out=gathered_grad[:n])
+        torch.mm(gathered[:n].t(), gathered_grad[:n], out=grad[k])
     return grad
+
+
+def uniform_submanifold_conv(vector: Tensor, weight: Tensor, kmap: KernelMap) -> Tensor:
+    """Submanifold convolution of features that are one ``(C_in,)`` vector at every site.
+
+    ``out[o] = sum over the offsets k present at o of vector @ weight[k]``, which is the
+    ``(M, K)`` occupancy of the neighbour table times the ``(K, C_out)`` products of the vector
+    with each offset's weight: no gather and no scatter, and plain autograd gives the
+    gradients of ``vector`` and ``weight``. The coordinate encoder's stem sees exactly such
+    features (one learned token per occupied voxel), so its 5^3 convolution costs one small
+    matrix product instead of 124 gather-multiply-scatter steps.
+
+    Raises
+    ------
+    ConfigError
+        When the vector or weight does not fit the map.
+    """
+    if vector.dim() != 1 or weight.dim() != 3 or weight.shape[0] != kmap.kernel_volume \
+            or weight.shape[1] != vector.shape[0]:
+        raise ConfigError(f"a {tuple(vector.shape)} vector and a {tuple(weight.shape)} weight do not fit "
+                          f"a map with {kmap.kernel_volume} offsets")
+    per_offset = torch.einsum("c,kcd->kd", vector, weight)
+    occupancy = (kmap.neighbor_table != kmap.num_in).to(per_offset.dtype)
+    return occupancy @ per_offset
 
 
 def upsample_forward(features: Tensor, weight: Tensor, dmap: DownsampleMap) -> Tensor:
@@ -96,6 +160,43 @@ def upsample_forward(features: Tensor, weight: Tensor, dmap: DownsampleMap) -> T
     volume, c_in, c_out = weight.shape
     every = features @ weight.permute(1, 0, 2).reshape(c_in, volume * c_out)
     return every.reshape(-1, c_out).index_select(0, dmap.parent * volume + dmap.parent_offset)
+
+
+def conv_backward(features: Tensor, weight: Tensor, grad_out: Tensor, kmap: KernelMap, method: str,
+                  need_input: bool, need_weight: bool) -> tuple[Tensor | None, Tensor | None]:
+    """Input and weight gradients of :func:`conv_forward`, each only when asked.
+
+    With the per-offset loop both come from one gather of the output gradient per offset:
+    ``grad_w[k] = features[i]^T @ g[o]`` and ``grad_in[i] += g[o] @ weight[k]^T`` over the
+    offset's pairs ``(i, o)``. The table method runs the two separately.
+    """
+    if method == "table":
+        grad_in = conv_forward(grad_out, weight.flip(0).transpose(1, 2), kmap, method) if need_input else None
+        grad_w = conv_weight_grad(features, grad_out, kmap, method) if need_weight else None
+        return grad_in, grad_w
+    c_in, c_out = weight.shape[1], weight.shape[2]
+    grad_in = grad_w = None
+    if need_input:
+        if kmap.identity_offset is not None:
+            grad_in = grad_out @ weight[kmap.identity_offset].t()
+        else:
+            grad_in = grad_out.new_zeros((kmap.num_in, c_in))
+    if need_weight:
+        grad_w = features.new_zeros((kmap.kernel_volume, c_in, c_out))
+        if kmap.identity_offset is not None:
+            torch.mm(features.t(), grad_out, out=grad_w[kmap.identity_offset])
+    pairs = _pairs(kmap)
+    gathered, gathered_grad, product = _scratch(features, pairs, c_in, c_out, c_in)
+    for k, in_idx, out_idx in pairs:
+        n = in_idx.numel()
+        torch.index_select(grad_out, 0, out_idx, out=gathered_grad[:n])
+        if grad_w is not None:
+            torch.index_select(features, 0, in_idx, out=gathered[:n])
+            torch.mm(gathered[:n].t(), gathered_grad[:n], out=grad_w[k])
+        if grad_in is not None:
+            torch.mm(gathered_grad[:n], weight[k].t(), out=product[:n])
+            grad_in.index_add_(0, in_idx, product[:n])
+    return grad_in, grad_w
 
 
 class _SubmanifoldConv(torch.autograd.Function):
@@ -108,12 +209,8 @@ class _SubmanifoldConv(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, Tensor | None, None, None]:
         features, weight = ctx.saved_tensors
-        grad_out = grad_out.contiguous()
-        grad_in = grad_w = None
-        if ctx.needs_input_grad[0]:
-            grad_in = conv_forward(grad_out, weight.flip(0).transpose(1, 2), ctx.kmap, ctx.method)
-        if ctx.needs_input_grad[1]:
-            grad_w = conv_weight_grad(features, grad_out, ctx.kmap, ctx.method)
+        grad_in, grad_w = conv_backward(features, weight, grad_out.contiguous(), ctx.kmap, ctx.method,
+                                        ctx.needs_input_grad[0], ctx.needs_input_grad[1])
         return grad_in, grad_w, None, None
 
 

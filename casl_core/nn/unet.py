@@ -54,8 +54,9 @@ class CoordinateEncoder(nn.Module):
 
     def forward(self, voxels: SparseTensor) -> SparseTensor:
         """Bottleneck features at stride 16 from the occupied sites of ``voxels`` (features ignored)."""
-        token = self.token.to(voxels.features.dtype).expand(voxels.num_sites, -1)
-        x = self.stem(voxels.replace_features(token))
+        conv, norm, relu = self.stem
+        # every site carries the same token, so the stem is one small product (same result)
+        x = relu(norm(conv.forward_uniform(voxels, self.token.to(voxels.features.dtype))))
         for stage in self.stages:
             x = stage(x)
         return x
@@ -68,8 +69,8 @@ class CurvatureEncoder(nn.Module):
         super().__init__()
         first = config.prompt_channels[0]
         self.mlp = nn.Sequential(
-            SparseLinear(config.curvature_channels, first, bias=False), SparseBatchNorm(first), SparseReLU(),
-            SparseLinear(first, first, bias=False), SparseBatchNorm(first), SparseReLU())
+            SparseLinear(config.curvature_channels, first, bias=False), SparseBatchNorm(first), SparseReLU(inplace=True),
+            SparseLinear(first, first, bias=False), SparseBatchNorm(first), SparseReLU(inplace=True))
         self.downs = nn.ModuleList(
             nn.Sequential(ConvBnReLU(c_in, c_out, 2, stride=2), residual_stage(c_out, c_out, config.prompt_depth))
             for c_in, c_out in zip(config.prompt_channels[:-1], config.prompt_channels[1:]))

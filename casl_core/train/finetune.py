@@ -1,16 +1,26 @@
-"""Fine-tuning one category's model on its normal scans with Norm-AS pseudo-anomalies.
+"""Fine-tuning one category's model on its normal scans with pseudo-anomalies.
 
-Every step, each scan of the batch becomes a fresh Norm-AS sample
-(:mod:`casl_core.anomaly.norm_as`: rotation, normalisation, one of 64 patches pushed along
-its normal), its curvature is computed again on the displaced points, and the model's
-per-point logits are trained with cross-entropy against the patch labels.
+Every step, each scan of the batch becomes a fresh pseudo-anomalous sample, its curvature is
+computed again on the sample's points, and the model's per-point logits are trained with
+cross-entropy against the sample's labels. Two kinds of sample exist:
+
+- Norm-AS (:mod:`casl_core.anomaly.norm_as`: rotation, normalisation, one of 64 patches
+  pushed along its normal, the patch labelled), the paper's recipe;
+- missing patch (:mod:`casl_core.anomaly.missing_patch`: the same rotation, normalisation
+  and patch choice, the patch removed and the rim left around it labelled).
+
+``FinetuneOptions.missing_fraction`` is the probability of a missing patch. At 0 (the
+default) every sample is Norm-AS and the generators are consumed exactly as Norm-AS alone
+consumes them; above 0, one ``rng.uniform()`` drawn before each sample picks its kind.
 
 Checkpoint selection uses held-out pseudo-anomalies only: ``val_fraction`` of the normal
 scans (at least one when there are two or more) are kept out of training, and a fixed,
-seeded set of ``val_samples`` Norm-AS samples is made from each; after every epoch the point
+seeded set of ``val_samples`` pseudo-anomalies (the same mixture of kinds) is made from each; after every epoch the point
 AUROC of ``log p(anomalous) - log p(normal)`` on that set decides whether the epoch's weights
 become the output checkpoint. With a single scan, validation samples come from that scan
-with their own seeds (noted as a warning).
+with their own seeds (noted as a warning). When no validation sample labels any point (missing
+patches only, on scans sparser than the rim width) there is no metric, every epoch is saved,
+and a warning says so.
 """
 
 from __future__ import annotations
@@ -25,15 +35,18 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from casl_core.anomaly.norm_as import NORMAL_MODE, norm_as
+from casl_core.anomaly.missing_patch import RIM_WIDTH, MissingPatchSample, missing_patch
+from casl_core.anomaly.norm_as import NORMAL_MODE, NormAsSample, norm_as
+from casl_core.errors import CheckpointError
 from casl_core.progress import CancelFn
-from casl_core.train.checkpoint import CheckpointInfo
+from casl_core.train.checkpoint import CheckpointInfo, read_safetensors_doc, refuse_pickle
 from casl_core.train.options import FinetuneOptions
 from casl_core.train.data import PreparedScan, ScanCache, curvature_matrix, data_fingerprint, \
     find_scan_files
 from casl_core.train.distributed import DistContext, init_distributed, step_share, steps_per_epoch
 from casl_core.train.labelled import LabelledInput, labelled_clouds
 from casl_core.train.loop import LoopOptions, Run, StepBatch, TrainProgressFn, TrainResult, run_training
+from casl_core.train.resume import resume_path
 from casl_core.train.start import build_model, curvature_device, note, prepare_scans
 
 #: Default number of fine-tuning epochs (sized so a demo category trains in minutes on 2 CPU cores).
@@ -55,9 +68,23 @@ def split_holdout(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.nd
     return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
-def pseudo_anomaly(scan: PreparedScan, rng: np.random.Generator, device: str) -> LabelledCloud:
-    """One Norm-AS sample of ``scan`` with its recomputed curvature."""
-    sample = norm_as(scan.points, scan.normals, rng)
+def draw_sample(points: np.ndarray, normals: np.ndarray, rng: np.random.Generator,
+                missing_fraction: float = 0.0) -> NormAsSample | MissingPatchSample:
+    """One pseudo-anomalous sample: a missing patch with probability ``missing_fraction``, else Norm-AS.
+
+    With ``missing_fraction == 0`` nothing but Norm-AS's own draws is taken from ``rng``;
+    otherwise one ``rng.uniform()`` comes first and a value below ``missing_fraction``
+    picks the missing patch.
+    """
+    if missing_fraction > 0 and rng.uniform() < missing_fraction:
+        return missing_patch(points, normals, rng)
+    return norm_as(points, normals, rng)
+
+
+def pseudo_anomaly(scan: PreparedScan, rng: np.random.Generator, device: str,
+                   missing_fraction: float = 0.0) -> LabelledCloud:
+    """One pseudo-anomalous sample of ``scan`` (see :func:`draw_sample`) with curvature recomputed on its points."""
+    sample = draw_sample(scan.points, scan.normals, rng, missing_fraction)
     return LabelledCloud(sample.points, curvature_matrix(sample.points, device), sample.labels)
 
 
@@ -67,7 +94,7 @@ def anomaly_scores(logits: Tensor) -> Tensor:
 
 
 class FinetuneTask:
-    """Norm-AS batches and cross-entropy for :func:`~casl_core.train.loop.run_training`."""
+    """Pseudo-anomaly batches and cross-entropy for :func:`~casl_core.train.loop.run_training`."""
 
     def __init__(self, train: list[PreparedScan], validation: list[LabelledCloud], options: FinetuneOptions,
                  ctx: DistContext, voxel_size: float, labelled: Sequence[LabelledCloud] = ()) -> None:
@@ -86,7 +113,8 @@ class FinetuneTask:
         chosen, rng = step_share(len(self.train) + len(self.labelled), self.ctx, self.options.seed, epoch, step,
                                  self.options.batch_size)
         n = len(self.train)
-        clouds = [pseudo_anomaly(self.train[i], rng, self.curv_device) if i < n else self.labelled[i - n]
+        fraction = self.options.missing_fraction
+        clouds = [pseudo_anomaly(self.train[i], rng, self.curv_device, fraction) if i < n else self.labelled[i - n]
                   for i in chosen]
         batch = CaslBatch.from_scans([c.points for c in clouds], [c.curvature for c in clouds],
                                      voxel_size=self.voxel_size, device=self.ctx.device)
@@ -117,12 +145,40 @@ class FinetuneTask:
 
 
 def make_validation(scans: list[PreparedScan], options: FinetuneOptions, device: str) -> list[LabelledCloud]:
-    """The fixed, seeded validation set: ``val_samples`` Norm-AS samples per held-out scan."""
+    """The fixed, seeded validation set: ``val_samples`` pseudo-anomalies per held-out scan.
+
+    Sample ``j`` of scan ``i`` uses a generator seeded by ``(seed, 1_000_003, i, j)`` and the
+    training mixture of kinds (``options.missing_fraction``).
+    """
     out = []
     for i, scan in enumerate(scans):
         for j in range(options.val_samples):
-            out.append(pseudo_anomaly(scan, np.random.default_rng([options.seed, 1_000_003, i, j]), device))
+            rng = np.random.default_rng([options.seed, 1_000_003, i, j])
+            out.append(pseudo_anomaly(scan, rng, device, options.missing_fraction))
     return out
+
+
+def check_resume_options(out: str | os.PathLike[str], options: FinetuneOptions) -> None:
+    """Refuse to continue a saved run that used another pseudo-anomaly mixture.
+
+    States saved before the option existed count as ``missing_fraction = 0`` (Norm-AS only).
+    A missing state is left for the training loop to report.
+
+    Raises
+    ------
+    CheckpointError
+        If the state beside ``out`` records a different ``missing_fraction``.
+    """
+    path = resume_path(out)
+    if not path.is_file():
+        return
+    refuse_pickle(path)
+    doc = read_safetensors_doc(path)
+    run = doc.get("run") if isinstance(doc, dict) else None
+    saved = run.get("missing_fraction", 0.0) if isinstance(run, dict) else 0.0
+    if saved != options.missing_fraction:
+        raise CheckpointError(f"{path}: the saved run used a missing-patch fraction of {saved}, not "
+                              f"{options.missing_fraction}; start again without --resume or use the same settings")
 
 
 def finetune(train: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str], *,
@@ -157,7 +213,7 @@ def finetune(train: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str
     extra_labelled:
         ``(scan or path, labels)`` pairs of scans labelled point by point (1 defect, 0
         normal, -1 not labelled; see :mod:`casl_core.train.labelled`), trained on next to
-        the Norm-AS samples, one sample each per epoch.
+        the pseudo-anomalies, one sample each per epoch.
 
     Raises
     ------
@@ -169,6 +225,8 @@ def finetune(train: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str
         When ``cancel`` asked to stop (the last finished epoch's files are kept).
     """
     options.check()
+    if resume:
+        check_resume_options(out, options)
     ctx = init_distributed(device)
     notes: list[str] = []
     files = find_scan_files(train)
@@ -184,6 +242,11 @@ def finetune(train: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str
                                                 use_bundled, options.seed)
     model.xyz_head.requires_grad_(False)
     validation = make_validation([prepared[i] for i in val_idx], options, cache.device) if ctx.is_main else []
+    if validation and not any(cloud.labels.any() for cloud in validation):
+        note(f"no validation pseudo-anomaly labels any point (missing patches of scans sparser than the "
+             f"{RIM_WIDTH} rim width): without a validation metric every epoch is saved", notes, progress,
+             options.epochs)
+        validation = []
     labelled, labelled_digests = labelled_clouds(extra_labelled, options.max_points, cache.device, options.seed)
     task = FinetuneTask([prepared[i] for i in train_idx], validation, options, ctx, model.config.voxel_size,
                         labelled)
@@ -196,6 +259,7 @@ def finetune(train: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str
                           data_fingerprint=fingerprint, data_files=len(prepared), training=training)
     run = Run(model=model, info=info, out=Path(out), ctx=ctx,
               options=LoopOptions(options.epochs, options.lr, options.weight_decay, options.seed),
-              facts={"kind": "finetune", "data_fingerprint": fingerprint, "config": model.config.to_dict()},
+              facts={"kind": "finetune", "data_fingerprint": fingerprint, "config": model.config.to_dict(),
+                     "missing_fraction": options.missing_fraction},
               notes=notes)
     return run_training(task, run, resume=resume, progress=progress, cancel=cancel)

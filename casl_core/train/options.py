@@ -21,11 +21,11 @@ class FinetuneOptions:
     epochs, lr, batch_size, weight_decay:
         Optimisation (AdamW, cosine schedule; ``batch_size`` scans per step and rank).
     seed:
-        Seeds the held-out split, the Norm-AS samples and the shuffling.
+        Seeds the held-out split, the pseudo-anomalies and the shuffling.
     max_points:
         Training scans with more points are subsampled to this many (``None``: all).
     val_fraction, val_samples:
-        Share of scans held out, and Norm-AS samples made from each held-out scan.
+        Share of scans held out, and pseudo-anomalous samples made from each held-out scan.
     anomaly_weight:
         Cross-entropy weight of the anomalous class (the normal class has weight 1). The
         displaced patch is 1/64 of the points; a weight of 4 with one scan per step learned
@@ -33,6 +33,11 @@ class FinetuneOptions:
     config:
         Model size when starting from scratch (``"small"``/``"base"``); with an init
         checkpoint it must match the checkpoint or be ``None``.
+    missing_fraction:
+        Probability that a pseudo-anomaly (training or validation) is a missing patch
+        (:mod:`casl_core.anomaly.missing_patch`) instead of a Norm-AS sample. ``0`` is the
+        paper's recipe (Norm-AS only) and draws exactly the random numbers it always did;
+        above 0, one ``rng.uniform()`` per sample decides the kind.
     """
 
     epochs: int = DEFAULT_FINETUNE_EPOCHS
@@ -45,6 +50,7 @@ class FinetuneOptions:
     val_samples: int = 4
     anomaly_weight: float = 4.0
     config: str | None = None
+    missing_fraction: float = 0.0
 
     def check(self) -> None:
         """Raise :class:`ConfigError` on an out-of-range setting."""
@@ -57,6 +63,8 @@ class FinetuneOptions:
             raise ConfigError(f"anomaly weight must be > 0, got {self.anomaly_weight}")
         if not 0 <= self.val_fraction < 1:
             raise ConfigError(f"validation fraction must be in [0, 1), got {self.val_fraction}")
+        if not 0 <= self.missing_fraction <= 1:
+            raise ConfigError(f"missing-patch fraction must be in [0, 1], got {self.missing_fraction}")
         if self.max_points is not None and self.max_points < 64:
             raise ConfigError(f"max points must be at least 64, got {self.max_points}")
 
