@@ -41,6 +41,8 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 
 from casl_core.anomaly.synth import _jittered, make_test_set  # noqa: E402
+from casl_core.datasets.pointgt import read_gt  # noqa: E402
+from casl_core.metrics import auroc  # noqa: E402
 from casl_core.datasets.write import write_train_scan  # noqa: E402
 from casl_core.io import read_scan  # noqa: E402
 
@@ -74,6 +76,7 @@ class CategoryRun:
     casl: Metrics
     curvature: Metrics
     init: str
+    kinds: dict[str, dict[str, tuple[float, float]]]
 
 
 def casl(*args: str, log: Path | None = None) -> float:
@@ -127,8 +130,26 @@ def run_category(work: Path, category: str, args: argparse.Namespace) -> Categor
     casl("eval", *common, "--method", "curvature", "--out", str(work / "curvature.json"),
          "--scores-dir", str(work / "scores_curvature"))
     init = json.loads(model.with_suffix(".json").read_text())["training"].get("init")
+    kinds = {name: per_kind(test / category, work / f"scores_{name}" / category) for name in ("casl", "curvature")}
     return CategoryRun(category, wall, read_metrics(work / "casl.json"), read_metrics(work / "curvature.json"),
-                       init or "none (from scratch)")
+                       init or "none (from scratch)", kinds)
+
+
+def per_kind(test: Path, scores: Path) -> dict[str, tuple[float, float]]:
+    """Per defect kind: (object AUROC of its scans against the good ones, point AUROC inside them)."""
+    objects: dict[str, float] = {}
+    for line in (scores / "object_scores.csv").read_text().splitlines()[1:]:
+        name, value = line.rsplit(",", 1)
+        objects[Path(name).stem] = float(value)
+    good = [v for stem, v in objects.items() if stem.endswith("_good")]
+    out = {}
+    for kind in sorted({stem.split("_", 1)[1] for stem in objects} - {"good"}):
+        stems = [stem for stem in objects if stem.split("_", 1)[1] == kind]
+        obj = auroc(np.r_[np.zeros(len(good)), np.ones(len(stems))], np.r_[good, [objects[t] for t in stems]])
+        labels = np.concatenate([read_gt(test / "gt" / f"{t}.txt").labels for t in stems])
+        points = np.concatenate([np.load(scores / f"{t}.npy") for t in stems])
+        out[kind] = (float(obj), float(auroc(labels, points)))
+    return out
 
 
 def report(runs: list[CategoryRun], args: argparse.Namespace) -> None:
@@ -151,6 +172,10 @@ def report(runs: list[CategoryRun], args: argparse.Namespace) -> None:
               f"{r.finetune_s / TARGET_SECONDS:>11.2f}x")
         print(f"{'':<12}target (+{TARGET_MARGIN} in both AUROCs, fine-tune <= {TARGET_SECONDS:.0f} s): "
               f"{'met' if met else 'NOT met'}; init: {r.init}")
+        print(f"{'':<12}per defect kind, object AUROC against the good scans / point AUROC inside its scans:")
+        for kind in r.kinds["casl"]:
+            c, v = r.kinds["casl"][kind], r.kinds["curvature"][kind]
+            print(f"{'':<14}{kind:<12} casl {c[0]:.2f} / {c[1]:.2f}   curvature {v[0]:.2f} / {v[1]:.2f}")
 
 
 def main() -> None:

@@ -129,9 +129,10 @@ def test_strided_conv_matches_dense_stride2_conv_and_keeps_occupied_cells(method
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_transposed_conv_matches_dense_conv_transpose3d_on_the_fine_sites(method):
+@pytest.mark.parametrize("fill", [(0.35, 0.15), (0.95, 0.9)])  # per-offset and all-offsets products
+def test_transposed_conv_matches_dense_conv_transpose3d_on_the_fine_sites(method, fill):
     torch.manual_seed(2)
-    coords = random_sites(seed=4)
+    coords = random_sites(seed=4, fill=fill)
     fine = SparseTensor.from_coordinates(coords, torch.zeros(coords.shape[0], 1, dtype=torch.float64))
     coarse_coords = fine.manager.downsample_map(1, 2).coarse_coordinates
     coarse = SparseTensor(torch.randn(coarse_coords.shape[0], 3, dtype=torch.float64), 2, fine.manager)

@@ -116,6 +116,13 @@ class FinetuneDialog(QDialog):
         self.batch_spin = QSpinBox(self)
         self.batch_spin.setRange(1, 256)
         self.batch_spin.setValue(FinetuneOptions().batch_size)
+        self.missing_spin = QDoubleSpinBox(self)
+        self.missing_spin.setDecimals(2)
+        self.missing_spin.setRange(0.0, 1.0)
+        self.missing_spin.setSingleStep(0.05)
+        self.missing_spin.setValue(FinetuneOptions().missing_fraction)
+        self.missing_spin.setToolTip("Share of pseudo-anomalies that remove a patch (a hole) instead of pushing "
+                                     "it along its normal (Norm-AS); 0 is the paper's recipe")
         self.device_combo = QComboBox(self)
         for choice in model_jobs.device_choices():
             self.device_combo.addItem(choice.text, choice.spec)
@@ -133,10 +140,12 @@ class FinetuneDialog(QDialog):
         form.addRow("Epochs", self.epochs_spin)
         form.addRow("Learning rate", self.lr_spin)
         form.addRow("Batch size", self.batch_spin)
+        form.addRow("Missing-patch share", self.missing_spin)
         form.addRow("Device", self.device_combo)
         form.addRow("Output", rows[2])
         form.addRow("", self.annotated_box)
-        self._form_widgets = (*rows, self.epochs_spin, self.lr_spin, self.batch_spin, self.device_combo,
+        self._form_widgets = (*rows, self.epochs_spin, self.lr_spin, self.batch_spin, self.missing_spin,
+                              self.device_combo,
                               self.annotated_box)
         self._layout = QVBoxLayout(self)
         self._layout.addLayout(form)
@@ -213,7 +222,7 @@ class FinetuneDialog(QDialog):
         if not self.out_edit.text().strip() or not out.parent.is_dir():
             raise ConfigError(f"{out}: choose an output file in an existing folder")
         options = FinetuneOptions(epochs=self.epochs_spin.value(), lr=self.lr_spin.value(),
-                                  batch_size=self.batch_spin.value())
+                                  batch_size=self.batch_spin.value(), missing_fraction=self.missing_spin.value())
         labelled = tuple(self._labelled()) if self.annotated_box.isChecked() else ()
         return model_jobs.FinetuneRequest(folder, out, Path(init_text) if init_text else None, options,
                                           self.device_combo.currentData(), resume, labelled)

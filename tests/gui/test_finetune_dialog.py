@@ -14,6 +14,7 @@ from PySide6.QtGui import QImage
 from casl_core.anomaly.synth import DefectKind, synthesize_defect
 from casl_core.demo import make_part
 from casl_core.train.checkpoint import load_checkpoint
+from casl_core.train.options import FinetuneOptions
 from casl_gui.dialogs.loss_plot import STEP_COLOUR
 from casl_gui.model_jobs import resume_file
 
@@ -110,6 +111,16 @@ def test_the_device_list_names_the_cpu_and_every_cuda_device(window):
     cuda = [f"cuda:{i}" for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
     assert specs == ["auto", "cpu", *cuda]
     assert "threads" in dialog.device_combo.itemText(1)
+
+
+def test_the_missing_patch_share_reaches_the_training_options(window, normal_parts, tmp_path):
+    dialog = window.casl.show_finetune()
+    assert dialog.missing_spin.value() == pytest.approx(FinetuneOptions().missing_fraction)
+    _fill(dialog, normal_parts, tmp_path / "m.safetensors", epochs=1)
+    dialog.missing_spin.setValue(0.4)
+    assert dialog.request(False).options.missing_fraction == pytest.approx(0.4)
+    dialog.missing_spin.setValue(1.7)  # clamped by the spin box to the valid range
+    assert dialog.request(False).options.missing_fraction == pytest.approx(1.0)
 
 
 def test_annotated_open_scans_are_passed_as_labelled_samples(window, qtbot, normal_parts, tmp_path):
