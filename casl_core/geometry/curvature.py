@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -308,23 +308,29 @@ def _collect(
 ) -> int:
     """Store finished chunks in order; on cancel, drop the queued ones and raise."""
     names = list(out.fields)
+    for rows, result in _finished(jobs, cancel):
+        for offset, (sv, size, short) in enumerate(result):
+            bit = first_bit + offset
+            out.fields[names[bit]][rows] = backend.get(sv.curvature)
+            out.flags[rows] |= (backend.get(sv.rank_deficient) | short).astype(np.uint8) << np.uint8(bit)
+            out.sizes[bit] += size
+            if sv.normals is not None:
+                out.normals[rows] = backend.get(sv.normals)
+        done += 1
+        _report_done(progress, done, total, len(out.flags))
+    return done
+
+
+def _finished(jobs: list[tuple[slice, Future]], cancel: CancelFn | None) -> Iterator[tuple[slice, Any]]:
+    """Each job's rows and result, in order; on cancel or any error the queued jobs are dropped."""
     try:
         for rows, job in jobs:
             check_cancel(cancel)
-            for offset, (sv, size, short) in enumerate(job.result()):
-                bit = first_bit + offset
-                out.fields[names[bit]][rows] = backend.get(sv.curvature)
-                out.flags[rows] |= (backend.get(sv.rank_deficient) | short).astype(np.uint8) << np.uint8(bit)
-                out.sizes[bit] += size
-                if sv.normals is not None:
-                    out.normals[rows] = backend.get(sv.normals)
-            done += 1
-            _report_done(progress, done, total, len(out.flags))
+            yield rows, job.result()
     except BaseException:
         for _, job in jobs:
             job.cancel()
         raise
-    return done
 
 
 def _report_done(progress: ProgressFn | None, done: int, total: int, points: int) -> None:
@@ -391,16 +397,10 @@ def _store_per_cell(
     curvature = np.empty(m, dtype=np.float64)
     deficient = np.empty(m, dtype=bool)
     used = np.empty(m, dtype=np.float64)
-    try:
-        for rows, job in jobs:
-            check_cancel(cancel)
-            curvature[rows], deficient[rows], used[rows] = job.result()
-            done += 1
-            _report_done(progress, done, total, len(out.flags))
-    except BaseException:
-        for _, job in jobs:
-            job.cancel()
-        raise
+    for rows, (values, flags, sizes) in _finished(jobs, cancel):
+        curvature[rows], deficient[rows], used[rows] = values, flags, sizes
+        done += 1
+        _report_done(progress, done, total, len(out.flags))
     own = levels[0].cells.point_cell
     n = len(own)
     short = used[own] < 0.5 * level.scale if n >= level.scale else True
