@@ -271,12 +271,13 @@ def _run(
                 if lv.scale >= PER_CELL_SCALE:
                     bit = len(point_ks) + offset
                     cell_value_jobs.append((bit, _submit_per_cell(pool, lv, cells, levels[0], backend)))
-        total = len(chunks) * (1 + bool(cell_jobs)) + sum(len(jobs) for _, jobs in cell_value_jobs)
-        done = _collect(out, point_jobs, 0, backend, progress, cancel, 0, total)
+        tally = _Tally(progress, cancel, n,
+                       len(chunks) * (1 + bool(cell_jobs)) + sum(len(jobs) for _, jobs in cell_value_jobs))
+        _collect(out, point_jobs, 0, backend, tally)
         if cell_jobs:
-            done = _collect(out, cell_jobs, len(point_ks), backend, progress, cancel, done, total)
+            _collect(out, cell_jobs, len(point_ks), backend, tally)
         for bit, jobs in cell_value_jobs:
-            done = _store_per_cell(out, bit, jobs, levels, backend, progress, cancel, done, total)
+            _store_per_cell(out, bit, jobs, levels, tally)
     _orient_normals(out.normals, rel)
     for name in names:
         out.fields[name][order] = out.fields[name].copy()
@@ -296,19 +297,27 @@ class _Outputs:
     sizes: np.ndarray
 
 
-def _collect(
-    out: _Outputs,
-    jobs: list[tuple[slice, Future]],
-    first_bit: int,
-    backend: _Backend,
-    progress: ProgressFn | None,
-    cancel: CancelFn | None,
-    done: int,
-    total: int,
-) -> int:
+@dataclass
+class _Tally:
+    """Chunks done out of all passes, reported in points so the bar ends at the cloud's size."""
+
+    progress: ProgressFn | None
+    cancel: CancelFn | None
+    points: int
+    total: int
+    done: int = 0
+
+    def step(self) -> None:
+        self.done += 1
+        report(self.progress, "curvature",
+               self.points if self.done == self.total else self.done * self.points // self.total, self.points)
+
+
+def _collect(out: _Outputs, jobs: list[tuple[slice, Future]], first_bit: int, backend: _Backend,
+             tally: _Tally) -> None:
     """Store finished chunks in order; on cancel, drop the queued ones and raise."""
     names = list(out.fields)
-    for rows, result in _finished(jobs, cancel):
+    for rows, result in _finished(jobs, tally.cancel):
         for offset, (sv, size, short) in enumerate(result):
             bit = first_bit + offset
             out.fields[names[bit]][rows] = backend.get(sv.curvature)
@@ -316,9 +325,7 @@ def _collect(
             out.sizes[bit] += size
             if sv.normals is not None:
                 out.normals[rows] = backend.get(sv.normals)
-        done += 1
-        _report_done(progress, done, total, len(out.flags))
-    return done
+        tally.step()
 
 
 def _finished(jobs: list[tuple[slice, Future]], cancel: CancelFn | None) -> Iterator[tuple[slice, Any]]:
@@ -331,11 +338,6 @@ def _finished(jobs: list[tuple[slice, Future]], cancel: CancelFn | None) -> Iter
         for _, job in jobs:
             job.cancel()
         raise
-
-
-def _report_done(progress: ProgressFn | None, done: int, total: int, points: int) -> None:
-    """Progress in points, all passes together, so the bar ends at the cloud's size."""
-    report(progress, "curvature", points if done == total else done * points // total, points)
 
 
 def _chunk_points(
@@ -380,34 +382,23 @@ def _chunk_per_cell(
     return backend.get(sv.curvature), backend.get(sv.rank_deficient), backend.get(total)
 
 
-def _store_per_cell(
-    out: _Outputs,
-    bit: int,
-    jobs: list[tuple[slice, Future]],
-    levels: list[PyramidLevel],
-    backend: _Backend,
-    progress: ProgressFn | None,
-    cancel: CancelFn | None,
-    done: int,
-    total: int,
-) -> int:
+def _store_per_cell(out: _Outputs, bit: int, jobs: list[tuple[slice, Future]], levels: list[PyramidLevel],
+                    tally: _Tally) -> None:
     """Gather a per-cell scale's chunks and give every point the value of its anchor cell."""
     level = levels[bit - (len(out.fields) - len(levels))]
     m = len(levels[0].cells)
     curvature = np.empty(m, dtype=np.float64)
     deficient = np.empty(m, dtype=bool)
     used = np.empty(m, dtype=np.float64)
-    for rows, (values, flags, sizes) in _finished(jobs, cancel):
+    for rows, (values, flags, sizes) in _finished(jobs, tally.cancel):
         curvature[rows], deficient[rows], used[rows] = values, flags, sizes
-        done += 1
-        _report_done(progress, done, total, len(out.flags))
+        tally.step()
     own = levels[0].cells.point_cell
     n = len(own)
     short = used[own] < 0.5 * level.scale if n >= level.scale else True
     out.fields[list(out.fields)[bit]][:] = curvature[own]
     out.flags |= (deficient[own] | short).astype(np.uint8) << np.uint8(bit)
     out.sizes[bit] += float(used[own].sum())
-    return done
 
 
 def _chunk_cells(
