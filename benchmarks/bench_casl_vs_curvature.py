@@ -42,6 +42,7 @@ import numpy as np  # noqa: E402
 
 from casl_core.anomaly.synth import _jittered, make_test_set  # noqa: E402
 from casl_core.datasets.pointgt import read_gt  # noqa: E402
+from casl_core.demo import PART_KINDS, make_part  # noqa: E402
 from casl_core.metrics import auroc  # noqa: E402
 from casl_core.datasets.write import write_train_scan  # noqa: E402
 from casl_core.io import read_scan  # noqa: E402
@@ -95,17 +96,23 @@ def casl(*args: str, log: Path | None = None) -> float:
     return wall
 
 
+def sample_scan(category: str, points: int, seed: int):
+    """One scan of a category: a surface sample of its shared mesh, or a procedural part."""
+    if category in PART_KINDS:
+        return make_part(category, seed=seed, n_points=points)
+    return read_scan(SCANS / CATEGORIES[category], surface_samples=points, seed=seed)
+
+
 def build_data(work: Path, category: str, args: argparse.Namespace) -> tuple[Path, Path]:
     """Write the training scans and the synthesised test set; returns (train folder, test root)."""
-    mesh = SCANS / CATEGORIES[category]
     train_root = work / "train"
     for s in range(args.n_train):
-        scan = read_scan(mesh, surface_samples=args.points, seed=s)
+        scan = sample_scan(category, args.points, s)
         if not args.clean_train:
             # the synthesiser's own "second scan of the part", so train and test share the noise
             scan = _jittered(scan, np.random.default_rng([args.seed, 77, s]))
         write_train_scan(train_root, "real3d", category, s, scan)
-    held_out = [read_scan(mesh, surface_samples=args.points, seed=HELD_OUT_SEED + i) for i in range(args.n_held_out)]
+    held_out = [sample_scan(category, args.points, HELD_OUT_SEED + i) for i in range(args.n_held_out)]
     test_root = make_test_set(held_out, work / "test", layout="real3d", category=category,
                               per_kind=args.per_kind, seed=args.seed)
     return train_root / category, test_root
@@ -180,7 +187,9 @@ def report(runs: list[CategoryRun], args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--categories", default="rocker_arm", help=f"comma-separated, from {', '.join(CATEGORIES)}")
+    parser.add_argument("--categories", default="rocker_arm",
+                        help=f"comma-separated, from {', '.join(CATEGORIES)} (shared meshes) or "
+                             f"{', '.join(PART_KINDS)} (procedural parts, for choosing settings away from the meshes)")
     parser.add_argument("--n-train", type=int, default=8, help="training scans per category (default: 8)")
     parser.add_argument("--n-held-out", type=int, default=4, help="held-out scans the test set is made from")
     parser.add_argument("--per-kind", type=int, default=4, help="defective test scans per defect kind (default: 4)")
@@ -195,9 +204,9 @@ def main() -> None:
                         "(exploration only; the target is measured with the defaults)")
     args = parser.parse_args()
     cats = [c.strip() for c in args.categories.split(",") if c.strip()]
-    unknown = [c for c in cats if c not in CATEGORIES]
+    unknown = [c for c in cats if c not in CATEGORIES and c not in PART_KINDS]
     if unknown:
-        raise SystemExit(f"unknown categories {unknown}; choose from {list(CATEGORIES)}")
+        raise SystemExit(f"unknown categories {unknown}; choose from {list(CATEGORIES) + list(PART_KINDS)}")
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(args.work) if args.work else Path(tmp)
