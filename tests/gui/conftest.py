@@ -16,7 +16,7 @@ import pytest  # noqa: E402
 from PySide6.QtCore import QSettings  # noqa: E402
 from PySide6.QtWidgets import QMessageBox  # noqa: E402
 
-from gui_helpers import DialogLog  # noqa: E402
+from gui_helpers import EXPOSE_TIMEOUT_MS, DialogLog  # noqa: E402
 
 
 _HERE = Path(__file__).resolve().parent
@@ -68,12 +68,16 @@ def window(qtbot, settings, dialogs):
     from casl_gui.main_window import MainWindow
 
     win = MainWindow(settings)
-    win.resize(1200, 800)
-    win.show()
-    qtbot.waitExposed(win)
-    yield win
-    win.close()
-    win.deleteLater()
+    try:
+        win.resize(1200, 800)
+        win.show()
+        qtbot.waitExposed(win, timeout=EXPOSE_TIMEOUT_MS)
+        yield win
+    finally:
+        # also when the window never appeared: a half-set-up 3D view left behind would
+        # crash a later test
+        win.close()
+        win.deleteLater()
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,9 @@ from scipy.spatial import cKDTree
 from PySide6.QtWidgets import QMessageBox
 
 LOAD_TIMEOUT_MS = 60_000
+#: How long a new window may take to appear: on a loaded two-core machine the first one, with
+#: its OpenGL set-up, has taken longer than pytest-qt's default of 5 s.
+EXPOSE_TIMEOUT_MS = 60_000
 
 
 @dataclass

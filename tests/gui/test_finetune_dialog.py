@@ -7,7 +7,7 @@ import hashlib
 import numpy as np
 import pytest
 import torch
-from gui_helpers import colour_mask
+from gui_helpers import EXPOSE_TIMEOUT_MS, colour_mask
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 
@@ -45,7 +45,7 @@ def test_a_run_shows_its_loss_is_cancelled_then_resumed_and_its_model_loaded(win
                                                                               tmp_path):
     window.window_actions.finetune.trigger()
     dialog = window.casl.finetune_dialog
-    qtbot.waitExposed(dialog)
+    qtbot.waitExposed(dialog, timeout=EXPOSE_TIMEOUT_MS)
     assert dialog.isVisible() and dialog.windowTitle() == "Fine-tune CASL"
     out = tmp_path / "nuts.safetensors"
     _fill(dialog, normal_parts, out, epochs=5)

@@ -6,7 +6,7 @@ import gc
 import weakref
 
 import pytest
-from gui_helpers import wait_loaded
+from gui_helpers import EXPOSE_TIMEOUT_MS, wait_loaded
 from PySide6.QtCore import QEvent
 from PySide6.QtWidgets import QApplication
 
@@ -19,7 +19,7 @@ def test_closing_the_window_leaves_no_widget_and_finalises_vtk(qtbot, settings, 
     before = set(QApplication.topLevelWidgets())
     win = MainWindow(settings)
     win.show()
-    qtbot.waitExposed(win)
+    qtbot.waitExposed(win, timeout=EXPOSE_TIMEOUT_MS)
     win.open_paths([scans_dir / "common-3d-test-models" / "fandisk.obj"])
     wait_loaded(qtbot, win, 1)
     win.state.set_compare(True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from gui_helpers import background_mask, colour_map_mask, colour_mask, wait_failed, wait_loaded
+from gui_helpers import EXPOSE_TIMEOUT_MS, background_mask, colour_map_mask, colour_mask, wait_failed, wait_loaded
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtTest import QTest
@@ -187,7 +187,7 @@ def test_window_size_and_docks_come_back_next_time(qtbot, settings, dialogs):
 
     first = MainWindow(settings)
     first.show()
-    qtbot.waitExposed(first)
+    qtbot.waitExposed(first, timeout=EXPOSE_TIMEOUT_MS)
     first.resize(1000, 700)
     first.inspector_dock.hide()
     qtbot.wait(20)
@@ -195,7 +195,7 @@ def test_window_size_and_docks_come_back_next_time(qtbot, settings, dialogs):
     second = MainWindow(settings)
     qtbot.addWidget(second)
     second.show()
-    qtbot.waitExposed(second)
+    qtbot.waitExposed(second, timeout=EXPOSE_TIMEOUT_MS)
     assert (second.width(), second.height()) == (1000, 700)
     assert not second.inspector_dock.isVisible()
     assert second.scan_dock.isVisible()
@@ -269,7 +269,7 @@ def test_closing_while_a_job_runs_asks_and_cancels_cleanly(qtbot, settings, monk
 
     win = MainWindow(settings)
     win.show()
-    qtbot.waitExposed(win)
+    qtbot.waitExposed(win, timeout=EXPOSE_TIMEOUT_MS)
     started, stopped = threading.Event(), threading.Event()
 
     def slow_job(progress, cancel):
