@@ -29,15 +29,9 @@ from casl_core.anomaly.synth import make_test_set  # noqa: E402
 from casl_core.datasets import open_dataset  # noqa: E402
 from casl_core.geometry import add_curvature  # noqa: E402
 from casl_core.io import read_scan  # noqa: E402
+from meshes import MESHES, SCANS  # noqa: E402
 
-SCANS = REPO.parent / "shared" / "data" / "scans"
-CATEGORIES = {
-    "rocker_arm": "common-3d-test-models/rocker-arm.obj",
-    "fandisk": "common-3d-test-models/fandisk.obj",
-    "bunny": "common-3d-test-models/stanford-bunny.obj",
-    "nefertiti": "common-3d-test-models/nefertiti.obj",
-    "airplane": "pymeshlab-samples/airplane.obj",
-}
+CATEGORIES = MESHES
 
 
 def main() -> None:

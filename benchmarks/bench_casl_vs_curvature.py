@@ -46,13 +46,9 @@ from casl_core.demo import PART_KINDS, make_part  # noqa: E402
 from casl_core.metrics import auroc  # noqa: E402
 from casl_core.datasets.write import write_train_scan  # noqa: E402
 from casl_core.io import read_scan  # noqa: E402
+from meshes import MESHES, SCANS  # noqa: E402
 
-SCANS = REPO.parent / "shared" / "data" / "scans"
-CATEGORIES = {
-    "rocker_arm": "common-3d-test-models/rocker-arm.obj",
-    "fandisk": "common-3d-test-models/fandisk.obj",
-    "bunny": "common-3d-test-models/stanford-bunny.obj",
-}
+CATEGORIES = {name: MESHES[name] for name in ("rocker_arm", "fandisk", "bunny")}
 TARGET_SECONDS = 600.0
 TARGET_MARGIN = 0.15
 HELD_OUT_SEED = 1000

@@ -251,7 +251,7 @@ def _run(
         point_jobs = [(rows, pool.submit(_chunk_points, rel[rows], dev_points, index, point_ks, backend))
                       for rows in chunks]
         cell_jobs: list[tuple[slice, Future]] = []
-        cell_value_jobs: list[tuple[int, list[tuple[slice, Future]]]] = []
+        cell_value_jobs: list[tuple[int, PyramidLevel, list[tuple[slice, Future]]]] = []
         levels: list[PyramidLevel] = []
         if cell_scales:
             try:
@@ -270,14 +270,14 @@ def _run(
             for offset, (lv, cells) in enumerate(zip(levels, dev_cells)):
                 if lv.scale >= PER_CELL_SCALE:
                     bit = len(point_ks) + offset
-                    cell_value_jobs.append((bit, _submit_per_cell(pool, lv, cells, levels[0], backend)))
+                    cell_value_jobs.append((bit, lv, _submit_per_cell(pool, lv, cells, levels[0], backend)))
         tally = _Tally(progress, cancel, n,
-                       len(chunks) * (1 + bool(cell_jobs)) + sum(len(jobs) for _, jobs in cell_value_jobs))
+                       len(chunks) * (1 + bool(cell_jobs)) + sum(len(jobs) for _, _, jobs in cell_value_jobs))
         _collect(out, point_jobs, 0, backend, tally)
         if cell_jobs:
             _collect(out, cell_jobs, len(point_ks), backend, tally)
-        for bit, jobs in cell_value_jobs:
-            _store_per_cell(out, bit, jobs, levels, tally)
+        for bit, level, jobs in cell_value_jobs:
+            _store_per_cell(out, bit, level, levels[0], jobs, tally)
     _orient_normals(out.normals, rel)
     for name in names:
         out.fields[name][order] = out.fields[name].copy()
@@ -382,18 +382,17 @@ def _chunk_per_cell(
     return backend.get(sv.curvature), backend.get(sv.rank_deficient), backend.get(total)
 
 
-def _store_per_cell(out: _Outputs, bit: int, jobs: list[tuple[slice, Future]], levels: list[PyramidLevel],
-                    tally: _Tally) -> None:
-    """Gather a per-cell scale's chunks and give every point the value of its anchor cell."""
-    level = levels[bit - (len(out.fields) - len(levels))]
-    m = len(levels[0].cells)
+def _store_per_cell(out: _Outputs, bit: int, level: PyramidLevel, anchor: PyramidLevel,
+                    jobs: list[tuple[slice, Future]], tally: _Tally) -> None:
+    """Gather ``level``'s per-cell chunks and give every point the value of its ``anchor`` cell."""
+    m = len(anchor.cells)
     curvature = np.empty(m, dtype=np.float64)
     deficient = np.empty(m, dtype=bool)
     used = np.empty(m, dtype=np.float64)
     for rows, (values, flags, sizes) in _finished(jobs, tally.cancel):
         curvature[rows], deficient[rows], used[rows] = values, flags, sizes
         tally.step()
-    own = levels[0].cells.point_cell
+    own = anchor.cells.point_cell
     n = len(own)
     short = used[own] < 0.5 * level.scale if n >= level.scale else True
     out.fields[list(out.fields)[bit]][:] = curvature[own]

@@ -120,9 +120,9 @@ def build_level(points: np.ndarray, scale: int, guess: float, *, workers: int = 
     ``workers`` is passed to the k-d tree query of the candidates (``-1``: all cores).
     Levels are independent of each other, so they can be built on separate threads.
     """
-    extent = float(np.max(column_max(points) - column_min(points)))
-    if extent > 0:
-        size, index = calibrated_cells(points, scale / CELLS_PER_NEIGHBOURHOOD, guess)
+    bounds = (column_min(points), column_max(points))
+    if float(np.max(bounds[1] - bounds[0])) > 0:
+        size, index = calibrated_cells(points, scale / CELLS_PER_NEIGHBOURHOOD, guess, bounds=bounds)
         cells = voxel_moments(points, size, index)
     else:
         cells = voxel_moments(points, 1.0)

@@ -96,11 +96,6 @@ def cell_index(points: np.ndarray, size: float, bounds: tuple[np.ndarray, np.nda
     return np.unique(ijk, axis=0, return_inverse=True)[1].reshape(-1)
 
 
-def count_cells(points: np.ndarray, size: float) -> int:
-    """Number of occupied cells of edge ``size``."""
-    return int(cell_index(points, size).max()) + 1
-
-
 def voxel_moments(points: np.ndarray, size: float, cells: np.ndarray | None = None) -> VoxelMoments:
     """Count, centroid and centred scatter of the points in each cell of edge ``size``.
 
@@ -150,21 +145,26 @@ def calibrate_cell_size(points: np.ndarray, occupancy: float, first_guess: float
 
 
 def calibrated_cells(
-    points: np.ndarray, occupancy: float, first_guess: float, *, steps: int = 3
+    points: np.ndarray, occupancy: float, first_guess: float, *, steps: int = 3,
+    bounds: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[float, np.ndarray]:
-    """:func:`calibrate_cell_size` and the :func:`cell_index` of the points at that size."""
-    if occupancy <= 0 or not (np.isfinite(first_guess) and first_guess > 0):
-        raise ConfigError(f"cell calibration needs positive values, got {occupancy=} {first_guess=}")
+    """:func:`calibrate_cell_size` and the :func:`cell_index` of the points at that size.
+
+    ``bounds`` are ``(column_min(points), column_max(points))`` when the caller has them.
+    """
+    if occupancy <= 0 or not (np.isfinite(first_guess) and first_guess > 0) or steps < 1:
+        raise ConfigError(f"cell calibration needs positive values, got {occupancy=} {first_guess=} {steps=}")
     n = len(points)
-    bounds = (column_min(points), column_max(points))
+    if bounds is None:
+        bounds = (column_min(points), column_max(points))
     size, alpha = float(first_guess), 2.0
-    best: tuple[float, float, np.ndarray] | None = None
+    best: tuple[float, float, np.ndarray] = (np.inf, size, np.empty(0, dtype=np.int64))
     prev: tuple[float, float] | None = None
     for _ in range(steps):
         cells = cell_index(points, size, bounds)
         occ = n / (int(cells.max()) + 1)
         err = abs(np.log(occ / occupancy))
-        if best is None or err < best[0]:
+        if err < best[0]:
             best = (err, size, cells)
         if err < np.log(1.08):
             break
@@ -172,5 +172,4 @@ def calibrated_cells(
             alpha = float(np.clip(np.log(occ / prev[1]) / np.log(size / prev[0]), 1.0, 3.0))
         prev = (size, occ)
         size *= (occupancy / occ) ** (1.0 / alpha)
-    assert best is not None
     return best[1], best[2]

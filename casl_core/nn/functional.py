@@ -79,20 +79,31 @@ def _table_block(features: Tensor, kmap: KernelMap) -> Tensor:
     return block.reshape(kmap.num_out, kmap.kernel_volume * features.shape[1])
 
 
-def _pairs(kmap: KernelMap) -> tuple[tuple[int, Tensor, Tensor], ...]:
-    """Non-empty pair lists per offset, the identity offset left out (handled without indices)."""
-    return kmap.offset_pairs
-
-
-def _scratch(like: Tensor, pairs: tuple[tuple[int, Tensor, Tensor], ...], *widths: int) -> list[Tensor]:
+def _scratch(like: Tensor, kmap: KernelMap, *widths: int) -> list[Tensor]:
     """One work buffer per width, long enough for the largest offset's pairs.
 
     The per-offset gathers and products write into these (``out=``) instead of a fresh
     tensor per offset: on the CPU every fresh multi-megabyte tensor is new memory the
     kernel has to map and zero, which cost about 5 % of a ``base`` forward pass.
     """
-    rows = max((i.numel() for _, i, _ in pairs), default=0)
+    rows = max((i.numel() for _, i, _ in kmap.offset_pairs), default=0)
     return [like.new_empty((rows, w)) for w in widths]
+
+
+def _accumulate(out: Tensor, source: Tensor, weight: Tensor, kmap: KernelMap, backwards: bool = False) -> Tensor:
+    """Add ``source[a] @ weight[k]`` into ``out[b]`` over every offset's pairs; returns ``out``.
+
+    ``(a, b)`` are the offset's (input, output) rows, or (output, input) when ``backwards``
+    (a transposed convolution runs a strided map from its coarse side).
+    """
+    gathered, product = _scratch(source, kmap, source.shape[1], weight.shape[2])
+    for k, in_idx, out_idx in kmap.offset_pairs:
+        n = in_idx.numel()
+        src, dst = (out_idx, in_idx) if backwards else (in_idx, out_idx)
+        torch.index_select(source, 0, src, out=gathered[:n])
+        torch.mm(gathered[:n], weight[k], out=product[:n])
+        out.index_add_(0, dst, product[:n])
+    return out
 
 
 def conv_forward(features: Tensor, weight: Tensor, kmap: KernelMap, method: str) -> Tensor:
@@ -103,32 +114,15 @@ def conv_forward(features: Tensor, weight: Tensor, kmap: KernelMap, method: str)
         out = features @ weight[kmap.identity_offset]
     else:
         out = features.new_zeros((kmap.num_out, weight.shape[2]))
-    pairs = _pairs(kmap)
-    gathered, product = _scratch(features, pairs, features.shape[1], weight.shape[2])
-    for k, in_idx, out_idx in pairs:
-        n = in_idx.numel()
-        torch.index_select(features, 0, in_idx, out=gathered[:n])
-        torch.mm(gathered[:n], weight[k], out=product[:n])
-        out.index_add_(0, out_idx, product[:n])
-    return out
+    return _accumulate(out, features, weight, kmap)
 
 
 def conv_weight_grad(features: Tensor, grad_out: Tensor, kmap: KernelMap, method: str) -> Tensor:
     """Gradient of :func:`conv_forward` with respect to its ``(K, C_in, C_out)`` weight."""
-    c_in, c_out = features.shape[1], grad_out.shape[1]
     if method == "table":
+        c_in, c_out = features.shape[1], grad_out.shape[1]
         return (_table_block(features, kmap).t() @ grad_out).reshape(kmap.kernel_volume, c_in, c_out)
-    grad = features.new_zeros((kmap.kernel_volume, c_in, c_out))
-    if kmap.identity_offset is not None:
-        torch.mm(features.t(), grad_out, out=grad[kmap.identity_offset])
-    pairs = _pairs(kmap)
-    gathered, gathered_grad = _scratch(features, pairs, c_in, c_out)
-    for k, in_idx, out_idx in pairs:
-        n = in_idx.numel()
-        torch.index_select(features, 0, in_idx, out=gathered[:n])
-        torch.index_select(grad_out, 0, out_idx, out=gathered_grad[:n])
-        torch.mm(gathered[:n].t(), gathered_grad[:n], out=grad[k])
-    return grad
+    return _loop_backward(features, grad_out, kmap, None, True)[1]
 
 
 def uniform_submanifold_conv(vector: Tensor, weight: Tensor, kmap: KernelMap) -> Tensor:
@@ -174,15 +168,8 @@ def upsample_forward(features: Tensor, weight: Tensor, dmap: DownsampleMap) -> T
     if kmap.num_in >= UPSAMPLE_DENSE_FILL * volume * max(kmap.num_out, 1):
         every = features @ weight.permute(1, 0, 2).reshape(c_in, volume * c_out)
         return every.reshape(-1, c_out).index_select(0, dmap.parent * volume + dmap.parent_offset)
-    out = features.new_zeros((kmap.num_in, c_out))
-    pairs = _pairs(kmap)
-    gathered, product = _scratch(features, pairs, c_in, c_out)
-    for k, fine_idx, coarse_idx in pairs:
-        n = fine_idx.numel()
-        torch.index_select(features, 0, coarse_idx, out=gathered[:n])
-        torch.mm(gathered[:n], weight[k], out=product[:n])
-        out.index_add_(0, fine_idx, product[:n])  # each fine site is written once
-    return out
+    # each fine site is written once, by its own offset
+    return _accumulate(features.new_zeros((kmap.num_in, c_out)), features, weight, kmap, backwards=True)
 
 
 def conv_backward(features: Tensor, weight: Tensor, grad_out: Tensor, kmap: KernelMap, method: str,
@@ -197,9 +184,15 @@ def conv_backward(features: Tensor, weight: Tensor, grad_out: Tensor, kmap: Kern
         grad_in = conv_forward(grad_out, weight.flip(0).transpose(1, 2), kmap, method) if need_input else None
         grad_w = conv_weight_grad(features, grad_out, kmap, method) if need_weight else None
         return grad_in, grad_w
-    c_in, c_out = weight.shape[1], weight.shape[2]
+    return _loop_backward(features, grad_out, kmap, weight if need_input else None, need_weight)
+
+
+def _loop_backward(features: Tensor, grad_out: Tensor, kmap: KernelMap, weight: Tensor | None,
+                   need_weight: bool) -> tuple[Tensor | None, Tensor | None]:
+    """The per-offset backward: the input gradient when ``weight`` is given, the weight gradient if asked."""
+    c_in, c_out = features.shape[1], grad_out.shape[1]
     grad_in = grad_w = None
-    if need_input:
+    if weight is not None:
         if kmap.identity_offset is not None:
             grad_in = grad_out @ weight[kmap.identity_offset].t()
         else:
@@ -208,9 +201,9 @@ def conv_backward(features: Tensor, weight: Tensor, grad_out: Tensor, kmap: Kern
         grad_w = features.new_zeros((kmap.kernel_volume, c_in, c_out))
         if kmap.identity_offset is not None:
             torch.mm(features.t(), grad_out, out=grad_w[kmap.identity_offset])
-    pairs = _pairs(kmap)
-    gathered, gathered_grad, product = _scratch(features, pairs, c_in, c_out, c_in)
-    for k, in_idx, out_idx in pairs:
+    gathered, gathered_grad, product = _scratch(features, kmap, c_in if need_weight else 0, c_out,
+                                                c_in if weight is not None else 0)
+    for k, in_idx, out_idx in kmap.offset_pairs:
         n = in_idx.numel()
         torch.index_select(grad_out, 0, out_idx, out=gathered_grad[:n])
         if grad_w is not None:

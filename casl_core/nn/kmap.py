@@ -23,7 +23,6 @@ dense ``conv3d`` weight's last three axes flattened.
 from __future__ import annotations
 
 import functools
-
 from dataclasses import dataclass
 
 import torch

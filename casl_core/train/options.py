@@ -57,16 +57,13 @@ class FinetuneOptions:
         if self.epochs < 1 or self.batch_size < 1 or self.val_samples < 1:
             raise ConfigError(f"epochs, batch size and validation samples must be >= 1, got {self.epochs}, "
                               f"{self.batch_size}, {self.val_samples}")
-        if not self.lr > 0 or self.weight_decay < 0:
-            raise ConfigError(f"learning rate must be > 0 and weight decay >= 0, got {self.lr}, {self.weight_decay}")
+        _check_optimiser_and_points(self.lr, self.weight_decay, self.max_points)
         if not self.anomaly_weight > 0:
             raise ConfigError(f"anomaly weight must be > 0, got {self.anomaly_weight}")
         if not 0 <= self.val_fraction < 1:
             raise ConfigError(f"validation fraction must be in [0, 1), got {self.val_fraction}")
         if not 0 <= self.missing_fraction <= 1:
             raise ConfigError(f"missing-patch fraction must be in [0, 1], got {self.missing_fraction}")
-        if self.max_points is not None and self.max_points < 64:
-            raise ConfigError(f"max points must be at least 64, got {self.max_points}")
 
 
 DEFAULT_PRETRAIN_EPOCHS = 50
@@ -88,7 +85,12 @@ class PretrainOptions:
         """Raise :class:`ConfigError` on an out-of-range setting."""
         if self.epochs < 1 or self.batch_size < 1:
             raise ConfigError(f"epochs and batch size must be >= 1, got {self.epochs}, {self.batch_size}")
-        if not self.lr > 0 or self.weight_decay < 0:
-            raise ConfigError(f"learning rate must be > 0 and weight decay >= 0, got {self.lr}, {self.weight_decay}")
-        if self.max_points is not None and self.max_points < 64:
-            raise ConfigError(f"max points must be at least 64, got {self.max_points}")
+        _check_optimiser_and_points(self.lr, self.weight_decay, self.max_points)
+
+
+def _check_optimiser_and_points(lr: float, weight_decay: float, max_points: int | None) -> None:
+    """The checks fine-tuning and pretraining share: learning rate, weight decay, point cap."""
+    if not lr > 0 or weight_decay < 0:
+        raise ConfigError(f"learning rate must be > 0 and weight decay >= 0, got {lr}, {weight_decay}")
+    if max_points is not None and max_points < 64:
+        raise ConfigError(f"max points must be at least 64, got {max_points}")
