@@ -69,6 +69,7 @@ def main(checkpoint: str) -> None:
     write_demo_parts(scratch / "normal", count=4, n_points=4000)
     dialog.folder_edit.setText(str(scratch / "normal"))
     dialog.epochs_spin.setValue(12)
+    dialog.missing_spin.setValue(0.25)
     dialog.device_combo.setCurrentIndex(dialog.device_combo.findData("cpu"))
     dialog.start()
     wait_for(app, lambda: len(dialog.plot.epoch_losses()) >= 5)
