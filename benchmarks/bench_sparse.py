@@ -6,7 +6,8 @@ The scan is the Stanford bunny (35,947 points) from ``../shared/data/scans``, no
 the CASL preprocessing does and voxelised at 0.015 (about 19.8k voxels; 0.03 gives only
 6k on this scan). Curvature: surface variation at k = 16, 32, 64 (scipy k-d tree).
 
-Measured, alternating ours and the peer, medians of ``--runs`` runs:
+Measured, alternating ours and the peer (which goes first alternates too), over ``--runs`` runs;
+the ratio is the median of the per-run ratios ours / spconv, with its quartiles:
 
 1. training step (voxelise, kernel maps, forward, backward, same loss) of CaslNet ``small``
    and ``base`` against the same network built from spconv's layers (``SubMConv3d``,
@@ -233,36 +234,50 @@ def ask(peer: subprocess.Popen, command: str) -> str:
     return peer.stdout.readline().strip()
 
 
-def bench_against_spconv(points, curv, runs: int, with_peer: bool, shim: bool) -> None:
-    """Training steps and inference of ours and of the spconv twin, alternating."""
-    for name in ("small", "base"):
+def paired_summary(mine: list[float], theirs: list[float]) -> str:
+    """Median and quartiles of the per-pair ratios ours / spconv (each pair ran back to back)."""
+    ratios = [a / b for a, b in zip(mine, theirs)]
+    q1, _, q3 = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else (ratios[0],) * 3
+    return f"ours/spconv {statistics.median(ratios):.3f} (quartiles {q1:.3f}-{q3:.3f} over {len(ratios)} pairs)"
+
+
+def bench_against_spconv(points, curv, runs: int, with_peer: bool, shim: bool,
+                         configs: tuple[str, ...] = ("small", "base")) -> None:
+    """Training steps and inference of ours and of the spconv twin, alternating.
+
+    Each run times both back to back, ours first on even runs and spconv first on odd ones;
+    the ratio reported is the median of the per-run ratios, which cancels the slow drifts of
+    a shared machine better than a ratio of two medians.
+    """
+    for name in configs:
         net = CaslNet(config_by_name(name))
         peer = start_peer(name, shim) if with_peer else None
         for mode in ("train", "infer"):
             net.train(mode == "train")
             step = ours_step(net, points, curv, mode == "train")
             step()
+            peer_ok = False
             if peer is not None:
                 first = ask(peer, mode)  # warm-up, and the failure if it fails
                 if first.startswith("fails"):
                     print(f"spconv {mode} on CPU {first}", flush=True)
-                    peer_ok = False
                 else:
                     peer_ok = True
             mine, theirs = [], []
-            for _ in range(runs):
-                time.sleep(0.3)
-                mine.append(timed(step))
-                if peer is not None and peer_ok:
+            for run in range(runs):
+                turns = ["ours", "peer"] if run % 2 == 0 else ["peer", "ours"]
+                for turn in turns:
                     time.sleep(0.3)
-                    theirs.append(float(ask(peer, mode)))
+                    if turn == "ours":
+                        mine.append(timed(step))
+                    elif peer_ok:
+                        theirs.append(float(ask(peer, mode)))
             what = "train step" if mode == "train" else "inference "
             line = (f"{what} {name:5s} ({net.parameter_count() / 1e6:.2f} M params): ours median "
                     f"{median_ms(mine):7.1f} ms (min {1000 * min(mine):.1f})")
             if theirs:
-                ratio = statistics.median(mine) / statistics.median(theirs)
                 line += (f"; spconv median {median_ms(theirs):7.1f} ms (min {1000 * min(theirs):.1f}); "
-                         f"ours/spconv {ratio:.2f}")
+                         + paired_summary(mine, theirs))
             print(line, flush=True)
         if peer is not None:
             ask(peer, "quit")
@@ -317,7 +332,11 @@ def load_scan() -> tuple[np.ndarray, np.ndarray]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=9)
+    parser.add_argument("--configs", nargs="+", default=["small", "base"], choices=["small", "base"],
+                        help="network sizes to compare with spconv")
+    parser.add_argument("--skip-extras", action="store_true",
+                        help="only the comparison with spconv (no 20k-point inference, no single layer)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-spconv", action="store_true", help="skip the spconv peer")
     parser.add_argument("--no-stream-shim", action="store_true",
@@ -336,9 +355,10 @@ def main() -> None:
     with_peer = not args.no_spconv and importlib.util.find_spec("spconv") is not None
     if not with_peer:
         print("spconv peer skipped (not installed or --no-spconv)")
-    bench_against_spconv(points, curv, args.runs, with_peer, not args.no_stream_shim)
-    bench_inference_20k_points(points, curv, args.runs)
-    bench_single_layer(points, args.runs)
+    bench_against_spconv(points, curv, args.runs, with_peer, not args.no_stream_shim, tuple(args.configs))
+    if not args.skip_extras:
+        bench_inference_20k_points(points, curv, args.runs)
+        bench_single_layer(points, args.runs)
 
 
 if __name__ == "__main__":

@@ -66,7 +66,7 @@ def resolve_method(method: ConvMethod, kmap: KernelMap, c_in: int,
         On an unknown method name.
     """
     if method == "auto":
-        limit = table_max_work(kmap.in_indices.device)
+        limit = table_max_work(kmap.device)
         return "table" if kmap.num_out * c_in * c_out <= limit else "gather_scatter"
     if method in ("gather_scatter", "table"):
         return method
@@ -86,8 +86,7 @@ def _scratch(like: Tensor, kmap: KernelMap, *widths: int) -> list[Tensor]:
     tensor per offset: on the CPU every fresh multi-megabyte tensor is new memory the
     kernel has to map and zero, which cost about 5 % of a ``base`` forward pass.
     """
-    rows = max((i.numel() for _, i, _ in kmap.offset_pairs), default=0)
-    return [like.new_empty((rows, w)) for w in widths]
+    return [like.new_empty((kmap.largest_offset, w)) for w in widths]
 
 
 def _accumulate(out: Tensor, source: Tensor, weight: Tensor, kmap: KernelMap, backwards: bool = False) -> Tensor:
@@ -97,12 +96,13 @@ def _accumulate(out: Tensor, source: Tensor, weight: Tensor, kmap: KernelMap, ba
     (a transposed convolution runs a strided map from its coarse side).
     """
     gathered, product = _scratch(source, kmap, source.shape[1], weight.shape[2])
-    for k, in_idx, out_idx in kmap.offset_pairs:
-        n = in_idx.numel()
+    weights = weight.unbind(0)
+    for k, in_idx, out_idx, n in kmap.offset_pairs:
         src, dst = (out_idx, in_idx) if backwards else (in_idx, out_idx)
-        torch.index_select(source, 0, src, out=gathered[:n])
-        torch.mm(gathered[:n], weight[k], out=product[:n])
-        out.index_add_(0, dst, product[:n])
+        g, p = gathered[:n], product[:n]
+        torch.index_select(source, 0, src, out=g)
+        torch.mm(g, weights[k], out=p)
+        out.index_add_(0, dst, p)
     return out
 
 
@@ -129,7 +129,7 @@ def uniform_submanifold_conv(vector: Tensor, weight: Tensor, kmap: KernelMap) ->
     """Submanifold convolution of features that are one ``(C_in,)`` vector at every site.
 
     ``out[o] = sum over the offsets k present at o of vector @ weight[k]``, which is the
-    ``(M, K)`` occupancy of the neighbour table times the ``(K, C_out)`` products of the vector
+    ``(M, K)`` occupancy of the kernel map times the ``(K, C_out)`` products of the vector
     with each offset's weight: no gather and no scatter, and plain autograd gives the
     gradients of ``vector`` and ``weight``. The coordinate encoder's stem sees exactly such
     features (one learned token per occupied voxel), so its 5^3 convolution costs one small
@@ -145,8 +145,7 @@ def uniform_submanifold_conv(vector: Tensor, weight: Tensor, kmap: KernelMap) ->
         raise ConfigError(f"a {tuple(vector.shape)} vector and a {tuple(weight.shape)} weight do not fit "
                           f"a map with {kmap.kernel_volume} offsets")
     per_offset = torch.einsum("c,kcd->kd", vector, weight)
-    occupancy = (kmap.neighbor_table != kmap.num_in).to(per_offset.dtype)
-    return occupancy @ per_offset
+    return kmap.occupancy(per_offset.dtype).t() @ per_offset
 
 
 #: Below this share of filled (coarse site, offset) slots the transposed convolution
@@ -203,15 +202,19 @@ def _loop_backward(features: Tensor, grad_out: Tensor, kmap: KernelMap, weight: 
             torch.mm(features.t(), grad_out, out=grad_w[kmap.identity_offset])
     gathered, gathered_grad, product = _scratch(features, kmap, c_in if need_weight else 0, c_out,
                                                 c_in if weight is not None else 0)
-    for k, in_idx, out_idx in kmap.offset_pairs:
-        n = in_idx.numel()
-        torch.index_select(grad_out, 0, out_idx, out=gathered_grad[:n])
+    grad_weights = grad_w.unbind(0) if grad_w is not None else ()
+    transposed = weight.transpose(1, 2).unbind(0) if weight is not None else ()
+    for k, in_idx, out_idx, n in kmap.offset_pairs:
+        g = gathered_grad[:n]
+        torch.index_select(grad_out, 0, out_idx, out=g)
         if grad_w is not None:
-            torch.index_select(features, 0, in_idx, out=gathered[:n])
-            torch.mm(gathered[:n].t(), gathered_grad[:n], out=grad_w[k])
+            x = gathered[:n]
+            torch.index_select(features, 0, in_idx, out=x)
+            torch.mm(x.t(), g, out=grad_weights[k])
         if grad_in is not None:
-            torch.mm(gathered_grad[:n], weight[k].t(), out=product[:n])
-            grad_in.index_add_(0, in_idx, product[:n])
+            p = product[:n]
+            torch.mm(g, transposed[k], out=p)
+            grad_in.index_add_(0, in_idx, p)
     return grad_in, grad_w
 
 
