@@ -200,21 +200,20 @@ def _loop_backward(features: Tensor, grad_out: Tensor, kmap: KernelMap, weight: 
         grad_w = features.new_zeros((kmap.kernel_volume, c_in, c_out))
         if kmap.identity_offset is not None:
             torch.mm(features.t(), grad_out, out=grad_w[kmap.identity_offset])
-    gathered, gathered_grad, product = _scratch(features, kmap, c_in if need_weight else 0, c_out,
-                                                c_in if weight is not None else 0)
+    # The input rows gathered for the weight gradient are consumed before the input-gradient
+    # product is taken, so that product reuses their buffer: one buffer less in the cache.
+    gathered, gathered_grad = _scratch(features, kmap, c_in, c_out)
     grad_weights = grad_w.unbind(0) if grad_w is not None else ()
     transposed = weight.transpose(1, 2).unbind(0) if weight is not None else ()
     for k, in_idx, out_idx, n in kmap.offset_pairs:
-        g = gathered_grad[:n]
+        g, x = gathered_grad[:n], gathered[:n]
         torch.index_select(grad_out, 0, out_idx, out=g)
         if grad_w is not None:
-            x = gathered[:n]
             torch.index_select(features, 0, in_idx, out=x)
             torch.mm(x.t(), g, out=grad_weights[k])
         if grad_in is not None:
-            p = product[:n]
-            torch.mm(g, transposed[k], out=p)
-            grad_in.index_add_(0, in_idx, p)
+            torch.mm(g, transposed[k], out=x)
+            grad_in.index_add_(0, in_idx, x)
     return grad_in, grad_w
 
 
