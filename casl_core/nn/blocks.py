@@ -57,7 +57,9 @@ class BasicBlock(nn.Module):
         """Apply the block; sites and stride unchanged."""
         y = self.norm2(self.conv2(self.relu(self.norm1(self.conv1(x)))))
         skip = self.shortcut(x)
-        return self.relu(y.replace_features(y.features + skip.features))
+        # batch norm's backward reads its input, not its output, so the sum can go in place
+        y.features.add_(skip.features)
+        return self.relu(y)
 
 
 def residual_stage(in_channels: int, out_channels: int, depth: int) -> nn.Sequential:

@@ -197,7 +197,11 @@ def _loop_backward(features: Tensor, grad_out: Tensor, kmap: KernelMap, weight: 
         else:
             grad_in = grad_out.new_zeros((kmap.num_in, c_in))
     if need_weight:
-        grad_w = features.new_zeros((kmap.kernel_volume, c_in, c_out))
+        # every offset with pairs (and the identity) is written in full below; only the rest is zeroed
+        grad_w = features.new_empty((kmap.kernel_volume, c_in, c_out))
+        for k, count in enumerate(kmap.offset_counts):
+            if count == 0 and k != kmap.identity_offset:
+                grad_w[k].zero_()
         if kmap.identity_offset is not None:
             torch.mm(features.t(), grad_out, out=grad_w[kmap.identity_offset])
     # The input rows gathered for the weight gradient are consumed before the input-gradient
