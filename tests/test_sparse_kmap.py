@@ -9,7 +9,8 @@ import torch
 
 from casl_core.errors import ConfigError
 from casl_core.nn.conv import SparseConv3d, SparseConvTranspose3d
-from casl_core.nn.kmap import MAX_ABS_COORDINATE, MAX_GRID_CELLS, pack_keys, submanifold_map, unpack_keys
+from casl_core.nn.kmap import (MAX_ABS_COORDINATE, MAX_GRID_CELLS, pack_keys, submanifold_map,
+                               submanifold_occupancy, unpack_keys)
 from casl_core.nn.sparse import CoordinateManager, SparseTensor
 
 
@@ -53,6 +54,35 @@ def test_submanifold_map_matches_brute_force_neighbour_search(lookup, stride):
     table_pairs = {(int(kmap.neighbor_table[o, k]), o, k) for o in range(kmap.num_out) for k in range(27)
                    if int(kmap.neighbor_table[o, k]) != kmap.num_in}
     assert table_pairs == expected
+
+
+@pytest.mark.parametrize("kernel_size,stride,dilation", [(3, 1, 1), (5, 1, 1), (3, 2, 2)])
+@pytest.mark.parametrize("lookup", ["grid", "search"])
+def test_occupancy_without_a_map_equals_the_maps_occupancy_and_brute_force(lookup, kernel_size, stride, dilation):
+    coords = random_coords(seed=11)
+    coords[:, 1:] *= stride
+    keys, order = torch.sort(pack_keys(coords))
+    cells = MAX_GRID_CELLS if lookup == "grid" else 0
+    occupancy = submanifold_occupancy(keys, order, kernel_size, torch.float64, stride, dilation, cells)
+    kmap = submanifold_map(keys, order, kernel_size, stride, dilation, cells)
+    assert occupancy.dtype == torch.float64 and occupancy.shape == (kernel_size ** 3, coords.shape[0])
+    assert torch.equal(occupancy, kmap.occupancy(torch.float64))
+    sites = {tuple(r) for r in coords.tolist()}
+    half = kernel_size // 2
+    steps = [(i - half) * stride * dilation for i in range(kernel_size)]
+    expected = torch.tensor([[float((b, x + dx, y + dy, z + dz) in sites) for (b, x, y, z) in coords.tolist()]
+                             for dx, dy, dz in itertools.product(steps, repeat=3)], dtype=torch.float64)
+    assert torch.equal(occupancy, expected)
+
+
+def test_the_stem_reads_an_occupancy_and_builds_no_kernel_map():
+    coords = random_coords(seed=12)
+    x = SparseTensor.from_coordinates(coords, torch.zeros(coords.shape[0], 3))
+    stem = SparseConv3d(3, 4, 5)
+    out = stem.forward_uniform(x, torch.randn(3))
+    assert out.features.shape == (coords.shape[0], 4) and x.manager.cached_maps == 0
+    kmap = x.manager.submanifold_map(1, 5)
+    assert torch.equal(x.manager.submanifold_occupancy(1, 5), kmap.occupancy(torch.float32))
 
 
 def test_kernel_maps_are_cached_and_shared_by_encoder_and_decoder_layers():

@@ -110,7 +110,7 @@ class CaslOutput(NamedTuple):
 
 
 def _point_head(in_channels: int, hidden: int, out_channels: int) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(in_channels, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU(),
+    return nn.Sequential(nn.Linear(in_channels, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
                          nn.Linear(hidden, out_channels))
 
 

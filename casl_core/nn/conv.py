@@ -104,8 +104,8 @@ class SparseConv3d(nn.Module):
         """
         if self.stride != 1:
             raise ConfigError("forward_uniform is for submanifold convolutions (stride 1)")
-        kmap = x.manager.submanifold_map(x.stride, self.kernel_size, self.dilation)
-        out = uniform_submanifold_conv(vector.reshape(-1), self.weight, kmap)
+        occupancy = x.manager.submanifold_occupancy(x.stride, self.kernel_size, self.dilation, self.weight.dtype)
+        out = uniform_submanifold_conv(vector.reshape(-1), self.weight, occupancy)
         if self.bias is not None:
             out = out + self.bias
         return SparseTensor(out, x.stride, x.manager)

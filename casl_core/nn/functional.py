@@ -125,27 +125,29 @@ def conv_weight_grad(features: Tensor, grad_out: Tensor, kmap: KernelMap, method
     return _loop_backward(features, grad_out, kmap, None, True)[1]
 
 
-def uniform_submanifold_conv(vector: Tensor, weight: Tensor, kmap: KernelMap) -> Tensor:
+def uniform_submanifold_conv(vector: Tensor, weight: Tensor, occupancy: Tensor) -> Tensor:
     """Submanifold convolution of features that are one ``(C_in,)`` vector at every site.
 
     ``out[o] = sum over the offsets k present at o of vector @ weight[k]``, which is the
-    ``(M, K)`` occupancy of the kernel map times the ``(K, C_out)`` products of the vector
-    with each offset's weight: no gather and no scatter, and plain autograd gives the
-    gradients of ``vector`` and ``weight``. The coordinate encoder's stem sees exactly such
-    features (one learned token per occupied voxel), so its 5^3 convolution costs one small
-    matrix product instead of 124 gather-multiply-scatter steps.
+    ``(M, K)`` occupancy of the kernel (the transpose of ``occupancy``, ``(K, M)``, see
+    :meth:`casl_core.nn.sparse.CoordinateManager.submanifold_occupancy`) times the
+    ``(K, C_out)`` products of the vector with each offset's weight: no gather and no
+    scatter, and plain autograd gives the gradients of ``vector`` and ``weight``. The
+    coordinate encoder's stem sees exactly such features (one learned token per occupied
+    voxel), so its 5^3 convolution costs one small matrix product instead of 124
+    gather-multiply-scatter steps.
 
     Raises
     ------
     ConfigError
-        When the vector or weight does not fit the map.
+        When the vector, weight and occupancy do not fit together.
     """
-    if vector.dim() != 1 or weight.dim() != 3 or weight.shape[0] != kmap.kernel_volume \
+    if vector.dim() != 1 or weight.dim() != 3 or occupancy.dim() != 2 or weight.shape[0] != occupancy.shape[0] \
             or weight.shape[1] != vector.shape[0]:
         raise ConfigError(f"a {tuple(vector.shape)} vector and a {tuple(weight.shape)} weight do not fit "
-                          f"a map with {kmap.kernel_volume} offsets")
+                          f"an occupancy of {occupancy.shape[0]} offsets")
     per_offset = torch.einsum("c,kcd->kd", vector, weight)
-    return kmap.occupancy(per_offset.dtype).t() @ per_offset
+    return occupancy.to(per_offset.dtype).t() @ per_offset
 
 
 #: Below this share of filled (coarse site, offset) slots the transposed convolution

@@ -23,6 +23,7 @@ from casl_core.nn.kmap import (
     downsample_map,
     pack_keys,
     submanifold_map,
+    submanifold_occupancy,
 )
 
 
@@ -73,6 +74,7 @@ class CoordinateManager:
         self._sets: dict[int, _CoordinateSet] = {}
         self._submanifold: dict[_SubmanifoldKey, KernelMap] = {}
         self._downsample: dict[_DownsampleKey, DownsampleMap] = {}
+        self._occupancy: dict[tuple[_SubmanifoldKey, torch.dtype], Tensor] = {}
         self._add(stride, coordinates, check_unique=True)
         self.base_stride = stride
 
@@ -112,6 +114,23 @@ class CoordinateManager:
             self._submanifold[key] = submanifold_map(found.sorted_keys, found.order, kernel_size,
                                                      stride, dilation)
         return self._submanifold[key]
+
+    def submanifold_occupancy(self, stride: int, kernel_size: int, dilation: int = 1,
+                              dtype: torch.dtype = torch.float32) -> Tensor:
+        """The (cached) ``(K, M)`` 0/1 occupancy of a submanifold kernel at ``stride``, as ``dtype``.
+
+        Read from the kernel map when that is cached already, else built on its own (cheaper,
+        see :func:`casl_core.nn.kmap.submanifold_occupancy`).
+        """
+        key = _SubmanifoldKey(stride, kernel_size, dilation)
+        if key in self._submanifold:
+            return self._submanifold[key].occupancy(dtype)
+        if (key, dtype) not in self._occupancy:
+            self.coordinates(stride)
+            found = self._sets[stride]
+            self._occupancy[key, dtype] = submanifold_occupancy(found.sorted_keys, found.order, kernel_size,
+                                                                dtype, stride, dilation)
+        return self._occupancy[key, dtype]
 
     def downsample_map(self, stride: int, factor: int = 2) -> DownsampleMap:
         """The (cached) map from ``stride`` to ``stride * factor``; registers the coarse coordinates."""
