@@ -66,7 +66,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from casl_gui.session import Session
 
+    from casl_gui.bindings import MISCOUNT_WARNING, void_calls_lose_references
+
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "casl-gui"])
+    if void_calls_lose_references():
+        import PySide6
+
+        print(MISCOUNT_WARNING.format(version=PySide6.__version__), file=sys.stderr)
     app.setOrganizationName(ORGANISATION)
     app.setApplicationName(APPLICATION)
     session = Session(args, make_settings())

@@ -7,6 +7,8 @@ import sys
 import pytest
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 
+from casl_gui.bindings import void_calls_lose_references
+
 pytestmark = [pytest.mark.gui, pytest.mark.timeout(60)]
 
 
@@ -26,3 +28,4 @@ def test_methods_that_return_nothing_leave_the_reference_count_of_none_alone(qap
     assert sys.getrefcount(None) - before > -100, (
         f"None lost {before - sys.getrefcount(None)} references over 4000 calls: this PySide6 "
         "build miscounts references and will crash the GUI")
+    assert not void_calls_lose_references()
