@@ -52,3 +52,58 @@ def test_torchrun_two_cpu_processes_finetune_one_epoch(tmp_path):
     net.load_state_dict(ckpt.state_dict)
     assert parameters_digest(net) == digests["0"]
     assert proc.stderr.count("epoch 1/1") == 1  # only rank 0 prints
+
+
+@pytest.mark.slow
+def test_torchrun_two_cpu_processes_pretrain_one_epoch(tmp_path):
+    data = tmp_path / "normal"
+    data.mkdir()
+    for seed in range(4):
+        write_scan(make_part("flange", seed=seed, n_points=600), data / f"f{seed}.pcd")
+    out = tmp_path / "pre.safetensors"
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
+    proc = subprocess.run([*TORCHRUN, *CASL_MODULE, "pretrain", "--data", str(data), "--out", str(out),
+                           "--epochs", "1", "--batch-size", "1", "--device", "cpu", "--max-points", "0"],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    digests = dict(re.findall(r"rank (\d)/2: parameters sha256 ([0-9a-f]{64})", proc.stdout))
+    assert set(digests) == {"0", "1"} and digests["0"] == digests["1"], proc.stdout
+    ckpt = load_checkpoint(out)
+    assert ckpt.info.kind == "pretrain" and ckpt.info.training["world_size"] == 2
+    net = CaslNet(CaslConfig.from_dict(ckpt.info.config))
+    net.load_state_dict(ckpt.state_dict)
+    assert parameters_digest(net) == digests["0"]
+
+
+@pytest.mark.slow
+def test_torchrun_two_cpu_processes_share_the_files_of_casl_infer(tmp_path):
+    import csv
+
+    import numpy as np
+
+    from casl_core.bundled import DEMO_MODEL, bundled_file
+    from casl_core.infer import infer_files
+
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    files = []
+    for seed in range(5):
+        files.append(scans / f"part{seed}.ply")
+        write_scan(make_part("flange", seed=seed, n_points=800 + 100 * seed), files[-1])
+    out = tmp_path / "out"
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
+    model = bundled_file(DEMO_MODEL)
+    assert model is not None, "the bundled demo model is not installed"
+    proc = subprocess.run([*TORCHRUN, *CASL_MODULE, "infer", "--checkpoint", str(model), *map(str, files),
+                           "--out-dir", str(out), "--device", "cpu"],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    with open(out / "object_scores.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["file"] for r in rows] == [str(f) for f in files]  # every file once, in the order given
+    assert proc.stdout.count("object score") == len(files)  # one summary, from rank 0
+    alone = infer_files(model, files, tmp_path / "alone", device="cpu")
+    for row, ref in zip(rows, alone):
+        assert int(row["points"]) == ref.points
+        assert float(row["object_score"]) == pytest.approx(ref.object_score, rel=1e-5, abs=1e-6)
+        np.testing.assert_allclose(np.load(row["scores"]), np.load(ref.scores_out), rtol=1e-5, atol=1e-5)
