@@ -76,6 +76,10 @@ def add_model_verbs(verbs: argparse._SubParsersAction) -> None:
                    "patch (one of Norm-AS's patches removed, the rim left around it labelled) instead of a "
                    "Norm-AS patch pushed along its normal; 0 is the paper's Norm-AS recipe "
                    f"(default: {ft.missing_fraction})")
+    p.add_argument("--point-dropout", type=float, default=ft.point_dropout, metavar="X",
+                   help="drop a random share in [0, X) of each training sample's points before its "
+                   "pseudo-anomaly is made, so the model sees other samplings of the same surface "
+                   f"(default: {ft.point_dropout})")
     _training_options(p, ft.epochs, ft.lr, ft.batch_size)
     p.set_defaults(func=cmd_finetune)
 
@@ -177,7 +181,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     options = FinetuneOptions(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
                               max_points=_max_points(args.max_points), val_fraction=args.val_fraction,
                               anomaly_weight=args.anomaly_weight, config=args.config,
-                              missing_fraction=args.missing_fraction)
+                              missing_fraction=args.missing_fraction, point_dropout=args.point_dropout)
     return _train(args, lambda progress: finetune(args.train, args.out, init=args.init, options=options,
                                                   device=args.device, resume=args.resume,
                                                   command=["casl", *sys.argv[1:]], progress=progress))

@@ -208,8 +208,8 @@ def _expected_batch(task: FinetuneTask, epoch: int, step: int, make) -> tuple[np
 
 @pytest.mark.parametrize("fraction", [0.0, 1.0])
 def test_training_batches_are_norm_as_at_fraction_0_and_missing_patches_at_1(prepared, fraction):
-    task = FinetuneTask(prepared, [], FinetuneOptions(epochs=1, missing_fraction=fraction, **TINY), DistContext(),
-                        voxel_size=0.03)
+    options = FinetuneOptions(epochs=1, missing_fraction=fraction, point_dropout=0.0, **TINY)
+    task = FinetuneTask(prepared, [], options, DistContext(), voxel_size=0.03)
     if fraction == 0.0:
         def make(scan, rng):  # Norm-AS straight from the step's generator, nothing drawn before it
             return norm_as(scan.points, scan.normals, rng)
@@ -230,7 +230,7 @@ def test_a_mixed_fraction_draws_one_uniform_per_sample_to_pick_the_kind(prepared
     scan = prepared[0]
     kinds = []
     for seed in range(30):
-        cloud = pseudo_anomaly(scan, np.random.default_rng(seed), "cpu", 0.5)
+        cloud = pseudo_anomaly(scan, np.random.default_rng(seed), "cpu", 0.5, point_dropout=0.0)
         replay = np.random.default_rng(seed)
         if replay.uniform() < 0.5:
             ref = missing_patch(scan.points, scan.normals, replay)
@@ -297,4 +297,52 @@ def test_a_resume_state_saved_before_the_option_counts_as_norm_as_only(tmp_path)
     check_resume_options(out, FinetuneOptions())
     with pytest.raises(CheckpointError, match="fraction of 0.0, not 0.25"):
         check_resume_options(out, FinetuneOptions(missing_fraction=0.25))
+    with pytest.raises(CheckpointError, match="point dropout of 0.0, not 0.3"):
+        check_resume_options(out, FinetuneOptions(point_dropout=0.3))
     check_resume_options(tmp_path / "none.safetensors", FinetuneOptions(missing_fraction=0.25))
+
+
+def test_point_dropout_keeps_a_random_subset_then_makes_the_sample_from_it(prepared):
+    scan = prepared[0]
+    n = len(scan.points)
+    kept_shares = []
+    for seed in range(12):
+        cloud = pseudo_anomaly(scan, np.random.default_rng(seed), "cpu", point_dropout=0.4)
+        replay = np.random.default_rng(seed)
+        keep = replay.random(n) >= replay.uniform(0.0, 0.4)
+        ref = norm_as(scan.points[keep], scan.normals[keep], replay)
+        np.testing.assert_array_equal(cloud.points, ref.points)
+        np.testing.assert_array_equal(cloud.labels, ref.labels)
+        assert cloud.curvature.shape == (len(ref.points), 3)
+        kept_shares.append(len(cloud.points) / n)
+    assert min(kept_shares) > 0.5 and max(kept_shares) <= 1.0
+    assert max(kept_shares) - min(kept_shares) > 0.1  # the share itself is drawn per sample
+    plain = pseudo_anomaly(scan, np.random.default_rng(3), "cpu", point_dropout=0.0)
+    np.testing.assert_array_equal(plain.points, norm_as(scan.points, scan.normals, np.random.default_rng(3)).points)
+
+
+def test_training_batches_drop_points_but_validation_samples_keep_them(prepared):
+    options = FinetuneOptions(epochs=1, point_dropout=0.5, **TINY)
+    task = FinetuneTask(prepared, [], options, DistContext(), voxel_size=0.03)
+    batch = task.batch(0, 0)
+    chosen, _ = step_share(len(task.train), task.ctx, 0, 0, 0, 2)
+    assert batch.target.numel() < sum(len(task.train[i].points) for i in chosen)
+    for a, b in zip(make_validation(prepared[:2], options, "cpu"),
+                    make_validation(prepared[:2], FinetuneOptions(val_samples=1, point_dropout=0.0), "cpu")):
+        np.testing.assert_array_equal(a.points, b.points)
+
+
+@pytest.mark.parametrize("dropout", [-0.1, 1.0, float("nan")])
+def test_an_out_of_range_point_dropout_is_refused(dropout):
+    with pytest.raises(ConfigError, match="point dropout"):
+        FinetuneOptions(point_dropout=dropout).check()
+
+
+def test_the_point_dropout_is_recorded_and_resume_keeps_it(parts, tmp_path):
+    out = tmp_path / "drop.safetensors"
+    finetune([parts], out, options=FinetuneOptions(epochs=1, point_dropout=0.25, **TINY), device="cpu",
+             use_bundled=False)
+    assert json.loads(out.with_suffix(".json").read_text())["training"]["point_dropout"] == 0.25
+    with pytest.raises(CheckpointError, match="point dropout of 0.25, not 0.0"):
+        finetune([parts], out, options=FinetuneOptions(epochs=2, point_dropout=0.0, **TINY), device="cpu",
+                 use_bundled=False, resume=True)

@@ -10,8 +10,14 @@ cross-entropy against the sample's labels. Two kinds of sample exist:
   and patch choice, the patch removed and the rim left around it labelled).
 
 ``FinetuneOptions.missing_fraction`` is the probability of a missing patch. At 0 (the
-default) every sample is Norm-AS and the generators are consumed exactly as Norm-AS alone
-consumes them; above 0, one ``rng.uniform()`` drawn before each sample picks its kind.
+default) every sample is Norm-AS and nothing is drawn to pick the kind; above 0, one
+``rng.uniform()`` drawn before each sample picks its kind.
+
+``FinetuneOptions.point_dropout`` (default 0) first drops a random share of the training
+scan's points (up to that value, drawn per sample), so that the model does not learn the
+exact point layout of its few training scans; validation samples keep every point. With
+both at 0 (the defaults) the generators are consumed exactly as Norm-AS alone consumes
+them, the paper's recipe.
 
 Checkpoint selection uses held-out pseudo-anomalies only: ``val_fraction`` of the normal
 scans (at least one when there are two or more) are kept out of training, and a fixed,
@@ -82,9 +88,17 @@ def draw_sample(points: np.ndarray, normals: np.ndarray, rng: np.random.Generato
 
 
 def pseudo_anomaly(scan: PreparedScan, rng: np.random.Generator, device: str,
-                   missing_fraction: float = 0.0) -> LabelledCloud:
-    """One pseudo-anomalous sample of ``scan`` (see :func:`draw_sample`) with curvature recomputed on its points."""
-    sample = draw_sample(scan.points, scan.normals, rng, missing_fraction)
+                   missing_fraction: float = 0.0, point_dropout: float = 0.0) -> LabelledCloud:
+    """One pseudo-anomalous sample of ``scan`` (see :func:`draw_sample`) with curvature recomputed on its points.
+
+    With ``point_dropout > 0`` a share drawn uniformly from ``[0, point_dropout)`` of the
+    scan's points is dropped at random first (two draws from ``rng`` before the sample's own).
+    """
+    points, normals = scan.points, scan.normals
+    if point_dropout > 0:
+        keep = rng.random(len(points)) >= rng.uniform(0.0, point_dropout)
+        points, normals = points[keep], normals[keep]
+    sample = draw_sample(points, normals, rng, missing_fraction)
     return LabelledCloud(sample.points, curvature_matrix(sample.points, device), sample.labels)
 
 
@@ -114,7 +128,9 @@ class FinetuneTask:
                                  self.options.batch_size)
         n = len(self.train)
         fraction = self.options.missing_fraction
-        clouds = [pseudo_anomaly(self.train[i], rng, self.curv_device, fraction) if i < n else self.labelled[i - n]
+        dropout = self.options.point_dropout
+        clouds = [pseudo_anomaly(self.train[i], rng, self.curv_device, fraction, dropout) if i < n
+                  else self.labelled[i - n]
                   for i in chosen]
         batch = CaslBatch.from_scans([c.points for c in clouds], [c.curvature for c in clouds],
                                      voxel_size=self.voxel_size, device=self.ctx.device)
@@ -159,15 +175,16 @@ def make_validation(scans: list[PreparedScan], options: FinetuneOptions, device:
 
 
 def check_resume_options(out: str | os.PathLike[str], options: FinetuneOptions) -> None:
-    """Refuse to continue a saved run that used another pseudo-anomaly mixture.
+    """Refuse to continue a saved run that made its samples otherwise.
 
-    States saved before the option existed count as ``missing_fraction = 0`` (Norm-AS only).
+    States saved before an option existed count as that option's old behaviour:
+    ``missing_fraction = 0`` (Norm-AS only) and ``point_dropout = 0`` (every point kept).
     A missing state is left for the training loop to report.
 
     Raises
     ------
     CheckpointError
-        If the state beside ``out`` records a different ``missing_fraction``.
+        If the state beside ``out`` records a different ``missing_fraction`` or ``point_dropout``.
     """
     path = resume_path(out)
     if not path.is_file():
@@ -175,10 +192,13 @@ def check_resume_options(out: str | os.PathLike[str], options: FinetuneOptions) 
     refuse_pickle(path)
     doc = read_safetensors_doc(path)
     run = doc.get("run") if isinstance(doc, dict) else None
-    saved = run.get("missing_fraction", 0.0) if isinstance(run, dict) else 0.0
-    if saved != options.missing_fraction:
-        raise CheckpointError(f"{path}: the saved run used a missing-patch fraction of {saved}, not "
-                              f"{options.missing_fraction}; start again without --resume or use the same settings")
+    run = run if isinstance(run, dict) else {}
+    for key, words, flag in (("missing_fraction", "a missing-patch fraction", "--missing-fraction"),
+                             ("point_dropout", "a point dropout", "--point-dropout")):
+        saved, wanted = run.get(key, 0.0), getattr(options, key)
+        if saved != wanted:
+            raise CheckpointError(f"{path}: the saved run used {words} of {saved}, not {wanted}; start again "
+                                  f"without --resume or give {flag} {saved}")
 
 
 def finetune(train: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str], *,
@@ -260,6 +280,6 @@ def finetune(train: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str
     run = Run(model=model, info=info, out=Path(out), ctx=ctx,
               options=LoopOptions(options.epochs, options.lr, options.weight_decay, options.seed),
               facts={"kind": "finetune", "data_fingerprint": fingerprint, "config": model.config.to_dict(),
-                     "missing_fraction": options.missing_fraction},
+                     "missing_fraction": options.missing_fraction, "point_dropout": options.point_dropout},
               notes=notes)
     return run_training(task, run, resume=resume, progress=progress, cancel=cancel)

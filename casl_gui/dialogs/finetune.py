@@ -123,6 +123,13 @@ class FinetuneDialog(QDialog):
         self.missing_spin.setValue(FinetuneOptions().missing_fraction)
         self.missing_spin.setToolTip("Share of pseudo-anomalies that remove a patch (a hole) instead of pushing "
                                      "it along its normal (Norm-AS); 0 is the paper's recipe")
+        self.dropout_spin = QDoubleSpinBox(self)
+        self.dropout_spin.setDecimals(2)
+        self.dropout_spin.setRange(0.0, 0.95)
+        self.dropout_spin.setSingleStep(0.05)
+        self.dropout_spin.setValue(FinetuneOptions().point_dropout)
+        self.dropout_spin.setToolTip("Each training sample drops a random share of its points, up to this "
+                                     "much, so the model sees other samplings of the same surface")
         self.device_combo = QComboBox(self)
         for choice in model_jobs.device_choices():
             self.device_combo.addItem(choice.text, choice.spec)
@@ -141,11 +148,12 @@ class FinetuneDialog(QDialog):
         form.addRow("Learning rate", self.lr_spin)
         form.addRow("Batch size", self.batch_spin)
         form.addRow("Missing-patch share", self.missing_spin)
+        form.addRow("Point dropout", self.dropout_spin)
         form.addRow("Device", self.device_combo)
         form.addRow("Output", rows[2])
         form.addRow("", self.annotated_box)
         self._form_widgets = (*rows, self.epochs_spin, self.lr_spin, self.batch_spin, self.missing_spin,
-                              self.device_combo,
+                              self.dropout_spin, self.device_combo,
                               self.annotated_box)
         self._layout = QVBoxLayout(self)
         self._layout.addLayout(form)
@@ -222,7 +230,8 @@ class FinetuneDialog(QDialog):
         if not self.out_edit.text().strip() or not out.parent.is_dir():
             raise ConfigError(f"{out}: choose an output file in an existing folder")
         options = FinetuneOptions(epochs=self.epochs_spin.value(), lr=self.lr_spin.value(),
-                                  batch_size=self.batch_spin.value(), missing_fraction=self.missing_spin.value())
+                                  batch_size=self.batch_spin.value(), missing_fraction=self.missing_spin.value(),
+                                  point_dropout=self.dropout_spin.value())
         labelled = tuple(self._labelled()) if self.annotated_box.isChecked() else ()
         return model_jobs.FinetuneRequest(folder, out, Path(init_text) if init_text else None, options,
                                           self.device_combo.currentData(), resume, labelled)

@@ -123,6 +123,18 @@ def test_the_missing_patch_share_reaches_the_training_options(window, normal_par
     assert dialog.request(False).options.missing_fraction == pytest.approx(1.0)
 
 
+def test_the_point_dropout_reaches_the_training_options(window, normal_parts, tmp_path):
+    dialog = window.casl.show_finetune()
+    assert dialog.dropout_spin.value() == pytest.approx(FinetuneOptions().point_dropout)
+    _fill(dialog, normal_parts, tmp_path / "m.safetensors", epochs=1)
+    dialog.dropout_spin.setValue(0.2)
+    assert dialog.request(False).options.point_dropout == pytest.approx(0.2)
+    dialog.dropout_spin.setValue(1.0)  # clamped below 1: a sample always keeps points
+    dropout = dialog.request(False).options.point_dropout
+    assert dropout == pytest.approx(0.95)
+    dialog.request(False).options.check()
+
+
 def test_annotated_open_scans_are_passed_as_labelled_samples(window, qtbot, normal_parts, tmp_path):
     scan = synthesize_defect(make_part("hex_nut", seed=7, n_points=1500), DefectKind.BULGE,
                              np.random.default_rng(2))
