@@ -97,6 +97,16 @@ class FinetuneDialog(QDialog):
 
     # -- layout ------------------------------------------------------------------------
 
+    def _share_spin(self, top: float, value: float, tip: str) -> QDoubleSpinBox:
+        """A spin box for a share in ``[0, top]`` in steps of 0.05."""
+        spin = QDoubleSpinBox(self)
+        spin.setDecimals(2)
+        spin.setRange(0.0, top)
+        spin.setSingleStep(0.05)
+        spin.setValue(value)
+        spin.setToolTip(tip)
+        return spin
+
     def _build_form(self) -> None:
         self.folder_edit = QLineEdit(self)
         self.folder_edit.setPlaceholderText("Folder of normal (defect-free) scans")
@@ -116,20 +126,13 @@ class FinetuneDialog(QDialog):
         self.batch_spin = QSpinBox(self)
         self.batch_spin.setRange(1, 256)
         self.batch_spin.setValue(FinetuneOptions().batch_size)
-        self.missing_spin = QDoubleSpinBox(self)
-        self.missing_spin.setDecimals(2)
-        self.missing_spin.setRange(0.0, 1.0)
-        self.missing_spin.setSingleStep(0.05)
-        self.missing_spin.setValue(FinetuneOptions().missing_fraction)
-        self.missing_spin.setToolTip("Share of pseudo-anomalies that remove a patch (a hole) instead of pushing "
-                                     "it along its normal (Norm-AS); 0 is the paper's recipe")
-        self.dropout_spin = QDoubleSpinBox(self)
-        self.dropout_spin.setDecimals(2)
-        self.dropout_spin.setRange(0.0, 0.95)
-        self.dropout_spin.setSingleStep(0.05)
-        self.dropout_spin.setValue(FinetuneOptions().point_dropout)
-        self.dropout_spin.setToolTip("Each training sample drops a random share of its points, up to this "
-                                     "much, so the model sees other samplings of the same surface")
+        self.missing_spin = self._share_spin(1.0, FinetuneOptions().missing_fraction,
+                                             "Share of pseudo-anomalies that remove a patch (a hole) instead of "
+                                             "pushing it along its normal (Norm-AS); 0 is the paper's recipe")
+        self.dropout_spin = self._share_spin(0.95, FinetuneOptions().point_dropout,
+                                             "Each training sample drops a random share of its points, up to this "
+                                             "much, so the model sees other samplings of the same surface; 0 is "
+                                             "the paper's recipe")
         self.device_combo = QComboBox(self)
         for choice in model_jobs.device_choices():
             self.device_combo.addItem(choice.text, choice.spec)

@@ -113,26 +113,19 @@ def test_the_device_list_names_the_cpu_and_every_cuda_device(window):
     assert "threads" in dialog.device_combo.itemText(1)
 
 
-def test_the_missing_patch_share_reaches_the_training_options(window, normal_parts, tmp_path):
+@pytest.mark.parametrize("spin, option, top", [("missing_spin", "missing_fraction", 1.0),
+                                                ("dropout_spin", "point_dropout", 0.95)])
+def test_the_sample_shares_reach_the_training_options(window, normal_parts, tmp_path, spin, option, top):
     dialog = window.casl.show_finetune()
-    assert dialog.missing_spin.value() == pytest.approx(FinetuneOptions().missing_fraction)
+    box = getattr(dialog, spin)
+    assert box.value() == pytest.approx(getattr(FinetuneOptions(), option))
     _fill(dialog, normal_parts, tmp_path / "m.safetensors", epochs=1)
-    dialog.missing_spin.setValue(0.4)
-    assert dialog.request(False).options.missing_fraction == pytest.approx(0.4)
-    dialog.missing_spin.setValue(1.7)  # clamped by the spin box to the valid range
-    assert dialog.request(False).options.missing_fraction == pytest.approx(1.0)
-
-
-def test_the_point_dropout_reaches_the_training_options(window, normal_parts, tmp_path):
-    dialog = window.casl.show_finetune()
-    assert dialog.dropout_spin.value() == pytest.approx(FinetuneOptions().point_dropout)
-    _fill(dialog, normal_parts, tmp_path / "m.safetensors", epochs=1)
-    dialog.dropout_spin.setValue(0.2)
-    assert dialog.request(False).options.point_dropout == pytest.approx(0.2)
-    dialog.dropout_spin.setValue(1.0)  # clamped below 1: a sample always keeps points
-    dropout = dialog.request(False).options.point_dropout
-    assert dropout == pytest.approx(0.95)
-    dialog.request(False).options.check()
+    box.setValue(0.4)
+    assert getattr(dialog.request(False).options, option) == pytest.approx(0.4)
+    box.setValue(1.7)  # clamped by the spin box to the valid range
+    options = dialog.request(False).options
+    assert getattr(options, option) == pytest.approx(top)
+    options.check()
 
 
 def test_annotated_open_scans_are_passed_as_labelled_samples(window, qtbot, normal_parts, tmp_path):
