@@ -96,8 +96,9 @@ def pseudo_anomaly(scan: PreparedScan, rng: np.random.Generator, device: str,
     """
     points, normals = scan.points, scan.normals
     if point_dropout > 0:
-        keep = rng.random(len(points)) >= rng.uniform(0.0, point_dropout)
-        points, normals = points[keep], normals[keep]
+        draws = rng.random(len(points))
+        share = rng.uniform(0.0, point_dropout)
+        points, normals = points[draws >= share], normals[draws >= share]
     sample = draw_sample(points, normals, rng, missing_fraction)
     return LabelledCloud(sample.points, curvature_matrix(sample.points, device), sample.labels)
 
@@ -174,6 +175,13 @@ def make_validation(scans: list[PreparedScan], options: FinetuneOptions, device:
     return out
 
 
+#: Options that change how samples are made, recorded in the resume state and checked on
+#: ``--resume``: option name -> (words for an error, command-line flag). States saved before
+#: an option existed count as 0 for it.
+SAMPLE_OPTIONS = {"missing_fraction": ("a missing-patch fraction", "--missing-fraction"),
+                  "point_dropout": ("a point dropout", "--point-dropout")}
+
+
 def check_resume_options(out: str | os.PathLike[str], options: FinetuneOptions) -> None:
     """Refuse to continue a saved run that made its samples otherwise.
 
@@ -193,8 +201,7 @@ def check_resume_options(out: str | os.PathLike[str], options: FinetuneOptions) 
     doc = read_safetensors_doc(path)
     run = doc.get("run") if isinstance(doc, dict) else None
     run = run if isinstance(run, dict) else {}
-    for key, words, flag in (("missing_fraction", "a missing-patch fraction", "--missing-fraction"),
-                             ("point_dropout", "a point dropout", "--point-dropout")):
+    for key, (words, flag) in SAMPLE_OPTIONS.items():
         saved, wanted = run.get(key, 0.0), getattr(options, key)
         if saved != wanted:
             raise CheckpointError(f"{path}: the saved run used {words} of {saved}, not {wanted}; start again "
@@ -280,6 +287,6 @@ def finetune(train: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str
     run = Run(model=model, info=info, out=Path(out), ctx=ctx,
               options=LoopOptions(options.epochs, options.lr, options.weight_decay, options.seed),
               facts={"kind": "finetune", "data_fingerprint": fingerprint, "config": model.config.to_dict(),
-                     "missing_fraction": options.missing_fraction, "point_dropout": options.point_dropout},
+                     **{key: getattr(options, key) for key in SAMPLE_OPTIONS}},
               notes=notes)
     return run_training(task, run, resume=resume, progress=progress, cancel=cancel)
