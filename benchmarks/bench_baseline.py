@@ -22,6 +22,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from meshes import MESHES, SCANS  # noqa: E402
+
 from casl_core import metrics  # noqa: E402
 from casl_core.anomaly.baseline import FUSIONS, fuse_curvature  # noqa: E402
 from casl_core.anomaly.pooling import object_score  # noqa: E402
@@ -29,7 +31,6 @@ from casl_core.anomaly.synth import make_test_set  # noqa: E402
 from casl_core.datasets import open_dataset  # noqa: E402
 from casl_core.geometry import add_curvature  # noqa: E402
 from casl_core.io import read_scan  # noqa: E402
-from meshes import MESHES, SCANS  # noqa: E402
 
 CATEGORIES = MESHES
 
@@ -44,8 +45,9 @@ def main() -> None:
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         for cat, rel in CATEGORIES.items():
-            make_test_set([read_scan(SCANS / rel)], tmp, layout="real3d", category=cat,
-                          per_kind=args.per_kind, seed=args.seed)
+            make_test_set(
+                [read_scan(SCANS / rel)], tmp, layout="real3d", category=cat, per_kind=args.per_kind, seed=args.seed
+            )
         dataset = open_dataset(tmp)
         for cat in dataset.categories:
             scored = {m: ([], [], [], []) for m in methods}
@@ -66,8 +68,10 @@ def main() -> None:
                     metrics.auroc(np.concatenate(pt_l), np.concatenate(pt_s)),
                 )
     cats = list(per_method[methods[0]])
-    print(f"test set: {len(cats)} categories from real scans, {args.per_kind} defective scans per kind, "
-          f"seed {args.seed}; {time.perf_counter() - t0:.0f} s")
+    print(
+        f"test set: {len(cats)} categories from real scans, {args.per_kind} defective scans per kind, "
+        f"seed {args.seed}; {time.perf_counter() - t0:.0f} s"
+    )
     print(f"{'method':<12}" + "".join(f"{c:>22}" for c in cats) + f"{'mean':>16}")
     print(f"{'':<12}" + "".join(f"{'obj / point':>22}" for _ in cats) + f"{'obj / point':>16}")
     for m in methods:

@@ -39,14 +39,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
+from meshes import MESHES, SCANS  # noqa: E402
 
 from casl_core.anomaly.synth import _jittered, make_test_set  # noqa: E402
 from casl_core.datasets.pointgt import read_gt  # noqa: E402
-from casl_core.demo import PART_KINDS, make_part  # noqa: E402
-from casl_core.metrics import auroc  # noqa: E402
 from casl_core.datasets.write import write_train_scan  # noqa: E402
+from casl_core.demo import PART_KINDS, make_part  # noqa: E402
 from casl_core.io import read_scan  # noqa: E402
-from meshes import MESHES, SCANS  # noqa: E402
+from casl_core.metrics import auroc  # noqa: E402
 
 CATEGORIES = {name: MESHES[name] for name in ("rocker_arm", "fandisk", "bunny")}
 TARGET_SECONDS = 600.0
@@ -109,8 +109,9 @@ def build_data(work: Path, category: str, args: argparse.Namespace) -> tuple[Pat
             scan = _jittered(scan, np.random.default_rng([args.seed, 77, s]))
         write_train_scan(train_root, "real3d", category, s, scan)
     held_out = [sample_scan(category, args.points, HELD_OUT_SEED + i) for i in range(args.n_held_out)]
-    test_root = make_test_set(held_out, work / "test", layout="real3d", category=category,
-                              per_kind=args.per_kind, seed=args.seed)
+    test_root = make_test_set(
+        held_out, work / "test", layout="real3d", category=category, per_kind=args.per_kind, seed=args.seed
+    )
     return train_root / category, test_root
 
 
@@ -128,14 +129,38 @@ def run_category(work: Path, category: str, args: argparse.Namespace) -> Categor
     ft += args.finetune_args
     wall = casl(*ft, log=work / "finetune.log")
     common = ["--root", str(test), "--device", "cpu"]
-    casl("eval", *common, "--method", "casl", "--checkpoint", str(model), "--out", str(work / "casl.json"),
-         "--scores-dir", str(work / "scores_casl"))
-    casl("eval", *common, "--method", "curvature", "--out", str(work / "curvature.json"),
-         "--scores-dir", str(work / "scores_curvature"))
+    casl(
+        "eval",
+        *common,
+        "--method",
+        "casl",
+        "--checkpoint",
+        str(model),
+        "--out",
+        str(work / "casl.json"),
+        "--scores-dir",
+        str(work / "scores_casl"),
+    )
+    casl(
+        "eval",
+        *common,
+        "--method",
+        "curvature",
+        "--out",
+        str(work / "curvature.json"),
+        "--scores-dir",
+        str(work / "scores_curvature"),
+    )
     init = json.loads(model.with_suffix(".json").read_text())["training"].get("init")
     kinds = {name: per_kind(test / category, work / f"scores_{name}" / category) for name in ("casl", "curvature")}
-    return CategoryRun(category, wall, read_metrics(work / "casl.json"), read_metrics(work / "curvature.json"),
-                       init or "none (from scratch)", kinds)
+    return CategoryRun(
+        category,
+        wall,
+        read_metrics(work / "casl.json"),
+        read_metrics(work / "curvature.json"),
+        init or "none (from scratch)",
+        kinds,
+    )
 
 
 def per_kind(test: Path, scores: Path) -> dict[str, tuple[float, float]]:
@@ -156,25 +181,35 @@ def per_kind(test: Path, scores: Path) -> dict[str, tuple[float, float]]:
 
 
 def report(runs: list[CategoryRun], args: argparse.Namespace) -> None:
-    print(f"\n{args.n_train} training scans x {args.points:,} points per category; test: {args.n_held_out} "
-          f"held-out scans, {args.per_kind} per defect kind x 6 kinds + as many good; seed {args.seed}; training "
-          f"scans {'clean' if args.clean_train else 'resampled and noisy like the test scans'}")
-    print(f"{'category':<12}{'method':<12}{'obj AUROC':>10}{'pt AUROC':>10}{'obj AUPR':>10}{'pt AUPR':>10}"
-          f"{'finetune s':>12}")
+    print(
+        f"\n{args.n_train} training scans x {args.points:,} points per category; test: {args.n_held_out} "
+        f"held-out scans, {args.per_kind} per defect kind x 6 kinds + as many good; seed {args.seed}; training "
+        f"scans {'clean' if args.clean_train else 'resampled and noisy like the test scans'}"
+    )
+    print(
+        f"{'category':<12}{'method':<12}{'obj AUROC':>10}{'pt AUROC':>10}{'obj AUPR':>10}{'pt AUPR':>10}"
+        f"{'finetune s':>12}"
+    )
     for r in runs:
         for name, m in (("casl", r.casl), ("curvature", r.curvature)):
             wall = f"{r.finetune_s:>12.1f}" if name == "casl" else ""
-            print(f"{r.category:<12}{name:<12}{m.object_auroc:>10.3f}{m.point_auroc:>10.3f}{m.object_aupr:>10.3f}"
-                  f"{m.point_aupr:>10.3f}{wall}")
+            print(
+                f"{r.category:<12}{name:<12}{m.object_auroc:>10.3f}{m.point_auroc:>10.3f}{m.object_aupr:>10.3f}"
+                f"{m.point_aupr:>10.3f}{wall}"
+            )
         d_obj = r.casl.object_auroc - r.curvature.object_auroc
         d_pt = r.casl.point_auroc - r.curvature.point_auroc
         met = d_obj >= TARGET_MARGIN and d_pt >= TARGET_MARGIN and r.finetune_s <= TARGET_SECONDS
-        print(f"{r.category:<12}{'difference':<12}{d_obj:>+10.3f}{d_pt:>+10.3f}"
-              f"{r.casl.object_aupr - r.curvature.object_aupr:>+10.3f}"
-              f"{r.casl.point_aupr - r.curvature.point_aupr:>+10.3f}"
-              f"{r.finetune_s / TARGET_SECONDS:>11.2f}x")
-        print(f"{'':<12}target (+{TARGET_MARGIN} in both AUROCs, fine-tune <= {TARGET_SECONDS:.0f} s): "
-              f"{'met' if met else 'NOT met'}; init: {r.init}")
+        print(
+            f"{r.category:<12}{'difference':<12}{d_obj:>+10.3f}{d_pt:>+10.3f}"
+            f"{r.casl.object_aupr - r.curvature.object_aupr:>+10.3f}"
+            f"{r.casl.point_aupr - r.curvature.point_aupr:>+10.3f}"
+            f"{r.finetune_s / TARGET_SECONDS:>11.2f}x"
+        )
+        print(
+            f"{'':<12}target (+{TARGET_MARGIN} in both AUROCs, fine-tune <= {TARGET_SECONDS:.0f} s): "
+            f"{'met' if met else 'NOT met'}; init: {r.init}"
+        )
         print(f"{'':<12}per defect kind, object AUROC against the good scans / point AUROC inside its scans:")
         for kind in r.kinds["casl"]:
             c, v = r.kinds["casl"][kind], r.kinds["curvature"][kind]
@@ -183,21 +218,31 @@ def report(runs: list[CategoryRun], args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--categories", default="rocker_arm",
-                        help=f"comma-separated, from {', '.join(CATEGORIES)} (shared meshes) or "
-                             f"{', '.join(PART_KINDS)} (procedural parts, for choosing settings away from the meshes)")
+    parser.add_argument(
+        "--categories",
+        default="rocker_arm",
+        help=f"comma-separated, from {', '.join(CATEGORIES)} (shared meshes) or "
+        f"{', '.join(PART_KINDS)} (procedural parts, for choosing settings away from the meshes)",
+    )
     parser.add_argument("--n-train", type=int, default=8, help="training scans per category (default: 8)")
     parser.add_argument("--n-held-out", type=int, default=4, help="held-out scans the test set is made from")
     parser.add_argument("--per-kind", type=int, default=4, help="defective test scans per defect kind (default: 4)")
     parser.add_argument("--points", type=int, default=15_000, help="points per scan (default: 15000)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--clean-train", action="store_true", help="training scans without the test scans' "
-                        "resampling and noise")
-    parser.add_argument("--init", help="pretrained checkpoint (default: what `casl finetune` picks: the bundled "
-                        "casl_assets/default_small.safetensors when installed, else from scratch)")
+    parser.add_argument(
+        "--clean-train", action="store_true", help="training scans without the test scans' resampling and noise"
+    )
+    parser.add_argument(
+        "--init",
+        help="pretrained checkpoint (default: what `casl finetune` picks: the bundled "
+        "casl_assets/default_small.safetensors when installed, else from scratch)",
+    )
     parser.add_argument("--work", help="keep the data, models and logs in this folder (default: a temporary one)")
-    parser.add_argument("finetune_args", nargs="*", help="extra `casl finetune` options after `--` "
-                        "(exploration only; the target is measured with the defaults)")
+    parser.add_argument(
+        "finetune_args",
+        nargs="*",
+        help="extra `casl finetune` options after `--` (exploration only; the target is measured with the defaults)",
+    )
     args = parser.parse_args()
     cats = [c.strip() for c in args.categories.split(",") if c.strip()]
     unknown = [c for c in cats if c not in CATEGORIES and c not in PART_KINDS]

@@ -44,7 +44,9 @@ from casl_core.geometry import compute_curvature
 from casl_core.io import read_scan, write_scan
 from casl_core.scan import Scan
 
-MESH = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "scans" / "common-3d-test-models" / "nefertiti.obj"
+MESH = (
+    Path(__file__).resolve().parents[1].parent / "shared" / "data" / "scans" / "common-3d-test-models" / "nefertiti.obj"
+)
 SCALES = (16, 64, 256)
 EXACT_KS = (16, 32, 64)
 
@@ -66,7 +68,9 @@ def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, flo
         full = ["/usr/bin/time", "-o", report.name, "-f", "%e %U %S %M", *cmd]
         done = subprocess.run(full, env=env, capture_output=True, text=True)
         if done.returncode != 0:
-            raise SystemExit(f"failed ({done.returncode}): {' '.join(cmd)}\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+            raise SystemExit(
+                f"failed ({done.returncode}): {' '.join(cmd)}\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
+            )
         wall, user, sys_, rss = report.read().split()[-4:]
     return float(wall), float(user) + float(sys_), float(rss) / 1024
 
@@ -103,8 +107,19 @@ def bench_process(points: np.ndarray, repeats: int, folder: Path) -> None:
     print("radii for mean counts 16/64/256: " + ", ".join(f"{r:.4f}" for r in radii))
     ours_out, cc_out = folder / "ours.ply", folder / "cc.ply"
     ours_cmd = [casl_command(), "curvature", str(src), "-o", str(ours_out)]
-    cc_cmd = ["CloudCompare", "-SILENT", "-NO_TIMESTAMP", "-C_EXPORT_FMT", "PLY", "-PLY_EXPORT_FMT", "BINARY_LE",
-              "-AUTO_SAVE", "OFF", "-O", str(src)]
+    cc_cmd = [
+        "CloudCompare",
+        "-SILENT",
+        "-NO_TIMESTAMP",
+        "-C_EXPORT_FMT",
+        "PLY",
+        "-PLY_EXPORT_FMT",
+        "BINARY_LE",
+        "-AUTO_SAVE",
+        "OFF",
+        "-O",
+        str(src),
+    ]
     for r in radii:
         cc_cmd += ["-CURV", "NORMAL_CHANGE", f"{r:.6f}"]
     cc_cmd += ["-SAVE_CLOUDS", "FILE", str(cc_out)]
@@ -118,17 +133,25 @@ def bench_process(points: np.ndarray, repeats: int, folder: Path) -> None:
     mine = [ours_scan.fields[f"curvature_s{s}"] for s in SCALES]
     cc = [v for k, v in ply_vertex_table(cc_out).items() if k.startswith("scalar_Normal_change_rate")]
     if len(cc) != 3 or not all(np.isfinite(m).all() for m in mine):
-        raise SystemExit(f"outputs incomplete: CloudCompare fields {len(cc)}, ours finite {[np.isfinite(m).all() for m in mine]}")
+        raise SystemExit(
+            f"outputs incomplete: CloudCompare fields {len(cc)}, ours finite {[np.isfinite(m).all() for m in mine]}"
+        )
     for s, a, b in zip(SCALES, mine, cc):
         ok = np.isfinite(b)
-        print(f"  s{s}: Spearman(ours, CloudCompare r) = {spearmanr(a[ok], b[ok])[0]:.3f}, "
-              f"median ours {np.median(a):.4f}, CloudCompare {np.median(b[ok]):.4f}, CC NaN {int((~ok).sum())}")
+        print(
+            f"  s{s}: Spearman(ours, CloudCompare r) = {spearmanr(a[ok], b[ok])[0]:.3f}, "
+            f"median ours {np.median(a):.4f}, CloudCompare {np.median(b[ok]):.4f}, CC NaN {int((~ok).sum())}"
+        )
     wall_o, wall_c = statistics.median(o[0] for o in ours), statistics.median(t[0] for t in theirs)
     ratio = statistics.median(o[0] / t[0] for o, t in zip(ours, theirs))
-    print(f"casl curvature: median {wall_o:.2f} s wall, {statistics.median(o[1] for o in ours):.2f} s CPU, "
-          f"peak RSS {max(o[2] for o in ours):.0f} MiB")
-    print(f"CloudCompare:   median {wall_c:.2f} s wall, {statistics.median(t[1] for t in theirs):.2f} s CPU, "
-          f"peak RSS {max(t[2] for t in theirs):.0f} MiB")
+    print(
+        f"casl curvature: median {wall_o:.2f} s wall, {statistics.median(o[1] for o in ours):.2f} s CPU, "
+        f"peak RSS {max(o[2] for o in ours):.0f} MiB"
+    )
+    print(
+        f"CloudCompare:   median {wall_c:.2f} s wall, {statistics.median(t[1] for t in theirs):.2f} s CPU, "
+        f"peak RSS {max(t[2] for t in theirs):.0f} MiB"
+    )
     print(f"ratio casl / CloudCompare (median of per-pair ratios): {ratio:.2f}")
 
 
@@ -205,8 +228,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--exact-repeats", type=int, default=3)
     parser.add_argument("--skip-exact", action="store_true")
-    parser.add_argument("--agreement", action="store_true",
-                        help="only compare the default mode with exact k-NN on four shared meshes")
+    parser.add_argument(
+        "--agreement", action="store_true", help="only compare the default mode with exact k-NN on four shared meshes"
+    )
     args = parser.parse_args()
     if args.agreement:
         agreement()

@@ -40,8 +40,10 @@ def _cloud(n: int, seed: int = 0):
     u, v = rng.random(n) * 2 * np.pi, rng.random(n) * 2 * np.pi
     r = 0.3 + 0.01 * np.sin(9 * u) * np.cos(7 * v)
     pts = np.c_[(1 + r * np.cos(v)) * np.cos(u), (1 + r * np.cos(v)) * np.sin(u), r * np.sin(v)]
-    fields = {"curvature_s16": (0.05 * rng.random(n)).astype(np.float32),
-              "curvature_s64": (0.1 * rng.random(n)).astype(np.float32)}
+    fields = {
+        "curvature_s16": (0.05 * rng.random(n)).astype(np.float32),
+        "curvature_s64": (0.1 * rng.random(n)).astype(np.float32),
+    }
     return Scan(points=pts.astype(np.float32), fields=fields)
 
 
@@ -75,7 +77,7 @@ def _front_depths(plotter, scan, clicks, radius: float) -> list[float | None]:
     depth = _camera_distance(plotter, sample)
     out = []
     for x, y in clicks:
-        near = (xy[:, 0] - x) ** 2 + (xy[:, 1] - y) ** 2 <= radius ** 2
+        near = (xy[:, 0] - x) ** 2 + (xy[:, 1] - y) ** 2 <= radius**2
         out.append(float(depth[near].min()) if near.any() else None)
     return out
 
@@ -89,10 +91,9 @@ def _window_run(app, scan, tmp: str) -> tuple[float, float, float, float]:
     from PySide6.QtCore import QElapsedTimer, QSettings, QTimer
 
     from casl_core.io import write_scan
+    from casl_core.scan import Scan
     from casl_gui.app import make_settings
     from casl_gui.main_window import MainWindow
-
-    from casl_core.scan import Scan
 
     path = os.path.join(tmp, "cloud.ply")
     write_scan(Scan(points=scan.points), path)  # coordinates only: the window computes curvature
@@ -155,7 +156,7 @@ def _probe_ticks(app, seconds: float | None, busy=None, mark=None) -> tuple[np.n
     marked = None
     clock.start()
     probe.start()
-    while (busy() if busy is not None else clock.elapsed() / 1000.0 < seconds):
+    while busy() if busy is not None else clock.elapsed() / 1000.0 < seconds:
         app.processEvents()
         if marked is None and mark is not None and mark():
             marked = clock.elapsed() / 1000.0
@@ -196,8 +197,13 @@ def _finetune_stalls(app, tmp: str, epochs: int) -> dict[str, float]:
     ticks, first_epoch = _probe_ticks(app, None, dialog.running, lambda: bool(dialog.plot.epoch_losses()))
     seconds = time.perf_counter() - start
     idle, _ = _probe_ticks(app, seconds)
-    out = dict(run=_longest_gap(ticks), steady=_longest_gap(ticks, first_epoch or 0.0), idle=_longest_gap(idle),
-               seconds=seconds, steps=dialog.plot.step_count())
+    out = dict(
+        run=_longest_gap(ticks),
+        steady=_longest_gap(ticks, first_epoch or 0.0),
+        idle=_longest_gap(idle),
+        seconds=seconds,
+        steps=dialog.plot.step_count(),
+    )
     window.close()
     app.processEvents()
     return out
@@ -208,8 +214,13 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--skip-window", action="store_true", help="skip the file-to-frame and stall runs")
-    parser.add_argument("--finetune", type=int, metavar="EPOCHS", default=0,
-                        help="only measure the main-thread stall while the fine-tune dialog trains this many epochs")
+    parser.add_argument(
+        "--finetune",
+        type=int,
+        metavar="EPOCHS",
+        default=0,
+        help="only measure the main-thread stall while the fine-tune dialog trains this many epochs",
+    )
     args = parser.parse_args()
 
     import tempfile
@@ -220,11 +231,15 @@ def main() -> None:
         app = QApplication.instance() or QApplication([])
         with tempfile.TemporaryDirectory() as tmp:
             got = _finetune_stalls(app, tmp, args.finetune)
-        print(f"fine-tune dialog, {args.finetune} epochs of 3 demo parts x 4,000 points on the CPU: "
-              f"{got['seconds']:.1f} s, {got['steps']} steps")
-        print(f"longest main-thread stall: whole run {1000 * got['run']:.0f} ms; after the first epoch "
-              f"{1000 * got['steady']:.0f} ms; idle window over as long (peer) {1000 * got['idle']:.0f} ms; "
-              f"ratio after the first epoch {got['steady'] / got['idle']:.1f}")
+        print(
+            f"fine-tune dialog, {args.finetune} epochs of 3 demo parts x 4,000 points on the CPU: "
+            f"{got['seconds']:.1f} s, {got['steps']} steps"
+        )
+        print(
+            f"longest main-thread stall: whole run {1000 * got['run']:.0f} ms; after the first epoch "
+            f"{1000 * got['steady']:.0f} ms; idle window over as long (peer) {1000 * got['idle']:.0f} ms; "
+            f"ratio after the first epoch {got['steady'] / got['idle']:.1f}"
+        )
         return
 
     from PySide6.QtWidgets import QApplication
@@ -259,8 +274,10 @@ def main() -> None:
 
     rng = np.random.default_rng(1)
     width, height = plotter.render_window.GetSize()
-    clicks = [(float(x), float(y)) for x, y in rng.uniform([0.3 * width, 0.3 * height],
-                                                           [0.7 * width, 0.7 * height], (args.repeats * 4, 2))]
+    clicks = [
+        (float(x), float(y))
+        for x, y in rng.uniform([0.3 * width, 0.3 * height], [0.7 * width, 0.7 * height], (args.repeats * 4, 2))
+    ]
     radius = 4.0
     truth = _front_depths(plotter, scan, clicks, radius)
     picker = vtkPointPicker()
@@ -280,15 +297,21 @@ def main() -> None:
     ms = lambda xs: 1000 * statistics.median(xs)  # noqa: E731
     print(f"points: {args.points:,}  window: {width}x{height}")
     if not args.skip_window:
-        print(f"file to first coloured frame (main window, binary PLY): {1000 * first_file:.0f} ms; "
-              f"full cloud drawn at {1000 * full_file:.0f} ms")
+        print(
+            f"file to first coloured frame (main window, binary PLY): {1000 * first_file:.0f} ms; "
+            f"full cloud drawn at {1000 * full_file:.0f} ms"
+        )
         print(f"longest main-thread stall while curvature runs ({curvature:.1f} s): {1000 * stall:.0f} ms")
     print(f"first frame in a bare viewport (PolyData + colour + render): {1000 * first:.0f} ms")
-    print(f"recolour in place: median {ms(in_place):.0f} ms; re-adding the actor (peer): median {ms(re_add):.0f} ms; "
-          f"ratio {statistics.median(in_place) / statistics.median(re_add):.2f}")
-    print(f"frame while rotating: full cloud median {ms(frames):.1f} ms; subsample of "
-          f"{LOD_SAMPLE if args.points > LOD_POINTS else args.points:,} points "
-          f"median {ms(lod_frames):.1f} ms")
+    print(
+        f"recolour in place: median {ms(in_place):.0f} ms; re-adding the actor (peer): median {ms(re_add):.0f} ms; "
+        f"ratio {statistics.median(in_place) / statistics.median(re_add):.2f}"
+    )
+    print(
+        f"frame while rotating: full cloud median {ms(frames):.1f} ms; subsample of "
+        f"{LOD_SAMPLE if args.points > LOD_POINTS else args.points:,} points "
+        f"median {ms(lod_frames):.1f} ms"
+    )
     print(f"pick (casl_gui.picking): median {ms(ours_t):.1f} ms, front surface hit {ours_ok}/{n_valid}")
     print(f"pick (vtkPointPicker, peer): median {ms(vtk_t):.1f} ms, front surface hit {vtk_ok}/{n_valid}")
     print(f"pick time ratio ours / vtkPointPicker: {statistics.median(ours_t) / statistics.median(vtk_t):.2f}")

@@ -19,7 +19,14 @@ import numpy as np
 
 from casl_core.io import read_scan, write_scan
 
-MESH = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "scans" / "common-3d-test-models" / "stanford-bunny.obj"
+MESH = (
+    Path(__file__).resolve().parents[1].parent
+    / "shared"
+    / "data"
+    / "scans"
+    / "common-3d-test-models"
+    / "stanford-bunny.obj"
+)
 
 
 def _time(fn) -> float:

@@ -36,8 +36,9 @@ def _random_checkpoint(path: Path, config: str) -> Path:
 
     torch.manual_seed(0)
     net = CaslNet(config_by_name(config))
-    save_checkpoint(path, net.state_dict(), CheckpointInfo(kind="finetune", config_name=config,
-                                                           config=net.config.to_dict()))
+    save_checkpoint(
+        path, net.state_dict(), CheckpointInfo(kind="finetune", config_name=config, config=net.config.to_dict())
+    )
     return path
 
 
@@ -55,11 +56,13 @@ def bench_inference(tmp: Path, repeats: int) -> None:
         infer_scan(m, with_curv)
     times: dict[str, list[float]] = {k: [] for k in ("baseline", "small", "small_net", "base", "base_net")}
     for _ in range(repeats):
-        for key, fn in (("baseline", lambda: baseline.score(scan)),
-                        ("small", lambda: infer_scan(models["small"], scan)),
-                        ("small_net", lambda: infer_scan(models["small"], with_curv)),
-                        ("base", lambda: infer_scan(models["base"], scan)),
-                        ("base_net", lambda: infer_scan(models["base"], with_curv))):
+        for key, fn in (
+            ("baseline", lambda: baseline.score(scan)),
+            ("small", lambda: infer_scan(models["small"], scan)),
+            ("small_net", lambda: infer_scan(models["small"], with_curv)),
+            ("base", lambda: infer_scan(models["base"], scan)),
+            ("base_net", lambda: infer_scan(models["base"], with_curv)),
+        ):
             t = time.perf_counter()
             fn()
             times[key].append(time.perf_counter() - t)
@@ -95,16 +98,24 @@ def bench_memory(tmp: Path, threads: int) -> None:
     out = {}
     for what in ("baseline", "casl"):
         t = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-c", _MEMORY_CHILD, what, str(ckpt), str(threads)],
-                              capture_output=True, text=True, check=True)
+        proc = subprocess.run(
+            [sys.executable, "-c", _MEMORY_CHILD, what, str(ckpt), str(threads)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         out[what] = dict(json.loads(proc.stdout.strip().splitlines()[-1]), seconds=time.perf_counter() - t)
     print("\n[2] peak resident memory, 1,000,000-point scan (fresh process each)")
     for what, r in out.items():
-        print(f"    {what:9s} peak {r['peak_mb'] / 1024:6.2f} GB (scan made: {r['before_mb'] / 1024:5.2f} GB), "
-              f"{r['seconds']:6.1f} s")
+        print(
+            f"    {what:9s} peak {r['peak_mb'] / 1024:6.2f} GB (scan made: {r['before_mb'] / 1024:5.2f} GB), "
+            f"{r['seconds']:6.1f} s"
+        )
     ratio = out["casl"]["peak_mb"] / out["baseline"]["peak_mb"]
-    print(f"    casl base / baseline peak: {ratio:.2f} x; target casl <= 4 GB -> "
-          f"{'met' if out['casl']['peak_mb'] <= 4096 else 'NOT met'}")
+    print(
+        f"    casl base / baseline peak: {ratio:.2f} x; target casl <= 4 GB -> "
+        f"{'met' if out['casl']['peak_mb'] <= 4096 else 'NOT met'}"
+    )
 
 
 def bench_finetune(tmp: Path) -> None:
@@ -122,11 +133,20 @@ def bench_finetune(tmp: Path) -> None:
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     t = time.perf_counter()
     lines: list[str] = []
-    result = finetune([train.parent], tmp / "flange.safetensors", options=FinetuneOptions(config="small"),
-                      device="cpu", use_bundled=False,
-                      progress=lambda p: lines.append(f"      epoch {p.epoch}: loss {p.loss:.4f} "
-                                                      f"val {p.losses.get('val_point_auroc', float('nan')):.4f}")
-                      if p.phase == "epoch" else None)
+    result = finetune(
+        [train.parent],
+        tmp / "flange.safetensors",
+        options=FinetuneOptions(config="small"),
+        device="cpu",
+        use_bundled=False,
+        progress=lambda p: (
+            lines.append(
+                f"      epoch {p.epoch}: loss {p.loss:.4f} val {p.losses.get('val_point_auroc', float('nan')):.4f}"
+            )
+            if p.phase == "epoch"
+            else None
+        ),
+    )
     wall = time.perf_counter() - t
     cpu1 = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
@@ -139,14 +159,20 @@ def bench_finetune(tmp: Path) -> None:
     val = make_validation([cache.prepare(files[i]) for i in val_idx], FinetuneOptions(), "cpu")
     labels = np.concatenate([v.labels for v in val])
     base = auroc(labels, np.concatenate([v.curvature.mean(axis=1) for v in val]))
-    print(f"\n[3] fine-tuning small, default settings ({FinetuneOptions().epochs} epochs), 8 flange scans x 15k "
-          f"points, {torch.get_num_threads()} threads")
+    print(
+        f"\n[3] fine-tuning small, default settings ({FinetuneOptions().epochs} epochs), 8 flange scans x 15k "
+        f"points, {torch.get_num_threads()} threads"
+    )
     print("\n".join(lines))
     print(f"    wall time {wall:7.1f} s; target <= 600 s -> {'met' if wall <= 600 else 'NOT met'}")
-    print(f"    CPU time {cpu:7.1f} s (user + system; on a shared machine the wall time also counts waiting "
-          f"for the cores, CPU time / threads bounds what the run needs alone)")
-    print(f"    held-out pseudo-anomalies, point AUROC: casl {result.best_metric:.4f}, "
-          f"curvature baseline (mean of scales) {base:.4f}")
+    print(
+        f"    CPU time {cpu:7.1f} s (user + system; on a shared machine the wall time also counts waiting "
+        f"for the cores, CPU time / threads bounds what the run needs alone)"
+    )
+    print(
+        f"    held-out pseudo-anomalies, point AUROC: casl {result.best_metric:.4f}, "
+        f"curvature baseline (mean of scales) {base:.4f}"
+    )
 
 
 def main() -> None:

@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import importlib.util
+import io
 import statistics
 import subprocess
 import sys
@@ -85,8 +85,11 @@ class SpconvTwin(nn.Module):
         self.token = nn.Parameter(torch.randn(1, config.token_channels))
 
         def cbr(c_in, c_out, k, key, stride=1):
-            conv = (sp.SubMConv3d(c_in, c_out, k, bias=False, indice_key=key) if stride == 1 else
-                    sp.SparseConv3d(c_in, c_out, 2, stride=2, bias=False, indice_key=key))
+            conv = (
+                sp.SubMConv3d(c_in, c_out, k, bias=False, indice_key=key)
+                if stride == 1
+                else sp.SparseConv3d(c_in, c_out, 2, stride=2, bias=False, indice_key=key)
+            )
             return sp.SparseSequential(conv, nn.BatchNorm1d(c_out), nn.ReLU())
 
         def stage(c_in, c_out, depth, key):
@@ -98,30 +101,50 @@ class SpconvTwin(nn.Module):
             self.enc.append(nn.ModuleList([cbr(width, width, 2, f"down{i}", 2), stage(width, c, d, f"s{i + 1}")]))
             width = c
         p = config.prompt_channels
-        self.mlp = nn.Sequential(nn.Linear(config.curvature_channels, p[0], bias=False), nn.BatchNorm1d(p[0]),
-                                 nn.ReLU(), nn.Linear(p[0], p[0], bias=False), nn.BatchNorm1d(p[0]), nn.ReLU())
+        self.mlp = nn.Sequential(
+            nn.Linear(config.curvature_channels, p[0], bias=False),
+            nn.BatchNorm1d(p[0]),
+            nn.ReLU(),
+            nn.Linear(p[0], p[0], bias=False),
+            nn.BatchNorm1d(p[0]),
+            nn.ReLU(),
+        )
         self.cdown = nn.ModuleList(
-            nn.ModuleList([cbr(p[i], p[i + 1], 2, f"cdown{i}", 2), stage(p[i + 1], p[i + 1], config.prompt_depth,
-                                                                         f"s{i + 1}")]) for i in range(3))
+            nn.ModuleList(
+                [cbr(p[i], p[i + 1], 2, f"cdown{i}", 2), stage(p[i + 1], p[i + 1], config.prompt_depth, f"s{i + 1}")]
+            )
+            for i in range(3)
+        )
         self.dec = nn.ModuleList()
         for i, (c, d, pc) in enumerate(zip(config.decoder_channels, config.decoder_depths, reversed(p))):
-            up = sp.SparseSequential(sp.SparseInverseConv3d(width, c, 2, indice_key=f"down{3 - i}", bias=False),
-                                     nn.BatchNorm1d(c), nn.ReLU())
+            up = sp.SparseSequential(
+                sp.SparseInverseConv3d(width, c, 2, indice_key=f"down{3 - i}", bias=False), nn.BatchNorm1d(c), nn.ReLU()
+            )
             self.dec.append(nn.ModuleList([up, stage(c + pc, c, d, f"s{3 - i}")]))
             width = c
         head_in = config.decoder_channels[-1] + config.curvature_channels
-        self.heads = nn.ModuleList(nn.Sequential(nn.Linear(head_in, config.head_hidden, bias=False),
-                                                 nn.BatchNorm1d(config.head_hidden), nn.ReLU(),
-                                                 nn.Linear(config.head_hidden, n)) for n in (3, 2))
+        self.heads = nn.ModuleList(
+            nn.Sequential(
+                nn.Linear(head_in, config.head_hidden, bias=False),
+                nn.BatchNorm1d(config.head_hidden),
+                nn.ReLU(),
+                nn.Linear(config.head_hidden, n),
+            )
+            for n in (3, 2)
+        )
 
     def _block(self, c_in, c_out, key):
         sp = self.sp
-        body = sp.SparseSequential(sp.SubMConv3d(c_in, c_out, 3, bias=False, indice_key=key),
-                                   nn.BatchNorm1d(c_out),
-                                   nn.ReLU(), sp.SubMConv3d(c_out, c_out, 3, bias=False, indice_key=key),
-                                   nn.BatchNorm1d(c_out))
-        short = nn.Identity() if c_in == c_out else nn.Sequential(nn.Linear(c_in, c_out, bias=False),
-                                                                  nn.BatchNorm1d(c_out))
+        body = sp.SparseSequential(
+            sp.SubMConv3d(c_in, c_out, 3, bias=False, indice_key=key),
+            nn.BatchNorm1d(c_out),
+            nn.ReLU(),
+            sp.SubMConv3d(c_out, c_out, 3, bias=False, indice_key=key),
+            nn.BatchNorm1d(c_out),
+        )
+        short = (
+            nn.Identity() if c_in == c_out else nn.Sequential(nn.Linear(c_in, c_out, bias=False), nn.BatchNorm1d(c_out))
+        )
         return nn.ModuleList([body, short])
 
     def _run_stage(self, stage, x):
@@ -161,6 +184,7 @@ def median_ms(samples: list[float]) -> float:
 
 def ours_step(net: CaslNet, points, curv, train: bool) -> Callable[[], None]:
     """One training step (or one no-grad inference) of our network, from voxelisation on."""
+
     def step():
         batch = CaslBatch.from_scans([points], [curv], voxel_size=VOXEL)
         if not train:
@@ -169,11 +193,13 @@ def ours_step(net: CaslNet, points, curv, train: bool) -> Callable[[], None]:
             return
         out = net(batch)
         ((out.xyz - batch.points).abs().mean() + out.logits.square().mean()).backward()
+
     return step
 
 
 def twin_step(twin, points, curv, train: bool) -> Callable[[], None]:
     """The same step for the spconv twin (same inputs, same loss)."""
+
     def step():
         batch = CaslBatch.from_scans([points], [curv], voxel_size=VOXEL)
         if not train:
@@ -182,6 +208,7 @@ def twin_step(twin, points, curv, train: bool) -> Callable[[], None]:
             return
         xyz, logits = twin(*spconv_inputs(batch))
         ((xyz - batch.points).abs().mean() + logits.square().mean()).backward()
+
     return step
 
 
@@ -195,8 +222,7 @@ def peer_worker(name: str, shim: bool) -> None:
     torch.manual_seed(0)
     points, curv = load_scan()
     twin = SpconvTwin(config_by_name(name), spconv)
-    steps = {"train": twin_step(twin.train(), points, curv, True),
-             "infer": twin_step(twin, points, curv, False)}
+    steps = {"train": twin_step(twin.train(), points, curv, True), "infer": twin_step(twin, points, curv, False)}
     twin.eval()
     steps["infer"]()
     print("ready", flush=True)
@@ -217,8 +243,7 @@ def start_peer(name: str, shim: bool) -> subprocess.Popen | None:
     command = [sys.executable, __file__, "--peer-worker", name, "--threads", str(torch.get_num_threads())]
     if not shim:
         command.append("--no-stream-shim")
-    peer = subprocess.Popen(command, stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peer = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = "not started"
     while line and line != "ready":
         line = peer.stdout.readline().strip()
@@ -241,8 +266,9 @@ def paired_summary(mine: list[float], theirs: list[float]) -> str:
     return f"ours/spconv {statistics.median(ratios):.3f} (quartiles {q1:.3f}-{q3:.3f} over {len(ratios)} pairs)"
 
 
-def bench_against_spconv(points, curv, runs: int, with_peer: bool, shim: bool,
-                         configs: tuple[str, ...] = ("small", "base")) -> None:
+def bench_against_spconv(
+    points, curv, runs: int, with_peer: bool, shim: bool, configs: tuple[str, ...] = ("small", "base")
+) -> None:
     """Training steps and inference of ours and of the spconv twin, alternating.
 
     Each run times both back to back, ours first on even runs and spconv first on odd ones;
@@ -273,11 +299,15 @@ def bench_against_spconv(points, curv, runs: int, with_peer: bool, shim: bool,
                     elif peer_ok:
                         theirs.append(float(ask(peer, mode)))
             what = "train step" if mode == "train" else "inference "
-            line = (f"{what} {name:5s} ({net.parameter_count() / 1e6:.2f} M params): ours median "
-                    f"{median_ms(mine):7.1f} ms (min {1000 * min(mine):.1f})")
+            line = (
+                f"{what} {name:5s} ({net.parameter_count() / 1e6:.2f} M params): ours median "
+                f"{median_ms(mine):7.1f} ms (min {1000 * min(mine):.1f})"
+            )
             if theirs:
-                line += (f"; spconv median {median_ms(theirs):7.1f} ms (min {1000 * min(theirs):.1f}); "
-                         + paired_summary(mine, theirs))
+                line += (
+                    f"; spconv median {median_ms(theirs):7.1f} ms (min {1000 * min(theirs):.1f}); "
+                    + paired_summary(mine, theirs)
+                )
             print(line, flush=True)
         if peer is not None:
             ask(peer, "quit")
@@ -299,8 +329,11 @@ def bench_inference_20k_points(points, curv, runs: int) -> None:
         time.sleep(0.5)
         samples.append(timed(run))
     voxels = CaslBatch.from_scans([points[pick]], [curv[pick]], voxel_size=VOXEL).voxels.num_sites
-    print(f"inference small, 20000 points ({voxels} voxels): median {median_ms(samples):.1f} ms "
-          f"(min {1000 * min(samples):.1f})", flush=True)
+    print(
+        f"inference small, 20000 points ({voxels} voxels): median {median_ms(samples):.1f} ms "
+        f"(min {1000 * min(samples):.1f})",
+        flush=True,
+    )
 
 
 def bench_single_layer(points, runs: int) -> None:
@@ -319,9 +352,11 @@ def bench_single_layer(points, runs: int) -> None:
     for _ in range(runs):
         mine.append(timed(ours))
         ref.append(timed(theirs))
-    print(f"one 3^3 conv 32->32 fwd+bwd: ours {median_ms(mine):.1f} ms on {x.num_sites} voxels; dense conv3d "
-          f"{median_ms(ref):.1f} ms on the {shape} grid; "
-          f"dense/ours {statistics.median(ref) / statistics.median(mine):.1f}")
+    print(
+        f"one 3^3 conv 32->32 fwd+bwd: ours {median_ms(mine):.1f} ms on {x.num_sites} voxels; dense conv3d "
+        f"{median_ms(ref):.1f} ms on the {shape} grid; "
+        f"dense/ours {statistics.median(ref) / statistics.median(mine):.1f}"
+    )
 
 
 def load_scan() -> tuple[np.ndarray, np.ndarray]:
@@ -333,14 +368,23 @@ def load_scan() -> tuple[np.ndarray, np.ndarray]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=9)
-    parser.add_argument("--configs", nargs="+", default=["small", "base"], choices=["small", "base"],
-                        help="network sizes to compare with spconv")
-    parser.add_argument("--skip-extras", action="store_true",
-                        help="only the comparison with spconv (no 20k-point inference, no single layer)")
+    parser.add_argument(
+        "--configs",
+        nargs="+",
+        default=["small", "base"],
+        choices=["small", "base"],
+        help="network sizes to compare with spconv",
+    )
+    parser.add_argument(
+        "--skip-extras",
+        action="store_true",
+        help="only the comparison with spconv (no 20k-point inference, no single layer)",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-spconv", action="store_true", help="skip the spconv peer")
-    parser.add_argument("--no-stream-shim", action="store_true",
-                        help="run spconv's backward as released (fails without CUDA)")
+    parser.add_argument(
+        "--no-stream-shim", action="store_true", help="run spconv's backward as released (fails without CUDA)"
+    )
     parser.add_argument("--peer-worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -350,8 +394,11 @@ def main() -> None:
     torch.manual_seed(0)
     points, curv = load_scan()
     batch = CaslBatch.from_scans([points], [curv], voxel_size=VOXEL)
-    print(f"scan {SCAN.name}: {len(points)} points, {batch.voxels.num_sites} voxels at {VOXEL}; "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads", flush=True)
+    print(
+        f"scan {SCAN.name}: {len(points)} points, {batch.voxels.num_sites} voxels at {VOXEL}; "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads",
+        flush=True,
+    )
     with_peer = not args.no_spconv and importlib.util.find_spec("spconv") is not None
     if not with_peer:
         print("spconv peer skipped (not installed or --no-spconv)")

@@ -47,7 +47,9 @@ def _time(fn, repeats: int = 5, sync: bool = True) -> float:
 def cuda_tests() -> dict:
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-k", "cuda or gpu", "tests", "--ignore=tests/gui"],
-        cwd=REPO, capture_output=True, text=True,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
     )
     tail = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr[-500:]
     return {"returncode": proc.returncode, "summary": tail}
@@ -104,14 +106,49 @@ def inference_memory() -> dict:
 
 def finetune_throughput(out_dir: Path) -> dict:
     data = out_dir / "parts"
-    subprocess.run([sys.executable, "-m", "casl_core.cli", "parts", "--out", str(data), "--kinds", "flange",
-                    "--count", "6", "--points", "15000"], check=True, cwd=REPO)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "casl_core.cli",
+            "parts",
+            "--out",
+            str(data),
+            "--kinds",
+            "flange",
+            "--count",
+            "6",
+            "--points",
+            "15000",
+        ],
+        check=True,
+        cwd=REPO,
+    )
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "casl_core.cli", "finetune", "--train", str(data / "flange"),
-                           "--out", str(out_dir / "ft.safetensors"), "--epochs", "10", "--device", "cuda"],
-                          capture_output=True, text=True, cwd=REPO)
-    return {"returncode": proc.returncode, "wall_s_10_epochs": time.perf_counter() - t0,
-            "tail": proc.stdout.strip().splitlines()[-3:] if proc.stdout else proc.stderr[-500:]}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "casl_core.cli",
+            "finetune",
+            "--train",
+            str(data / "flange"),
+            "--out",
+            str(out_dir / "ft.safetensors"),
+            "--epochs",
+            "10",
+            "--device",
+            "cuda",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    return {
+        "returncode": proc.returncode,
+        "wall_s_10_epochs": time.perf_counter() - t0,
+        "tail": proc.stdout.strip().splitlines()[-3:] if proc.stdout else proc.stderr[-500:],
+    }
 
 
 def main() -> None:
@@ -123,8 +160,13 @@ def main() -> None:
     if not torch.cuda.is_available():
         sys.exit("gpu_check: torch sees no CUDA device (install a CUDA build of torch; see README)")
     results = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__}
-    for name, fn in (("cuda_tests", cuda_tests), ("curvature", curvature_figures), ("unet", unet_figures),
-                     ("inference_1m", inference_memory), ("finetune", lambda: finetune_throughput(out))):
+    for name, fn in (
+        ("cuda_tests", cuda_tests),
+        ("curvature", curvature_figures),
+        ("unet", unet_figures),
+        ("inference_1m", inference_memory),
+        ("finetune", lambda: finetune_throughput(out)),
+    ):
         try:
             results[name] = fn()
         except Exception as exc:  # report every check, even when one fails

@@ -26,7 +26,7 @@ import io
 import json
 import os
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
 
@@ -111,8 +111,14 @@ class AnnotationSet:
         """The id the next annotation gets."""
         return max((a.id for a in self.annotations), default=0) + 1
 
-    def add(self, label: Label | str, points: np.ndarray, note: str = "", selection: str = "points",
-            created: str | None = None) -> AnnotationSet:
+    def add(
+        self,
+        label: Label | str,
+        points: np.ndarray,
+        note: str = "",
+        selection: str = "points",
+        created: str | None = None,
+    ) -> AnnotationSet:
         """A copy with one more annotation of file rows ``points``.
 
         Raises
@@ -120,8 +126,14 @@ class AnnotationSet:
         ConfigError
             On an unknown label or selection kind, no point, or an index outside the file.
         """
-        ann = Annotation(id=self.next_id(), label=_label(label), points=self._rows(points), note=str(note),
-                         created=created or utc_now(), selection=_selection(selection))
+        ann = Annotation(
+            id=self.next_id(),
+            label=_label(label),
+            points=self._rows(points),
+            note=str(note),
+            created=created or utc_now(),
+            selection=_selection(selection),
+        )
         return replace(self, annotations=self.annotations + (ann,))
 
     def remove(self, annotation_id: int) -> AnnotationSet:
@@ -142,14 +154,16 @@ class AnnotationSet:
         if len(rows) == 0:
             raise ConfigError(f"{self.scan_file}: an annotation needs at least one point")
         if rows[0] < 0 or rows[-1] >= self.points_in_file:
-            raise ConfigError(f"{self.scan_file}: point index {rows[0] if rows[0] < 0 else rows[-1]} is outside "
-                              f"the file's {self.points_in_file} points")
+            raise ConfigError(
+                f"{self.scan_file}: point index {rows[0] if rows[0] < 0 else rows[-1]} is outside "
+                f"the file's {self.points_in_file} points"
+            )
         return rows
 
 
 def utc_now() -> str:
     """The current UTC time as ``YYYY-MM-DDTHH:MM:SSZ``."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _label(value: Label | str) -> Label:
@@ -224,8 +238,9 @@ def point_labels(annotations: AnnotationSet, n_points: int | None = None) -> np.
     """
     n = annotations.points_in_file if n_points is None else int(n_points)
     if n < annotations.points_in_file:
-        raise ConfigError(f"{annotations.scan_file}: {n} labels cannot hold the file's "
-                          f"{annotations.points_in_file} points")
+        raise ConfigError(
+            f"{annotations.scan_file}: {n} labels cannot hold the file's {annotations.points_in_file} points"
+        )
     labels = np.full(n, UNLABELLED, dtype=np.int8)
     for ann in annotations.annotations:
         labels[ann.points] = 1 if ann.label is Label.DEFECT else 0
@@ -241,11 +256,13 @@ def scan_point_labels(annotations: AnnotationSet, scan: Scan) -> np.ndarray:
         If the set was made for a file with another number of points.
     """
     if annotations.points_in_file != points_in_file(scan):
-        raise ConfigError(f"{annotations.scan_file}: annotations are for {annotations.points_in_file} points, "
-                          f"the scan's file has {points_in_file(scan)}")
+        raise ConfigError(
+            f"{annotations.scan_file}: annotations are for {annotations.points_in_file} points, "
+            f"the scan's file has {points_in_file(scan)}"
+        )
     labels = point_labels(annotations)
     src = scan.metadata.source_index
-    return labels[:len(scan)] if src is None else labels[np.asarray(src, dtype=np.int64)]
+    return labels[: len(scan)] if src is None else labels[np.asarray(src, dtype=np.int64)]
 
 
 def to_json(annotations: AnnotationSet) -> str:
@@ -255,8 +272,14 @@ def to_json(annotations: AnnotationSet) -> str:
         "version": SCHEMA_VERSION,
         "scan": {"file": annotations.scan_file, "points_in_file": annotations.points_in_file},
         "annotations": [
-            {"id": a.id, "label": a.label.value, "note": a.note, "created": a.created,
-             "selection": a.selection, "points": [int(i) for i in a.points]}
+            {
+                "id": a.id,
+                "label": a.label.value,
+                "note": a.note,
+                "created": a.created,
+                "selection": a.selection,
+                "points": [int(i) for i in a.points],
+            }
             for a in annotations.annotations
         ],
     }
@@ -314,9 +337,14 @@ def _from_doc(doc: object) -> AnnotationSet:
         points = item["points"]
         if not isinstance(points, list) or not all(isinstance(i, int) for i in points):
             raise ValueError(f"annotation {item.get('id')!r}: 'points' must be a list of integers")
-        ann = Annotation(id=int(item["id"]), label=_label(item["label"]), points=result._rows(points),
-                         note=str(item.get("note", "")), created=str(item["created"]),
-                         selection=_selection(item.get("selection", "points")))
+        ann = Annotation(
+            id=int(item["id"]),
+            label=_label(item["label"]),
+            points=result._rows(points),
+            note=str(item.get("note", "")),
+            created=str(item["created"]),
+            selection=_selection(item.get("selection", "points")),
+        )
         anns.append(ann)
     ids = [a.id for a in anns]
     if len(set(ids)) != len(ids):

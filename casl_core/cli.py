@@ -71,57 +71,94 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
 
-    p = verbs.add_parser("info", help="describe a scan file", description="Print a scan's format, point count, "
-                         "per-point fields, bounds and the points dropped for non-finite coordinates.")
+    p = verbs.add_parser(
+        "info",
+        help="describe a scan file",
+        description="Print a scan's format, point count, "
+        "per-point fields, bounds and the points dropped for non-finite coordinates.",
+    )
     p.add_argument("file", help="scan file (PLY, PCD, XYZ/TXT/CSV/ASC/PTS, NPY/NPZ, OBJ/STL/OFF, MVTec TIFF)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
-    p.add_argument("--sample", type=int, metavar="N", help="for meshes: describe N area-weighted surface samples "
-                   "instead of the vertices")
+    p.add_argument(
+        "--sample",
+        type=int,
+        metavar="N",
+        help="for meshes: describe N area-weighted surface samples instead of the vertices",
+    )
     p.set_defaults(func=cmd_info)
 
-    p = verbs.add_parser("curvature", help="compute multi-scale curvature and write it",
-                         description="Compute the surface variation l0/(l0+l1+l2) of every point's neighbourhood "
-                         "at several scales and write the scan with fields curvature_<scale> (PLY properties "
-                         "scalar_curvature_<scale>), curvature_flags and normals. Default: the multi-scale mode "
-                         "with neighbourhoods of about 16, 64 and 256 points (fields curvature_s16/s64/s256); "
-                         "with --k, exact k-nearest-neighbour neighbourhoods (fields curvature_k<K>).")
+    p = verbs.add_parser(
+        "curvature",
+        help="compute multi-scale curvature and write it",
+        description="Compute the surface variation l0/(l0+l1+l2) of every point's neighbourhood "
+        "at several scales and write the scan with fields curvature_<scale> (PLY properties "
+        "scalar_curvature_<scale>), curvature_flags and normals. Default: the multi-scale mode "
+        "with neighbourhoods of about 16, 64 and 256 points (fields curvature_s16/s64/s256); "
+        "with --k, exact k-nearest-neighbour neighbourhoods (fields curvature_k<K>).",
+    )
     p.add_argument("input", help="scan file to read")
-    p.add_argument("-o", "--output", required=True, help="file to write; the format follows the suffix "
-                   "(.ply, .pcd, .csv)")
-    p.add_argument("--k", type=int, nargs="+", metavar="K", help="exact k-NN mode with these neighbourhood sizes "
-                   "(each counts the point itself), e.g. --k 16 32 64")
+    p.add_argument(
+        "-o", "--output", required=True, help="file to write; the format follows the suffix (.ply, .pcd, .csv)"
+    )
+    p.add_argument(
+        "--k",
+        type=int,
+        nargs="+",
+        metavar="K",
+        help="exact k-NN mode with these neighbourhood sizes (each counts the point itself), e.g. --k 16 32 64",
+    )
     p.add_argument("--sample", type=int, metavar="N", help="for meshes: use N area-weighted surface samples")
     p.add_argument("--ascii", action="store_true", help="write ASCII PLY/PCD instead of binary")
     _add_device(p)
     p.set_defaults(func=cmd_curvature)
 
-    p = verbs.add_parser("eval", help="evaluate a method on a data set with the published protocol",
-                         description="Score every test sample of a data set (Real3D-AD, Anomaly-ShapeNet, "
-                         "MVTec 3D-AD or a plain train/ + test/ folder) and print object and point AUROC per "
-                         "category and their unweighted mean. RESULTS.json also holds AUPR, point F1-max and, "
-                         "for MVTec, AUPRO at FPR 0.3.")
+    p = verbs.add_parser(
+        "eval",
+        help="evaluate a method on a data set with the published protocol",
+        description="Score every test sample of a data set (Real3D-AD, Anomaly-ShapeNet, "
+        "MVTec 3D-AD or a plain train/ + test/ folder) and print object and point AUROC per "
+        "category and their unweighted mean. RESULTS.json also holds AUPR, point F1-max and, "
+        "for MVTec, AUPRO at FPR 0.3.",
+    )
     p.add_argument("--root", required=True, help="data-set root folder")
-    p.add_argument("--layout", default="auto", choices=["auto", "real3d", "anomaly-shapenet", "mvtec3d", "folder"],
-                   help="folder layout (default: detected from the root)")
+    p.add_argument(
+        "--layout",
+        default="auto",
+        choices=["auto", "real3d", "anomaly-shapenet", "mvtec3d", "folder"],
+        help="folder layout (default: detected from the root)",
+    )
     p.add_argument("--categories", help="comma-separated subset of categories (default: all)")
-    p.add_argument("--method", default="curvature", choices=["curvature", "casl"],
-                   help="scoring method: the training-free curvature baseline, or a fine-tuned CASL checkpoint "
-                   "(default: curvature)")
-    p.add_argument("--fusion", default="mean", help="curvature baseline: how scales are combined: mean, max, "
-                   "finest, coarsest (default: mean)")
+    p.add_argument(
+        "--method",
+        default="curvature",
+        choices=["curvature", "casl"],
+        help="scoring method: the training-free curvature baseline, or a fine-tuned CASL checkpoint "
+        "(default: curvature)",
+    )
+    p.add_argument(
+        "--fusion",
+        default="mean",
+        help="curvature baseline: how scales are combined: mean, max, finest, coarsest (default: mean)",
+    )
     p.add_argument("--k", type=int, nargs="+", metavar="K", help="curvature with exact k-NN at these sizes")
     add_eval_model_options(p)
     p.add_argument("--out", required=True, help="RESULTS.json to write")
-    p.add_argument("--scores-dir", help="also write <category>/<test file stem>.npy point scores and "
-                   "<category>/object_scores.csv here")
+    p.add_argument(
+        "--scores-dir",
+        help="also write <category>/<test file stem>.npy point scores and <category>/object_scores.csv here",
+    )
     _add_device(p)
     p.set_defaults(func=cmd_eval)
 
-    p = verbs.add_parser("demo", help="write the built-in demo part with a known defect and score it",
-                         description="Make the built-in demo scan (a flange with one synthesised defect), "
-                         "run the curvature baseline on it, write the scored scan and print what was found.")
-    p.add_argument("--out-dir", default="casl-demo", help="folder for demo.ply and demo_scored.ply "
-                   "(default: ./casl-demo)")
+    p = verbs.add_parser(
+        "demo",
+        help="write the built-in demo part with a known defect and score it",
+        description="Make the built-in demo scan (a flange with one synthesised defect), "
+        "run the curvature baseline on it, write the scored scan and print what was found.",
+    )
+    p.add_argument(
+        "--out-dir", default="casl-demo", help="folder for demo.ply and demo_scored.ply (default: ./casl-demo)"
+    )
     p.add_argument("--seed", type=int, default=0, help="which demo part and defect (default: 0)")
     _add_device(p)
     p.set_defaults(func=cmd_demo)
@@ -166,8 +203,14 @@ def cmd_info(args: argparse.Namespace) -> int:
         return 0
     print(f"file:      {info['file']}")
     print(f"format:    {info['format']}")
-    print(f"points:    {info['points']:,}" + (f" ({info['dropped_nonfinite']:,} non-finite dropped of "
-                                               f"{info['points_in_file']:,})" if info["dropped_nonfinite"] else ""))
+    print(
+        f"points:    {info['points']:,}"
+        + (
+            f" ({info['dropped_nonfinite']:,} non-finite dropped of {info['points_in_file']:,})"
+            if info["dropped_nonfinite"]
+            else ""
+        )
+    )
     extras = [n for n in ("normals", "colors", "labels") if info[n]]
     print(f"has:       {', '.join(extras) if extras else 'coordinates only'}")
     print(f"fields:    {', '.join(info['fields']) if info['fields'] else '-'}")
@@ -209,8 +252,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     cats = [c.strip() for c in args.categories.split(",") if c.strip()] if args.categories else None
     bar = _Bar(not args.quiet and sys.stderr.isatty())
     try:
-        results = evaluate(args.root, scorer, layout=args.layout, categories=cats, scores_dir=args.scores_dir,
-                           progress=bar)
+        results = evaluate(
+            args.root, scorer, layout=args.layout, categories=cats, scores_dir=args.scores_dir, progress=bar
+        )
     finally:
         bar.close()
     results.write_json(args.out)

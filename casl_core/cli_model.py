@@ -19,24 +19,38 @@ from pathlib import Path
 from casl_core.atomic import atomic_write_bytes
 from casl_core.errors import ConfigError
 
-_CHECKPOINT_HELP = ("checkpoint written by training: model.safetensors (model.json beside it) or model.json; "
-                    "a pickle/torch.save file is refused")
+_CHECKPOINT_HELP = (
+    "checkpoint written by training: model.safetensors (model.json beside it) or model.json; "
+    "a pickle/torch.save file is refused"
+)
 
 
 def _device(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", default="auto", help="'auto' (a CUDA GPU when there is one, else the CPU), 'cpu', "
-                   "'cuda' or 'cuda:N'; under torchrun each process takes cuda:LOCAL_RANK (default: auto)")
+    p.add_argument(
+        "--device",
+        default="auto",
+        help="'auto' (a CUDA GPU when there is one, else the CPU), 'cpu', "
+        "'cuda' or 'cuda:N'; under torchrun each process takes cuda:LOCAL_RANK (default: auto)",
+    )
 
 
 def _training_options(p: argparse.ArgumentParser, epochs: int, lr: float, batch: int) -> None:
-    p.add_argument("--out", required=True, help="checkpoint to write, e.g. model.safetensors (model.json and "
-                   "model.resume.safetensors are written beside it)")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="checkpoint to write, e.g. model.safetensors (model.json and "
+        "model.resume.safetensors are written beside it)",
+    )
     p.add_argument("--epochs", type=int, default=epochs, help=f"epochs (default: {epochs})")
     p.add_argument("--lr", type=float, default=lr, help=f"AdamW learning rate, cosine-decayed (default: {lr})")
     p.add_argument("--batch-size", type=int, default=batch, help=f"scans per step and process (default: {batch})")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    p.add_argument("--max-points", type=int, default=50_000, help="subsample larger training scans to this many "
-                   "points; 0 keeps all (default: 50000)")
+    p.add_argument(
+        "--max-points",
+        type=int,
+        default=50_000,
+        help="subsample larger training scans to this many points; 0 keeps all (default: 50000)",
+    )
     p.add_argument("--resume", action="store_true", help="continue the run whose resumable state is beside --out")
     _device(p)
 
@@ -47,59 +61,105 @@ def add_model_verbs(verbs: argparse._SubParsersAction) -> None:
 
     ft, pre = FinetuneOptions(), PretrainOptions()
 
-    p = verbs.add_parser("pretrain", help="self-supervised pretraining on folders of normal scans",
-                         description="Pretrain CASL by reconstructing every point's coordinates (L1 + L2 per "
-                         "point) from the occupancy and multi-scale curvature of normal scans in any supported "
-                         "format.")
-    p.add_argument("--data", nargs="+", required=True, metavar="DIR", help="folders of normal scans (searched "
-                   "recursively)")
+    p = verbs.add_parser(
+        "pretrain",
+        help="self-supervised pretraining on folders of normal scans",
+        description="Pretrain CASL by reconstructing every point's coordinates (L1 + L2 per "
+        "point) from the occupancy and multi-scale curvature of normal scans in any supported "
+        "format.",
+    )
+    p.add_argument(
+        "--data", nargs="+", required=True, metavar="DIR", help="folders of normal scans (searched recursively)"
+    )
     p.add_argument("--config", default="small", choices=["small", "base"], help="model size (default: small)")
     _training_options(p, pre.epochs, pre.lr, pre.batch_size)
     p.set_defaults(func=cmd_pretrain)
 
-    p = verbs.add_parser("finetune", help="fine-tune CASL on one category's normal scans",
-                         description="Fine-tune CASL with pseudo-anomalies made from normal scans (Norm-AS, and "
-                         "missing patches with --missing-fraction); the "
-                         "checkpoint kept is the best on held-out pseudo-anomalies (point AUROC).")
-    p.add_argument("--train", nargs="+", required=True, metavar="DIR", help="folders of the category's normal scans "
-                   "(a category folder with a train/ sub-folder is read from there)")
-    p.add_argument("--init", metavar="PRETRAINED", help="pretrained checkpoint to start from (default: the bundled "
-                   "casl_assets/default_small.safetensors, or scratch with a warning when it is absent)")
-    p.add_argument("--config", choices=["small", "base"], help="model size when starting from scratch "
-                   "(default: small; with --init, the checkpoint's)")
-    p.add_argument("--val-fraction", type=float, default=0.2, help="share of the scans held out for checkpoint "
-                   "selection (default: 0.2)")
-    p.add_argument("--anomaly-weight", type=float, default=ft.anomaly_weight, help="cross-entropy weight of the "
-                   f"displaced (anomalous) points (default: {ft.anomaly_weight})")
-    p.add_argument("--missing-fraction", type=float, default=ft.missing_fraction, metavar="X",
-                   help="probability in [0, 1] that a pseudo-anomaly (training and validation) is a missing "
-                   "patch (one of Norm-AS's patches removed, the rim left around it labelled) instead of a "
-                   "Norm-AS patch pushed along its normal; 0 is the paper's Norm-AS recipe "
-                   f"(default: {ft.missing_fraction})")
-    p.add_argument("--point-dropout", type=float, default=ft.point_dropout, metavar="X",
-                   help="drop a random share in [0, X) of each training sample's points before its "
-                   "pseudo-anomaly is made, so the model sees other samplings of the same surface "
-                   f"(default: {ft.point_dropout})")
+    p = verbs.add_parser(
+        "finetune",
+        help="fine-tune CASL on one category's normal scans",
+        description="Fine-tune CASL with pseudo-anomalies made from normal scans (Norm-AS, and "
+        "missing patches with --missing-fraction); the "
+        "checkpoint kept is the best on held-out pseudo-anomalies (point AUROC).",
+    )
+    p.add_argument(
+        "--train",
+        nargs="+",
+        required=True,
+        metavar="DIR",
+        help="folders of the category's normal scans (a category folder with a train/ sub-folder is read from there)",
+    )
+    p.add_argument(
+        "--init",
+        metavar="PRETRAINED",
+        help="pretrained checkpoint to start from (default: the bundled "
+        "casl_assets/default_small.safetensors, or scratch with a warning when it is absent)",
+    )
+    p.add_argument(
+        "--config",
+        choices=["small", "base"],
+        help="model size when starting from scratch (default: small; with --init, the checkpoint's)",
+    )
+    p.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.2,
+        help="share of the scans held out for checkpoint selection (default: 0.2)",
+    )
+    p.add_argument(
+        "--anomaly-weight",
+        type=float,
+        default=ft.anomaly_weight,
+        help=f"cross-entropy weight of the displaced (anomalous) points (default: {ft.anomaly_weight})",
+    )
+    p.add_argument(
+        "--missing-fraction",
+        type=float,
+        default=ft.missing_fraction,
+        metavar="X",
+        help="probability in [0, 1] that a pseudo-anomaly (training and validation) is a missing "
+        "patch (one of Norm-AS's patches removed, the rim left around it labelled) instead of a "
+        "Norm-AS patch pushed along its normal; 0 is the paper's Norm-AS recipe "
+        f"(default: {ft.missing_fraction})",
+    )
+    p.add_argument(
+        "--point-dropout",
+        type=float,
+        default=ft.point_dropout,
+        metavar="X",
+        help="drop a random share in [0, X) of each training sample's points before its "
+        "pseudo-anomaly is made, so the model sees other samplings of the same surface "
+        f"(default: {ft.point_dropout})",
+    )
     _training_options(p, ft.epochs, ft.lr, ft.batch_size)
     p.set_defaults(func=cmd_finetune)
 
-    p = verbs.add_parser("infer", help="score scans with a fine-tuned checkpoint",
-                         description="Score every point of each file: write <stem>.ply with the scalar_casl_score "
-                         "property and <stem>_casl_score.npy (float32, file point order) into --out-dir, and "
-                         "object_scores.csv.")
+    p = verbs.add_parser(
+        "infer",
+        help="score scans with a fine-tuned checkpoint",
+        description="Score every point of each file: write <stem>.ply with the scalar_casl_score "
+        "property and <stem>_casl_score.npy (float32, file point order) into --out-dir, and "
+        "object_scores.csv.",
+    )
     p.add_argument("files", nargs="+", metavar="FILE", help="scan files")
     p.add_argument("--checkpoint", required=True, help=_CHECKPOINT_HELP)
     p.add_argument("--out-dir", required=True, help="folder for the outputs")
-    p.add_argument("--chunk-points", type=int, default=262_144, help="points per chunk of the per-point head "
-                   "(memory bound for huge scans; default: 262144)")
+    p.add_argument(
+        "--chunk-points",
+        type=int,
+        default=262_144,
+        help="points per chunk of the per-point head (memory bound for huge scans; default: 262144)",
+    )
     _device(p)
     p.set_defaults(func=cmd_infer)
 
 
 def add_eval_model_options(p: argparse.ArgumentParser) -> None:
     """Add ``--checkpoint`` to the ``eval`` parser (used with ``--method casl``)."""
-    p.add_argument("--checkpoint", help="with --method casl: a fine-tuned checkpoint, or a folder of "
-                   "<category>.safetensors, one per category")
+    p.add_argument(
+        "--checkpoint",
+        help="with --method casl: a fine-tuned checkpoint, or a folder of <category>.safetensors, one per category",
+    )
 
 
 def eval_scorer(args: argparse.Namespace):
@@ -178,13 +238,31 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     from casl_core.train.finetune import FinetuneOptions, finetune
 
     _quiet_logger()
-    options = FinetuneOptions(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
-                              max_points=_max_points(args.max_points), val_fraction=args.val_fraction,
-                              anomaly_weight=args.anomaly_weight, config=args.config,
-                              missing_fraction=args.missing_fraction, point_dropout=args.point_dropout)
-    return _train(args, lambda progress: finetune(args.train, args.out, init=args.init, options=options,
-                                                  device=args.device, resume=args.resume,
-                                                  command=["casl", *sys.argv[1:]], progress=progress))
+    options = FinetuneOptions(
+        epochs=args.epochs,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        max_points=_max_points(args.max_points),
+        val_fraction=args.val_fraction,
+        anomaly_weight=args.anomaly_weight,
+        config=args.config,
+        missing_fraction=args.missing_fraction,
+        point_dropout=args.point_dropout,
+    )
+    return _train(
+        args,
+        lambda progress: finetune(
+            args.train,
+            args.out,
+            init=args.init,
+            options=options,
+            device=args.device,
+            resume=args.resume,
+            command=["casl", *sys.argv[1:]],
+            progress=progress,
+        ),
+    )
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
@@ -192,11 +270,26 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     from casl_core.train.pretrain import PretrainOptions, pretrain
 
     _quiet_logger()
-    options = PretrainOptions(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
-                              max_points=_max_points(args.max_points), config=args.config)
-    return _train(args, lambda progress: pretrain(args.data, args.out, options=options, device=args.device,
-                                                  resume=args.resume, command=["casl", *sys.argv[1:]],
-                                                  progress=progress))
+    options = PretrainOptions(
+        epochs=args.epochs,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        max_points=_max_points(args.max_points),
+        config=args.config,
+    )
+    return _train(
+        args,
+        lambda progress: pretrain(
+            args.data,
+            args.out,
+            options=options,
+            device=args.device,
+            resume=args.resume,
+            command=["casl", *sys.argv[1:]],
+            progress=progress,
+        ),
+    )
 
 
 def _train(args: argparse.Namespace, run) -> int:
@@ -222,8 +315,15 @@ def cmd_infer(args: argparse.Namespace) -> int:
 
     ctx = init_distributed(args.device)
     try:
-        records = infer_files(args.checkpoint, args.files, args.out_dir, device=str(ctx.device), rank=ctx.rank,
-                              world_size=ctx.world_size, chunk_points=args.chunk_points)
+        records = infer_files(
+            args.checkpoint,
+            args.files,
+            args.out_dir,
+            device=str(ctx.device),
+            rank=ctx.rank,
+            world_size=ctx.world_size,
+            chunk_points=args.chunk_points,
+        )
         if ctx.distributed:
             gathered: list = [None] * ctx.world_size
             dist.all_gather_object(gathered, records)

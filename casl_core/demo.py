@@ -133,11 +133,15 @@ def revolve(profile: np.ndarray, n: int = 96) -> Mesh:
     n2d = np.stack([seg[:, 1], -seg[:, 0]], axis=1)
 
     def at(rz: np.ndarray, c: np.ndarray, s: np.ndarray) -> np.ndarray:
-        return np.stack([rz[:, None, 0] * c[None], rz[:, None, 0] * s[None], np.broadcast_to(rz[:, None, 1], (len(rz), n))], axis=-1)
+        return np.stack(
+            [rz[:, None, 0] * c[None], rz[:, None, 0] * s[None], np.broadcast_to(rz[:, None, 1], (len(rz), n))], axis=-1
+        )
 
     p0, p1, q0, q1 = at(p, c0, s0), at(p, c1, s1), at(q, c0, s0), at(q, c1, s1)
     cm, sm = np.cos(0.5 * (a[:-1] + a[1:])), np.sin(0.5 * (a[:-1] + a[1:]))
-    out = np.stack([n2d[:, None, 0] * cm[None], n2d[:, None, 0] * sm[None], np.broadcast_to(n2d[:, None, 1], (len(p), n))], axis=-1)
+    out = np.stack(
+        [n2d[:, None, 0] * cm[None], n2d[:, None, 0] * sm[None], np.broadcast_to(n2d[:, None, 1], (len(p), n))], axis=-1
+    )
     t1 = np.stack([p0, p1, q1], axis=2).reshape(-1, 3, 3)
     t2 = np.stack([p0, q1, q0], axis=2).reshape(-1, 3, 3)
     outward = out.reshape(-1, 3)
@@ -171,7 +175,14 @@ def flange_mesh(rng: np.random.Generator) -> Mesh:
     pitch = 0.5 * (hub_r + outer_r)
     bolt_r = min(0.35 * (outer_r - hub_r), pitch * np.sin(np.pi / n_bolts) * 0.6)
     phase = rng.uniform(0, 2 * np.pi / n_bolts)
-    bolts = [circle(bolt_r, 40, (pitch * np.cos(phase + 2 * np.pi * k / n_bolts), pitch * np.sin(phase + 2 * np.pi * k / n_bolts))) for k in range(n_bolts)]
+    bolts = [
+        circle(
+            bolt_r,
+            40,
+            (pitch * np.cos(phase + 2 * np.pi * k / n_bolts), pitch * np.sin(phase + 2 * np.pi * k / n_bolts)),
+        )
+        for k in range(n_bolts)
+    ]
     step = outer_r / 40
     rim, hub, bore = circle(outer_r, 160), circle(hub_r, 120), circle(bore_r, 96)
     return _merge(

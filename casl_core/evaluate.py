@@ -32,7 +32,8 @@ METRIC_NAMES = ("object_auroc", "point_auroc", "object_aupr", "point_aupr", "poi
 @dataclass(frozen=True)
 class CategoryResult:
     """Metrics of one category; a metric that does not apply (AUPRO off MVTec, an
-    AUROC with a single class) is ``None``."""
+    AUROC with a single class) is ``None``.
+    """
 
     category: str
     n_test: int
@@ -85,9 +86,13 @@ class EvalResults:
         for name, r in self.categories.items():
             rows.append((name, _fmt(r.object_auroc), _fmt(r.point_auroc), _fmt(r.object_aupr), _fmt(r.point_aupr)))
         m = self.mean()
-        rows.append(("mean", _fmt(m["object_auroc"]), _fmt(m["point_auroc"]), _fmt(m["object_aupr"]), _fmt(m["point_aupr"])))
+        rows.append(
+            ("mean", _fmt(m["object_auroc"]), _fmt(m["point_auroc"]), _fmt(m["object_aupr"]), _fmt(m["point_aupr"]))
+        )
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-        lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))) for row in rows]
+        lines = [
+            "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))) for row in rows
+        ]
         lines.insert(1, "-" * len(lines[0]))
         lines.insert(len(lines) - 1, "-" * len(lines[0]))
         return "\n".join(lines)
@@ -143,9 +148,7 @@ def evaluate(
     names = list(dataset.categories) if categories is None else list(categories)
     unknown = [c for c in names if c not in dataset.categories]
     if unknown:
-        raise DatasetError(
-            f"{dataset.root}: no category {', '.join(unknown)}; it has {', '.join(dataset.categories)}"
-        )
+        raise DatasetError(f"{dataset.root}: no category {', '.join(unknown)}; it has {', '.join(dataset.categories)}")
     results = EvalResults(method=scorer.name, layout=dataset.layout, root=str(dataset.root))
     total = sum(len(dataset.category(c).test) for c in names)
     done = 0

@@ -79,8 +79,10 @@ def load_model(checkpoint: str | os.PathLike[str], device: str = "auto", *, allo
     target = resolve_device(device)
     ckpt = load_checkpoint(checkpoint)
     if ckpt.info.kind != "finetune" and not allow_pretrain:
-        raise CheckpointError(f"{ckpt.path}: a {ckpt.info.kind!r} checkpoint has no trained anomaly head; "
-                              f"fine-tune it first (casl finetune --init {ckpt.path} ...)")
+        raise CheckpointError(
+            f"{ckpt.path}: a {ckpt.info.kind!r} checkpoint has no trained anomaly head; "
+            f"fine-tune it first (casl finetune --init {ckpt.path} ...)"
+        )
     try:
         net = CaslNet(CaslConfig.from_dict(ckpt.info.config))
         net.load_state_dict(ckpt.state_dict)
@@ -89,8 +91,13 @@ def load_model(checkpoint: str | os.PathLike[str], device: str = "auto", *, allo
     return CaslModel(net=net.to(target).eval(), info=ckpt.info, path=ckpt.path, device=target)
 
 
-def scan_curvature(scan: Scan, normalized: np.ndarray, device: torch.device,
-                   progress: ProgressFn | None = None, cancel: CancelFn | None = None) -> np.ndarray:
+def scan_curvature(
+    scan: Scan,
+    normalized: np.ndarray,
+    device: torch.device,
+    progress: ProgressFn | None = None,
+    cancel: CancelFn | None = None,
+) -> np.ndarray:
     """The scan's ``(N, 3)`` default multi-scale curvature: its own fields when present, else computed.
 
     Surface variation does not change under translation and scaling, so fields computed on
@@ -100,15 +107,22 @@ def scan_curvature(scan: Scan, normalized: np.ndarray, device: torch.device,
         return np.stack([scan.fields[n] for n in _CURVATURE_FIELDS], axis=1).astype(np.float32)
     from casl_core.geometry import compute_curvature
 
-    result = compute_curvature(normalized, device=str(device) if device.type == "cuda" else "cpu",
-                               progress=progress, cancel=cancel)
+    result = compute_curvature(
+        normalized, device=str(device) if device.type == "cuda" else "cpu", progress=progress, cancel=cancel
+    )
     return np.stack([result.fields[n] for n in result.fields], axis=1).astype(np.float32)
 
 
 @torch.inference_mode()
-def point_scores(model: CaslModel, points: np.ndarray, curvature: np.ndarray, *,
-                 chunk_points: int = DEFAULT_CHUNK_POINTS, progress: ProgressFn | None = None,
-                 cancel: CancelFn | None = None) -> np.ndarray:
+def point_scores(
+    model: CaslModel,
+    points: np.ndarray,
+    curvature: np.ndarray,
+    *,
+    chunk_points: int = DEFAULT_CHUNK_POINTS,
+    progress: ProgressFn | None = None,
+    cancel: CancelFn | None = None,
+) -> np.ndarray:
     """Float32 ``(N,)`` scores of normalised ``points`` with their ``(N, C)`` curvature.
 
     Raises
@@ -138,9 +152,15 @@ def point_scores(model: CaslModel, points: np.ndarray, curvature: np.ndarray, *,
     return out
 
 
-def infer_scan(model: CaslModel, scan: Scan, *, top_fraction: float = DEFAULT_TOP_FRACTION,
-               chunk_points: int = DEFAULT_CHUNK_POINTS, progress: ProgressFn | None = None,
-               cancel: CancelFn | None = None) -> ScanScores:
+def infer_scan(
+    model: CaslModel,
+    scan: Scan,
+    *,
+    top_fraction: float = DEFAULT_TOP_FRACTION,
+    chunk_points: int = DEFAULT_CHUNK_POINTS,
+    progress: ProgressFn | None = None,
+    cancel: CancelFn | None = None,
+) -> ScanScores:
     """Score every point of ``scan`` with ``model``; the returned scan has a ``casl_score`` field.
 
     Raises
@@ -157,8 +177,11 @@ def infer_scan(model: CaslModel, scan: Scan, *, top_fraction: float = DEFAULT_TO
     normalized, _ = normalize_points(scan.points_f64())
     curvature = scan_curvature(scan, normalized, model.device, progress, cancel)
     scores = point_scores(model, normalized, curvature, chunk_points=chunk_points, progress=progress, cancel=cancel)
-    return ScanScores(scan=scan.with_fields(**{SCORE_FIELD: scores}), point_scores=scores,
-                      object_score=object_score(scores, top_fraction))
+    return ScanScores(
+        scan=scan.with_fields(**{SCORE_FIELD: scores}),
+        point_scores=scores,
+        object_score=object_score(scores, top_fraction),
+    )
 
 
 class CaslScorer:
@@ -184,8 +207,14 @@ class CaslScorer:
 
     name = "casl"
 
-    def __init__(self, checkpoint: str | os.PathLike[str], device: str = "auto", *,
-                 top_fraction: float = DEFAULT_TOP_FRACTION, chunk_points: int = DEFAULT_CHUNK_POINTS) -> None:
+    def __init__(
+        self,
+        checkpoint: str | os.PathLike[str],
+        device: str = "auto",
+        *,
+        top_fraction: float = DEFAULT_TOP_FRACTION,
+        chunk_points: int = DEFAULT_CHUNK_POINTS,
+    ) -> None:
         self.checkpoint = Path(checkpoint)
         self.device = device
         self.top_fraction = top_fraction
@@ -210,10 +239,17 @@ class CaslScorer:
     def score(self, scan: Scan, *, progress: ProgressFn | None = None, cancel: CancelFn | None = None) -> ScanScores:
         """Score every point of ``scan`` (see :func:`infer_scan`)."""
         if self._model is None:
-            raise CheckpointError(f"{self.checkpoint}: a folder of per-category checkpoints; choose one with "
-                                  f"for_category()")
-        return infer_scan(self._model, scan, top_fraction=self.top_fraction, chunk_points=self.chunk_points,
-                          progress=progress, cancel=cancel)
+            raise CheckpointError(
+                f"{self.checkpoint}: a folder of per-category checkpoints; choose one with for_category()"
+            )
+        return infer_scan(
+            self._model,
+            scan,
+            top_fraction=self.top_fraction,
+            chunk_points=self.chunk_points,
+            progress=progress,
+            cancel=cancel,
+        )
 
 
 @dataclass(frozen=True)
@@ -249,10 +285,18 @@ def write_scores_npy(path: Path, scores: np.ndarray) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def infer_files(checkpoint: str | os.PathLike[str], files: Sequence[str | os.PathLike[str]],
-                out_dir: str | os.PathLike[str], *, device: str = "auto", rank: int = 0, world_size: int = 1,
-                chunk_points: int = DEFAULT_CHUNK_POINTS, progress: ProgressFn | None = None,
-                cancel: CancelFn | None = None) -> list[InferRecord]:
+def infer_files(
+    checkpoint: str | os.PathLike[str],
+    files: Sequence[str | os.PathLike[str]],
+    out_dir: str | os.PathLike[str],
+    *,
+    device: str = "auto",
+    rank: int = 0,
+    world_size: int = 1,
+    chunk_points: int = DEFAULT_CHUNK_POINTS,
+    progress: ProgressFn | None = None,
+    cancel: CancelFn | None = None,
+) -> list[InferRecord]:
     """Score files and write ``<stem>.ply`` (with ``scalar_casl_score``) and ``<stem>_casl_score.npy``.
 
     With ``world_size > 1`` this process scores ``files[rank::world_size]`` only.
@@ -282,4 +326,3 @@ def infer_files(checkpoint: str | os.PathLike[str], files: Sequence[str | os.Pat
         records.append(InferRecord(str(paths[i]), len(scan), result.object_score, str(scan_out), str(npy_out)))
     report(progress, "files", len(mine), len(mine))
     return records
-

@@ -270,7 +270,9 @@ def aupro(gt_masks: Sequence[np.ndarray], score_maps: Sequence[np.ndarray], fpr_
     return _area_up_to(fpr, pro, fpr_limit) / fpr_limit
 
 
-def score_map(pixel_index: np.ndarray, scores: np.ndarray, shape: tuple[int, int], fill: float | None = None) -> np.ndarray:
+def score_map(
+    pixel_index: np.ndarray, scores: np.ndarray, shape: tuple[int, int], fill: float | None = None
+) -> np.ndarray:
     """Scatter per-point scores of an organized scan back into an ``(H, W)`` image.
 
     Parameters

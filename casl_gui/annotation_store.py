@@ -38,8 +38,9 @@ class AnnotationStore(QObject):
         Where failures to read or write a sidecar are reported.
     """
 
-    def __init__(self, state: AppState, inspection: InspectionState, errors: ErrorSink,
-                 parent: QObject | None = None) -> None:
+    def __init__(
+        self, state: AppState, inspection: InspectionState, errors: ErrorSink, parent: QObject | None = None
+    ) -> None:
         super().__init__(parent)
         self._state = state
         self._inspection = inspection
@@ -67,9 +68,11 @@ class AnnotationStore(QObject):
             self._errors("Cannot read the annotations", str(exc))
             return empty_for(scan)
         if loaded.points_in_file != points_in_file(scan):
-            self._errors("Annotations do not fit the scan",
-                         f"{path}: made for {loaded.points_in_file} points, the scan's file has "
-                         f"{points_in_file(scan)}; they are not loaded")
+            self._errors(
+                "Annotations do not fit the scan",
+                f"{path}: made for {loaded.points_in_file} points, the scan's file has "
+                f"{points_in_file(scan)}; they are not loaded",
+            )
             return empty_for(scan)
         return loaded
 

@@ -25,23 +25,47 @@ _FIELD_ALIASES = {"rgb": "<rgb>", "labels": "<labels>", "truth": "<labels>"}
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """Parse the command line (``argv`` without the program name)."""
     parser = argparse.ArgumentParser(
-        prog="casl-gui", description="CASL Inspector: look at 3D scans coloured by curvature and CASL score.")
+        prog="casl-gui", description="CASL Inspector: look at 3D scans coloured by curvature and CASL score."
+    )
     parser.add_argument("files", nargs="*", help="scan files or folders of scans to open")
     parser.add_argument("--demo", action="store_true", help="open the built-in demo part")
-    parser.add_argument("--color", "--colour", dest="color", metavar="FIELD",
-                        help="field to colour by: rgb, labels, casl_score, curvature_s16, ...")
-    parser.add_argument("--compare", action="store_true",
-                        help="two linked views: FIELD on the left, CASL score (or --right) on the right")
+    parser.add_argument(
+        "--color",
+        "--colour",
+        dest="color",
+        metavar="FIELD",
+        help="field to colour by: rgb, labels, casl_score, curvature_s16, ...",
+    )
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="two linked views: FIELD on the left, CASL score (or --right) on the right",
+    )
     parser.add_argument("--right", metavar="FIELD", help="field of the right view in compare mode")
-    parser.add_argument("--pick", type=int, metavar="INDEX",
-                        help="pick this point of the first scan and turn the camera to face it")
-    parser.add_argument("--screenshot", metavar="OUT.png", help="save a screenshot once everything is loaded, then exit")
-    parser.add_argument("--report", metavar="OUT.html|OUT.pdf",
-                        help="write an inspection report (HTML or PDF) once everything is loaded, then exit")
-    parser.add_argument("--screenshot-target", choices=("window", "viewport"), default="window",
-                        help="what --screenshot captures (default: the whole window)")
-    parser.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
-                        help="with --screenshot: give up after this long (default 600)")
+    parser.add_argument(
+        "--pick", type=int, metavar="INDEX", help="pick this point of the first scan and turn the camera to face it"
+    )
+    parser.add_argument(
+        "--screenshot", metavar="OUT.png", help="save a screenshot once everything is loaded, then exit"
+    )
+    parser.add_argument(
+        "--report",
+        metavar="OUT.html|OUT.pdf",
+        help="write an inspection report (HTML or PDF) once everything is loaded, then exit",
+    )
+    parser.add_argument(
+        "--screenshot-target",
+        choices=("window", "viewport"),
+        default="window",
+        help="what --screenshot captures (default: the whole window)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="with --screenshot: give up after this long (default 600)",
+    )
     return parser.parse_args(argv)
 
 
@@ -64,9 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from PySide6.QtCore import QEventLoop
     from PySide6.QtWidgets import QApplication
 
-    from casl_gui.session import Session
-
     from casl_gui.bindings import MISCOUNT_WARNING, void_calls_lose_references
+    from casl_gui.session import Session
 
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "casl-gui"])
     if void_calls_lose_references():

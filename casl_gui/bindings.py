@@ -10,7 +10,8 @@ from PySide6.QtGui import QStandardItemModel
 MISCOUNT_WARNING = (
     "casl-gui: this PySide6 ({version}) takes a reference away from None on every call of a "
     "method that returns nothing (PySide6 6.12.0 does so on Python 3.11); the window will "
-    "crash after a while. Install another build: pip install 'PySide6-Essentials<6.12'")
+    "crash after a while. Install another build: pip install 'PySide6-Essentials<6.12'"
+)
 
 
 def void_calls_lose_references(calls: int = 200) -> bool:

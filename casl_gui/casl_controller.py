@@ -10,8 +10,8 @@ import numpy as np
 from PySide6.QtCore import QObject, QStandardPaths, Signal
 from PySide6.QtWidgets import QFileDialog, QWidget
 
-from casl_core.anomaly.baseline import CurvatureBaseline
 from casl_core.annotations import scan_point_labels
+from casl_core.anomaly.baseline import CurvatureBaseline
 from casl_core.errors import CaslError
 from casl_core.scan import Scan
 from casl_gui import model_jobs
@@ -51,8 +51,9 @@ class CaslController(QObject):
 
     model_changed = Signal()
 
-    def __init__(self, window: QWidget, state: AppState, inspection: InspectionState, runner: JobRunner,
-                 status: StatusBar) -> None:
+    def __init__(
+        self, window: QWidget, state: AppState, inspection: InspectionState, runner: JobRunner, status: StatusBar
+    ) -> None:
         super().__init__(window)
         self._window = window
         self._state = state
@@ -100,14 +101,21 @@ class CaslController(QObject):
     def score_open_scans(self) -> None:
         """Add the CASL score to every open scan in the background (progress and cancel in the status bar)."""
         if not self.has_model:
-            self._window.report_error("No CASL model", "load a fine-tuned checkpoint first (Model > Load CASL "
-                                                       "checkpoint…), or fine-tune one (Tools > Fine-tune CASL…)")
+            self._window.report_error(
+                "No CASL model",
+                "load a fine-tuned checkpoint first (Model > Load CASL "
+                "checkpoint…), or fine-tune one (Tools > Fine-tune CASL…)",
+            )
             return
         scans = [(e.key, e.scan) for e in self._state.scans]
         if not scans:
             return
-        self._runner.submit("Scoring with CASL", partial(model_jobs.score_scans, self.scorer, scans),
-                            self._scored, partial(self._window.report_error, "CASL scoring failed"))
+        self._runner.submit(
+            "Scoring with CASL",
+            partial(model_jobs.score_scans, self.scorer, scans),
+            self._scored,
+            partial(self._window.report_error, "CASL scoring failed"),
+        )
 
     def _scored(self, scored: dict[int, Scan]) -> None:
         open_now = {e.key: e.scan for e in self._state.scans}
@@ -173,9 +181,12 @@ class CaslController(QObject):
         except OSError as exc:
             self._window.report_error("Cannot make the demo model", f"{out.parent}: {exc}")
             return
-        self.train_runner.submit("Fine-tuning the demo CASL model", partial(model_jobs.demo_model, out,
-                                                                          options=options),
-                                 self.load_and_score, partial(self._window.report_error, "Demo model failed"))
+        self.train_runner.submit(
+            "Fine-tuning the demo CASL model",
+            partial(model_jobs.demo_model, out, options=options),
+            self.load_and_score,
+            partial(self._window.report_error, "Demo model failed"),
+        )
 
     def shutdown(self) -> None:
         """Stop training jobs and wait for them (the window is closing)."""

@@ -169,9 +169,7 @@ def field_text(key: str) -> str:
 
 def _other_scalar_fields(scan: Scan) -> list[str]:
     skip = set(curvature_fields(scan)) | {CASL_SCORE, BASELINE_SCORE, "curvature_flags"}
-    return sorted(
-        n for n, v in scan.fields.items() if n not in skip and np.issubdtype(v.dtype, np.number)
-    )
+    return sorted(n for n, v in scan.fields.items() if n not in skip and np.issubdtype(v.dtype, np.number))
 
 
 def field_choices(scan: Scan | None) -> list[FieldChoice]:
@@ -183,27 +181,43 @@ def field_choices(scan: Scan | None) -> list[FieldChoice]:
         none = "No scan is open."
         return [FieldChoice(k, field_text(k), False, none) for k in (RGB, LABELS, CASL_SCORE)]
     choices = [
-        FieldChoice(RGB, field_text(RGB), scan.colors is not None,
-                    "" if scan.colors is not None else "This scan has no colours."),
+        FieldChoice(
+            RGB,
+            field_text(RGB),
+            scan.colors is not None,
+            "" if scan.colors is not None else "This scan has no colours.",
+        ),
     ]
     choices += [FieldChoice(n, field_text(n), True, "") for n in curvature_fields(scan)]
     if BASELINE_SCORE in scan.fields:
         choices.append(FieldChoice(BASELINE_SCORE, field_text(BASELINE_SCORE), True, ""))
     has_score = CASL_SCORE in scan.fields
-    choices.append(FieldChoice(
-        CASL_SCORE, field_text(CASL_SCORE), has_score,
-        "" if has_score else "No CASL score yet: run a CASL model on this scan first.",
-    ))
+    choices.append(
+        FieldChoice(
+            CASL_SCORE,
+            field_text(CASL_SCORE),
+            has_score,
+            "" if has_score else "No CASL score yet: run a CASL model on this scan first.",
+        )
+    )
     has_both = has_score and BASELINE_SCORE in scan.fields
-    choices.append(FieldChoice(
-        AGREEMENT, field_text(AGREEMENT), has_both,
-        "" if has_both else "Needs both the curvature score and the CASL score of this scan.",
-    ))
+    choices.append(
+        FieldChoice(
+            AGREEMENT,
+            field_text(AGREEMENT),
+            has_both,
+            "" if has_both else "Needs both the curvature score and the CASL score of this scan.",
+        )
+    )
     has_labels = scan.labels is not None
-    choices.append(FieldChoice(
-        LABELS, field_text(LABELS), has_labels,
-        "" if has_labels else "This scan has no ground-truth labels.",
-    ))
+    choices.append(
+        FieldChoice(
+            LABELS,
+            field_text(LABELS),
+            has_labels,
+            "" if has_labels else "This scan has no ground-truth labels.",
+        )
+    )
     choices.append(FieldChoice(HEIGHT, field_text(HEIGHT), True, ""))
     choices += [FieldChoice(n, field_text(n), True, "") for n in _other_scalar_fields(scan)]
     return choices
@@ -281,16 +295,24 @@ def agreement_values(scan: Scan, curvature_threshold: float, casl_threshold: flo
     return (curvature.astype(np.uint8) + 2 * casl.astype(np.uint8)).astype(np.uint8)
 
 
-def agreement_spec(scan: Scan, curvature_threshold: float, casl_threshold: float, *,
-                   title_suffix: str = "") -> ColourSpec:
+def agreement_spec(
+    scan: Scan, curvature_threshold: float, casl_threshold: float, *, title_suffix: str = ""
+) -> ColourSpec:
     """The categorical colouring of :func:`agreement_values` with its legend."""
     values = agreement_values(scan, curvature_threshold, casl_threshold).astype(np.float32)
-    return ColourSpec(AGREEMENT, field_text(AGREEMENT) + title_suffix, values,
-                      (0.0, float(len(AGREEMENT_CLASSES) - 1)), list(AGREEMENT_COLOURS), AGREEMENT_CLASSES)
+    return ColourSpec(
+        AGREEMENT,
+        field_text(AGREEMENT) + title_suffix,
+        values,
+        (0.0, float(len(AGREEMENT_CLASSES) - 1)),
+        list(AGREEMENT_COLOURS),
+        AGREEMENT_CLASSES,
+    )
 
 
-def colour_spec(scan: Scan, key: str, scale: FieldScale, cmap: str, *, title_suffix: str = "",
-                grey_below: bool = False) -> ColourSpec:
+def colour_spec(
+    scan: Scan, key: str, scale: FieldScale, cmap: str, *, title_suffix: str = "", grey_below: bool = False
+) -> ColourSpec:
     """Build what the viewport needs to colour ``scan`` by ``key``.
 
     Raises
@@ -305,6 +327,7 @@ def colour_spec(scan: Scan, key: str, scale: FieldScale, cmap: str, *, title_suf
     if key == RGB:
         return ColourSpec(key, title, values, None, None)
     if key == LABELS:
-        return ColourSpec(key, title, values.astype(np.float32), (0.0, 1.0), list(LABEL_COLOURS),
-                          ("normal", "anomalous"))
+        return ColourSpec(
+            key, title, values.astype(np.float32), (0.0, 1.0), list(LABEL_COLOURS), ("normal", "anomalous")
+        )
     return ColourSpec(key, title, np.asarray(values, dtype=np.float32), scale.clim, cmap, (), grey_below)

@@ -33,8 +33,15 @@ class InspectController(QObject):
         Parent for file dialogs; its ``report_error(title, message)`` shows errors.
     """
 
-    def __init__(self, window: QWidget, state: AppState, inspection: InspectionState, viewport: Viewport,
-                 dock: RegionsDock, store: AnnotationStore) -> None:
+    def __init__(
+        self,
+        window: QWidget,
+        state: AppState,
+        inspection: InspectionState,
+        viewport: Viewport,
+        dock: RegionsDock,
+        store: AnnotationStore,
+    ) -> None:
         super().__init__(window)
         self._window = window
         self._state = state
@@ -77,9 +84,13 @@ class InspectController(QObject):
         by_label = {Label.DEFECT: [], Label.NORMAL: []}
         for ann in () if notes is None else notes.annotations:
             by_label[ann.label].append(scan_indices(scan, ann.points))
-        out = [Marks(name, np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.int64), colour)
-               for name, parts, colour in (("defect", by_label[Label.DEFECT], DEFECT_COLOUR),
-                                           ("normal", by_label[Label.NORMAL], NORMAL_COLOUR))]
+        out = [
+            Marks(name, np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.int64), colour)
+            for name, parts, colour in (
+                ("defect", by_label[Label.DEFECT], DEFECT_COLOUR),
+                ("normal", by_label[Label.NORMAL], NORMAL_COLOUR),
+            )
+        ]
         sel = self._inspection.selection
         out.append(Marks("selection", np.zeros(0, np.int64) if sel is None else sel.indices, SELECTION_COLOUR))
         return out

@@ -123,8 +123,9 @@ class RegionTask(NamedTuple):
     radius: float | None
 
 
-def find_scan_regions(tasks: list[RegionTask], min_points: int, progress: ProgressFn,
-                      cancel: CancelFn) -> dict[int, RegionResult]:
+def find_scan_regions(
+    tasks: list[RegionTask], min_points: int, progress: ProgressFn, cancel: CancelFn
+) -> dict[int, RegionResult]:
     """Connected regions above the threshold of each task's scan, by scan key."""
     from casl_core.anomaly.regions import find_regions, link_radius
 
@@ -132,8 +133,7 @@ def find_scan_regions(tasks: list[RegionTask], min_points: int, progress: Progre
     for done, task in enumerate(tasks):
         check_cancel(cancel)
         report(progress, "regions", done, len(tasks))
-        radius = task.radius if task.radius is not None else (
-            link_radius(task.points) if len(task.points) > 1 else 1.0)
+        radius = task.radius if task.radius is not None else (link_radius(task.points) if len(task.points) > 1 else 1.0)
         out[task.key] = find_regions(task.points, task.scores, task.threshold, min_points=min_points, radius=radius)
     return out
 
@@ -162,8 +162,15 @@ class BatchRow(NamedTuple):
     verdict: str
 
 
-def inspect_file(path: str | os.PathLike[str], scorer, threshold: float, min_points: int, fail_points: int,
-                 progress: ProgressFn, cancel: CancelFn) -> BatchRow:
+def inspect_file(
+    path: str | os.PathLike[str],
+    scorer,
+    threshold: float,
+    min_points: int,
+    fail_points: int,
+    progress: ProgressFn,
+    cancel: CancelFn,
+) -> BatchRow:
     """Read a scan, score it, find its regions above ``threshold`` and give the verdict.
 
     ``scorer`` is any :class:`~casl_core.anomaly.scoring.Scorer` (the curvature baseline,

@@ -7,7 +7,7 @@ import os
 import numpy as np
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
-from PySide6.QtWidgets import QMessageBox, QFileDialog, QMainWindow, QWidget
+from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QWidget
 
 from casl_core.errors import CaslError, ConfigError
 from casl_core.scan import Scan
@@ -45,8 +45,7 @@ class MainWindow(QMainWindow):
         Receives ``(title, message)`` of user-facing errors; a message box by default.
     """
 
-    def __init__(self, settings: QSettings, error_sink: ErrorSink | None = None,
-                 parent: QWidget | None = None) -> None:
+    def __init__(self, settings: QSettings, error_sink: ErrorSink | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("CASL Inspector")
         self.setAcceptDrops(True)
@@ -71,8 +70,9 @@ class MainWindow(QMainWindow):
         self.opener = ScanOpener(self, self.state, self.runner, settings, lambda: not self._closed)
         self.region_finder = RegionFinder(self.state, self.inspection, self.runner, self)
         self.annotations = AnnotationStore(self.state, self.inspection, self.report_error, self)
-        self.inspect = InspectController(self, self.state, self.inspection, self.viewport, self.regions_dock,
-                                         self.annotations)
+        self.inspect = InspectController(
+            self, self.state, self.inspection, self.viewport, self.regions_dock, self.annotations
+        )
         self.casl = CaslController(self, self.state, self.inspection, self.runner, self.status)
         self.opener.demo_opened = self.casl.score_demo_with_bundled_model
         self.batch_dialog: BatchDialog | None = None
@@ -90,8 +90,13 @@ class MainWindow(QMainWindow):
         self.inspector_dock = InspectorDock(self.state, self)
         self.regions_dock = RegionsDock(self.state, self.inspection, self.rectangle_action, self)
         left, right = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
-        for dock, area in ((self.scan_dock, left), (self.colouring_dock, left), (self.threshold_dock, left),
-                           (self.inspector_dock, right), (self.regions_dock, right)):
+        for dock, area in (
+            (self.scan_dock, left),
+            (self.colouring_dock, left),
+            (self.threshold_dock, left),
+            (self.inspector_dock, right),
+            (self.regions_dock, right),
+        ):
             self.addDockWidget(area, dock)
 
     # -- wiring ------------------------------------------------------------------------
@@ -242,8 +247,8 @@ class MainWindow(QMainWindow):
         ConfigError
             If no scan is open, the suffix is unknown or the file cannot be written.
         """
-        from casl_gui.report_capture import capture_report
         from casl_gui.report import write_report
+        from casl_gui.report_capture import capture_report
 
         write_report(path, capture_report(self))
 
@@ -307,10 +312,13 @@ class MainWindow(QMainWindow):
         if jobs and self.ask_before_closing and not self._closed:
             listed = "\n".join(f"- {title}" for title in jobs[:8])
             answer = QMessageBox.question(
-                self, "Jobs are running",
+                self,
+                "Jobs are running",
                 f"These jobs are still running:\n{listed}\n\nCancel them and close CASL Inspector? "
                 "A fine-tuning run keeps its last finished epoch and can be resumed.",
-                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                QMessageBox.StandardButton.No,
+            )
             if answer in (QMessageBox.StandardButton.No, QMessageBox.StandardButton.Cancel):
                 event.ignore()
                 return

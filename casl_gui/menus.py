@@ -33,8 +33,9 @@ class WindowActions(NamedTuple):
     recent_menu: QMenu
 
 
-def add_action(window: QMainWindow, menu: QMenu, text: str, slot: Callable[[], object] | None,
-               shortcut=None) -> QAction:
+def add_action(
+    window: QMainWindow, menu: QMenu, text: str, slot: Callable[[], object] | None, shortcut=None
+) -> QAction:
     """Add an action calling ``slot()`` to ``menu`` (and return it)."""
     action = QAction(text, window)
     if shortcut is not None:

@@ -57,11 +57,15 @@ def device_choices() -> list[DeviceChoice]:
 
     from casl_core.device import describe_device, resolve_device
 
-    out = [DeviceChoice("auto", f"Auto ({describe_device(resolve_device('auto'))})"),
-           DeviceChoice("cpu", describe_device(torch.device("cpu")))]
+    out = [
+        DeviceChoice("auto", f"Auto ({describe_device(resolve_device('auto'))})"),
+        DeviceChoice("cpu", describe_device(torch.device("cpu"))),
+    ]
     if torch.cuda.is_available():
-        out += [DeviceChoice(f"cuda:{i}", describe_device(torch.device("cuda", i)))
-                for i in range(torch.cuda.device_count())]
+        out += [
+            DeviceChoice(f"cuda:{i}", describe_device(torch.device("cuda", i)))
+            for i in range(torch.cuda.device_count())
+        ]
     return out
 
 
@@ -165,9 +169,18 @@ def run_finetune(request: FinetuneRequest, progress, cancel: CancelFn):
     """
     from casl_core.train.finetune import finetune
 
-    return finetune([request.folder], request.out, init=request.init, options=request.options,
-                    device=request.device, resume=request.resume, command=["casl-gui", "fine-tune"],
-                    progress=progress, cancel=cancel, extra_labelled=list(request.labelled))
+    return finetune(
+        [request.folder],
+        request.out,
+        init=request.init,
+        options=request.options,
+        device=request.device,
+        resume=request.resume,
+        command=["casl-gui", "fine-tune"],
+        progress=progress,
+        cancel=cancel,
+        extra_labelled=list(request.labelled),
+    )
 
 
 def train_fraction(report_) -> float:
@@ -212,8 +225,13 @@ def write_demo_parts(folder: Path, count: int = DEMO_SCANS, n_points: int = DEMO
     return paths
 
 
-def demo_model(out: str | os.PathLike[str], progress: ProgressFn, cancel: CancelFn,
-               options: FinetuneOptions = DEMO_OPTIONS, device: str = "auto") -> Path:
+def demo_model(
+    out: str | os.PathLike[str],
+    progress: ProgressFn,
+    cancel: CancelFn,
+    options: FinetuneOptions = DEMO_OPTIONS,
+    device: str = "auto",
+) -> Path:
     """Fine-tune a small model for the demo on normal demo-family parts; returns its checkpoint.
 
     Starts from the bundled pretrained weights when they are installed.
@@ -233,6 +251,13 @@ def demo_model(out: str | os.PathLike[str], progress: ProgressFn, cancel: Cancel
     parts = target.parent / f"{target.stem}-parts"
     report(progress, "demo parts", 0, 1, "Making normal demo parts to train on")
     write_demo_parts(parts, n_points=options.max_points or DEMO_POINTS)
-    result = finetune([parts], target, options=options, device=device, command=["casl-gui", "demo model"],
-                      progress=lambda r: progress(as_progress(r)), cancel=cancel)
+    result = finetune(
+        [parts],
+        target,
+        options=options,
+        device=device,
+        command=["casl-gui", "demo model"],
+        progress=lambda r: progress(as_progress(r)),
+        cancel=cancel,
+    )
     return result.checkpoint

@@ -73,9 +73,7 @@ def project(points: np.ndarray, view: ViewGeometry) -> tuple[np.ndarray, np.ndar
     return xy, depth
 
 
-def pick_point(
-    points: np.ndarray, view: ViewGeometry, click: tuple[float, float], radius_px: float
-) -> int | None:
+def pick_point(points: np.ndarray, view: ViewGeometry, click: tuple[float, float], radius_px: float) -> int | None:
     """The index of the point a click at display pixel ``click`` lands on, or None.
 
     Candidates are the points in front of the camera drawn within ``radius_px`` of the

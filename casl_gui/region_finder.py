@@ -22,8 +22,9 @@ from casl_gui.workers import Job, JobRunner
 class RegionFinder(QObject):
     """Runs :func:`casl_gui.jobs.find_scan_regions` when anything it depends on changes."""
 
-    def __init__(self, state: AppState, inspection: InspectionState, runner: JobRunner,
-                 parent: QObject | None = None) -> None:
+    def __init__(
+        self, state: AppState, inspection: InspectionState, runner: JobRunner, parent: QObject | None = None
+    ) -> None:
         super().__init__(parent)
         self._state = state
         self._inspection = inspection
@@ -35,8 +36,14 @@ class RegionFinder(QObject):
         self._timer.setSingleShot(True)
         self._timer.setInterval(0)
         self._timer.timeout.connect(self._start)
-        for signal in (state.field_changed, state.style_changed, state.active_changed, state.scans_changed,
-                       state.scan_updated, inspection.settings_changed):
+        for signal in (
+            state.field_changed,
+            state.style_changed,
+            state.active_changed,
+            state.scans_changed,
+            state.scan_updated,
+            inspection.settings_changed,
+        ):
             signal.connect(self._timer.start)
 
     def _tasks(self) -> list[jobs.RegionTask]:
@@ -72,8 +79,13 @@ class RegionFinder(QObject):
         ids = {t.key: id(t.points) for t in tasks}
         fn = partial(jobs.find_scan_regions, tasks, self._inspection.min_points)
         done: list[Job] = []
-        self._job = self._runner.submit("Finding regions", fn, partial(self._found, request, field, ids),
-                                        lambda _message: None, partial(self._job_done, done))
+        self._job = self._runner.submit(
+            "Finding regions",
+            fn,
+            partial(self._found, request, field, ids),
+            lambda _message: None,
+            partial(self._job_done, done),
+        )
         done.append(self._job)
 
     def _job_done(self, done: list[Job]) -> None:

@@ -101,27 +101,42 @@ def _table(header: tuple[str, ...], rows: list[list[str]], empty: str) -> str:
 def report_html(content: ReportContent, image_src: Callable[[int, ReportImage], str]) -> str:
     """The report as HTML; ``image_src(i, image)`` gives each image's ``src``."""
     verdict_class = "fail" if content.verdict.startswith("FAIL") else "pass"
-    verdict = (f"<p class='{verdict_class}'>{html.escape(content.verdict)}</p>" if content.verdict
-               else "<p class='meta'>No verdict: colour by a score field to find regions.</p>")
+    verdict = (
+        f"<p class='{verdict_class}'>{html.escape(content.verdict)}</p>"
+        if content.verdict
+        else "<p class='meta'>No verdict: colour by a score field to find regions.</p>"
+    )
     images = "".join(
         f"<p><img src='{image_src(i, img)}'{f' width={img.width_px}' if img.width_px else ''}><br>"
         f"<span class='meta'>{html.escape(img.caption)}</span></p>"
-        for i, img in enumerate(content.images))
+        for i, img in enumerate(content.images)
+    )
     parts = [
         f"<h1>Inspection report: {html.escape(content.title)}</h1>",
         f"<p class='meta'>CASL Inspector, {html.escape(content.created)}</p>",
-        verdict, images,
-        "<h2>Scan</h2>", _pairs(content.scan),
-        "<h2>Colouring and threshold</h2>", _pairs(content.colouring),
-        "<h2>Curvature scales</h2>", _pairs(content.curvature),
-        "<h2>Model</h2>", _pairs(content.model),
-        "<h2>Metrics</h2>", _pairs(content.metrics),
-        "<h2>Regions above the threshold</h2>", _table(content.region_header, content.regions, "No region."),
-        "<h2>Annotations</h2>", _table(content.annotation_header, content.annotations, "No annotation."),
+        verdict,
+        images,
+        "<h2>Scan</h2>",
+        _pairs(content.scan),
+        "<h2>Colouring and threshold</h2>",
+        _pairs(content.colouring),
+        "<h2>Curvature scales</h2>",
+        _pairs(content.curvature),
+        "<h2>Model</h2>",
+        _pairs(content.model),
+        "<h2>Metrics</h2>",
+        _pairs(content.metrics),
+        "<h2>Regions above the threshold</h2>",
+        _table(content.region_header, content.regions, "No region."),
+        "<h2>Annotations</h2>",
+        _table(content.annotation_header, content.annotations, "No annotation."),
     ]
-    return ("<!DOCTYPE html><html><head><meta charset='utf-8'>"
-            f"<title>{html.escape(content.title)}</title><style>{_STYLE}</style></head><body>"
-            + "\n".join(parts) + "</body></html>")
+    return (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
+        f"<title>{html.escape(content.title)}</title><style>{_STYLE}</style></head><body>"
+        + "\n".join(parts)
+        + "</body></html>"
+    )
 
 
 def _data_url(_i: int, image: ReportImage) -> str:
@@ -137,8 +152,9 @@ def pdf_bytes(content: ReportContent) -> bytes:
     """The report as an A4 PDF."""
     doc = QTextDocument()
     for i, image in enumerate(content.images):
-        doc.addResource(QTextDocument.ResourceType.ImageResource, QUrl(f"report-image-{i}"),
-                        QImage.fromData(image.png, "PNG"))
+        doc.addResource(
+            QTextDocument.ResourceType.ImageResource, QUrl(f"report-image-{i}"), QImage.fromData(image.png, "PNG")
+        )
     doc.setHtml(report_html(content, lambda i, _img: f"report-image-{i}"))
     data = QByteArray()
     buffer = QBuffer(data)
@@ -147,8 +163,14 @@ def pdf_bytes(content: ReportContent) -> bytes:
     writer.setTitle(f"Inspection report: {content.title}")
     writer.setCreator("CASL Inspector")
     writer.setResolution(110)
-    writer.setPageLayout(QPageLayout(QPageSize(QPageSize.PageSizeId.A4), QPageLayout.Orientation.Portrait,
-                                     QMarginsF(12, 12, 12, 12), QPageLayout.Unit.Millimeter))
+    writer.setPageLayout(
+        QPageLayout(
+            QPageSize(QPageSize.PageSizeId.A4),
+            QPageLayout.Orientation.Portrait,
+            QMarginsF(12, 12, 12, 12),
+            QPageLayout.Unit.Millimeter,
+        )
+    )
     doc.print_(writer)
     del writer  # finishes the PDF into the buffer
     buffer.close()

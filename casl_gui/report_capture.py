@@ -75,13 +75,19 @@ def model_rows(scorer) -> list[tuple[str, str]]:
             info = None
         rows = [("Scorer", "CASL model"), ("Checkpoint", path), ("SHA-256", digest.hexdigest())]
         if info is not None:
-            rows += [("Config", info.config_name), ("Kind", info.kind), ("Epochs", str(info.epoch)),
-                     ("Training data", f"{info.data_files} files, fingerprint {info.data_fingerprint[:16]}…")]
+            rows += [
+                ("Config", info.config_name),
+                ("Kind", info.kind),
+                ("Epochs", str(info.epoch)),
+                ("Training data", f"{info.data_files} files, fingerprint {info.data_fingerprint[:16]}…"),
+            ]
         return rows + [("Object score", f"mean of the top {100 * scorer.top_fraction:g} % point scores")]
-    return [("Scorer", "curvature baseline (training-free)"),
-            ("Fusion", f"{scorer.fusion} over the curvature scales"),
-            ("Scales", "voxel pyramid s16, s64, s256" if scorer.ks is None else f"exact k-NN, k = {list(scorer.ks)}"),
-            ("Object score", f"mean of the top {100 * scorer.top_fraction:g} % point scores")]
+    return [
+        ("Scorer", "curvature baseline (training-free)"),
+        ("Fusion", f"{scorer.fusion} over the curvature scales"),
+        ("Scales", "voxel pyramid s16, s64, s256" if scorer.ks is None else f"exact k-NN, k = {list(scorer.ks)}"),
+        ("Object score", f"mean of the top {100 * scorer.top_fraction:g} % point scores"),
+    ]
 
 
 def metric_rows(scan) -> list[tuple[str, str]]:
@@ -105,8 +111,11 @@ def _colouring_rows(window) -> list[tuple[str, str]]:
     if is_scalar(s.field):
         scale = s.scale(s.field)
         lo, hi = scale.clim
-        rows += [("Threshold", f"{scale.threshold:.6g}"), ("Colour range", f"{lo:.6g} to {hi:.6g} ({s.cmap})"),
-                 ("Below the threshold", "greyed out" if s.grey_below else "coloured")]
+        rows += [
+            ("Threshold", f"{scale.threshold:.6g}"),
+            ("Colour range", f"{lo:.6g} to {hi:.6g} ({s.cmap})"),
+            ("Below the threshold", "greyed out" if s.grey_below else "coloured"),
+        ]
     rows += [("Regions listed from", f"{ins.min_points} points"), ("A scan fails at", f"a region of {ins.fail_points}")]
     found = ins.regions(s.active_key)
     if found is not None:
@@ -117,10 +126,16 @@ def _colouring_rows(window) -> list[tuple[str, str]]:
 def _scan_rows(scan, name: str) -> list[tuple[str, str]]:
     md = scan.metadata
     lo, hi = scan.bounds()
-    return [("Name", name), ("File", md.source or "made in memory"), ("Format", md.format or "–"),
-            ("Points", f"{len(scan):,}" + (f" ({md.dropped_nonfinite:,} non-finite dropped)"
-                                          if md.dropped_nonfinite else "")),
-            ("Size", " × ".join(f"{v:.4g}" for v in hi - lo))]
+    return [
+        ("Name", name),
+        ("File", md.source or "made in memory"),
+        ("Format", md.format or "–"),
+        (
+            "Points",
+            f"{len(scan):,}" + (f" ({md.dropped_nonfinite:,} non-finite dropped)" if md.dropped_nonfinite else ""),
+        ),
+        ("Size", " × ".join(f"{v:.4g}" for v in hi - lo)),
+    ]
 
 
 def capture_report(window) -> ReportContent:
@@ -139,27 +154,49 @@ def capture_report(window) -> ReportContent:
     views = views_image(window)
     height, width = views.shape[:2]
     shown_width = int(min(_VIEW_WIDTH_PX, _VIEW_HEIGHT_PX * width / height))
-    images = [ReportImage(f"Left: {field_text(s.field)}; right: {field_text(s.second_field)} "
-                          "(same camera, colour scales anchored to the thresholds)", _png(views), shown_width)]
+    images = [
+        ReportImage(
+            f"Left: {field_text(s.field)}; right: {field_text(s.second_field)} "
+            "(same camera, colour scales anchored to the thresholds)",
+            _png(views),
+            shown_width,
+        )
+    ]
     if window.threshold_dock.plot.has_data():
-        images.append(ReportImage(f"Histogram of {field_text(s.field)} with the threshold (red line)",
-                                  _widget_png(window.threshold_dock.plot), 320))
+        images.append(
+            ReportImage(
+                f"Histogram of {field_text(s.field)} with the threshold (red line)",
+                _widget_png(window.threshold_dock.plot),
+                320,
+            )
+        )
     curvature = []
     for name in curvature_fields(scan):
         scale = s.scale(name)
         lo, hi = scale.clim
         values = field_values(scan, name)
-        curvature.append((field_text(name), f"threshold {scale.threshold:.4g}, colour range {lo:.4g} to {hi:.4g}, "
-                                            f"{100 * float((values >= scale.threshold).mean()):.2f} % of points above"))
+        curvature.append(
+            (
+                field_text(name),
+                f"threshold {scale.threshold:.4g}, colour range {lo:.4g} to {hi:.4g}, "
+                f"{100 * float((values >= scale.threshold).mean()):.2f} % of points above",
+            )
+        )
     verdict = window.inspection.verdict(s.active_key)
     found = window.inspection.regions(s.active_key)
     return ReportContent(
-        title=entry.name, created=utc_now(),
+        title=entry.name,
+        created=utc_now(),
         verdict="" if verdict is None or found is None or found.field != s.field else verdict_text(verdict),
-        scan=_scan_rows(scan, entry.name), colouring=_colouring_rows(window), curvature=curvature,
-        model=model_rows(window.scorer), metrics=metric_rows(scan),
-        region_header=REGION_COLUMNS, regions=window.regions_dock.region_rows(),
-        annotation_header=ANNOTATION_COLUMNS, annotations=window.regions_dock.annotation_rows(),
+        scan=_scan_rows(scan, entry.name),
+        colouring=_colouring_rows(window),
+        curvature=curvature,
+        model=model_rows(window.scorer),
+        metrics=metric_rows(scan),
+        region_header=REGION_COLUMNS,
+        regions=window.regions_dock.region_rows(),
+        annotation_header=ANNOTATION_COLUMNS,
+        annotations=window.regions_dock.annotation_rows(),
         images=images,
     )
 

@@ -50,8 +50,12 @@ class RubberBand(QObject):
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt naming
         kind = event.type()
-        if kind not in (QEvent.Type.MouseButtonPress, QEvent.Type.MouseMove, QEvent.Type.MouseButtonRelease,
-                        QEvent.Type.MouseButtonDblClick):
+        if kind not in (
+            QEvent.Type.MouseButtonPress,
+            QEvent.Type.MouseMove,
+            QEvent.Type.MouseButtonRelease,
+            QEvent.Type.MouseButtonDblClick,
+        ):
             return False
         mouse: QMouseEvent = event  # type: ignore[assignment]
         pos = mouse.position().toPoint()

@@ -38,8 +38,9 @@ class ScanOpener(QObject):
         Returns False once the window is closing (late results are then dropped).
     """
 
-    def __init__(self, window: QWidget, state: AppState, runner: JobRunner, settings: QSettings,
-                 alive: Callable[[], bool]) -> None:
+    def __init__(
+        self, window: QWidget, state: AppState, runner: JobRunner, settings: QSettings, alive: Callable[[], bool]
+    ) -> None:
         super().__init__(window)
         self._window = window
         self._state = state
@@ -63,8 +64,12 @@ class ScanOpener(QObject):
                 self._open_file(p)
 
     def _open_file(self, path: Path) -> None:
-        self._runner.submit(f"Opening {path.name}", partial(jobs.read_only, path),
-                            partial(self._loaded, str(path)), partial(self._failed, str(path)))
+        self._runner.submit(
+            f"Opening {path.name}",
+            partial(jobs.read_only, path),
+            partial(self._loaded, str(path)),
+            partial(self._failed, str(path)),
+        )
 
     def open_demo(self) -> None:
         """Open the procedural demo part in the background."""
@@ -81,8 +86,12 @@ class ScanOpener(QObject):
         key = self._state.add_scan(scan, name)
         if not jobs.has_curvature(scan) or "curvature_score" not in scan.fields:
             title = f"Curvature of {self._state.entry(key).name}"
-            self._runner.submit(title, partial(jobs.add_curvature_job, scan), partial(self._curvature_done, key),
-                                partial(self._failed, scan.metadata.source or "demo"))
+            self._runner.submit(
+                title,
+                partial(jobs.add_curvature_job, scan),
+                partial(self._curvature_done, key),
+                partial(self._failed, scan.metadata.source or "demo"),
+            )
         return key
 
     def _curvature_done(self, key: int, scan: Scan) -> None:

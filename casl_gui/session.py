@@ -7,10 +7,10 @@ import argparse
 from PySide6.QtCore import QObject, QSettings, QTimer, Signal
 
 from casl_core.errors import CaslError
-from casl_gui.model_jobs import warm_up_training_imports
 from casl_gui.app import field_key
 from casl_gui.dialogs.errors import stderr_sink
 from casl_gui.main_window import MainWindow, recent_files
+from casl_gui.model_jobs import warm_up_training_imports
 
 
 class Session(QObject):

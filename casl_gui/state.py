@@ -262,10 +262,17 @@ class AppState(QObject):
             If the scan lacks the field.
         """
         if key == AGREEMENT:
-            return agreement_spec(scan, self.scale(BASELINE_SCORE).threshold, self.scale(CASL_SCORE).threshold,
-                                  title_suffix=title_suffix)
-        return colour_spec(scan, key, self.scale(key), self._cmap, title_suffix=title_suffix,
-                           grey_below=self._grey_below and is_scalar(key))
+            return agreement_spec(
+                scan, self.scale(BASELINE_SCORE).threshold, self.scale(CASL_SCORE).threshold, title_suffix=title_suffix
+            )
+        return colour_spec(
+            scan,
+            key,
+            self.scale(key),
+            self._cmap,
+            title_suffix=title_suffix,
+            grey_below=self._grey_below and is_scalar(key),
+        )
 
     def set_scale(self, key: str, scale: FieldScale) -> None:
         """Change a field's colour scale (every scan and view coloured by it follows)."""

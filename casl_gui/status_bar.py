@@ -41,8 +41,17 @@ class StatusBar(QStatusBar):
         self.train_cancel_button = QToolButton()
         self.train_cancel_button.setText("Stop training")
         self.addWidget(self.job_label, 1)
-        for w in (self.train_label, self.train_bar, self.train_cancel_button, self.progress_bar, self.cancel_button,
-                  self.verdict_label, self.points_label, self.model_label, self.device_label):
+        for w in (
+            self.train_label,
+            self.train_bar,
+            self.train_cancel_button,
+            self.progress_bar,
+            self.cancel_button,
+            self.verdict_label,
+            self.points_label,
+            self.model_label,
+            self.device_label,
+        ):
             self.addPermanentWidget(w)
         self.job_idle()
         self.training_idle()

@@ -20,10 +20,9 @@ from __future__ import annotations
 
 import numpy as np
 import pyvista as pv
-from pyvistaqt import QtInteractor
-
 from PySide6.QtCore import QPoint, QRect, QTimer, Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
+from pyvistaqt import QtInteractor
 
 from casl_core.errors import ConfigError
 from casl_core.scan import Scan
@@ -136,8 +135,7 @@ class Viewport(QWidget):
 
     # -- drawing -----------------------------------------------------------------------
 
-    def show_scan(self, scan: Scan | None, specs: list[ColourSpec], point_size: float,
-                  pick: int | None = None) -> None:
+    def show_scan(self, scan: Scan | None, specs: list[ColourSpec], point_size: float, pick: int | None = None) -> None:
         """Draw ``scan`` coloured by ``specs`` (one per view), mark ``pick``, and render once.
 
         The camera is reset when another scan is shown, kept when only colours change.
@@ -193,9 +191,11 @@ class Viewport(QWidget):
     def _can_recolour(self, specs: list[ColourSpec], point_size: float) -> bool:
         if len(self._layers) != len(specs) or float(point_size) != self._point_size:
             return False
-        return all(layer.kind == spec.kind == "scalar" or (layer.kind == spec.kind and layer.values is spec.values
-                                                           and layer.title == spec.title)
-                   for layer, spec in zip(self._layers, specs))
+        return all(
+            layer.kind == spec.kind == "scalar"
+            or (layer.kind == spec.kind and layer.values is spec.values and layer.title == spec.title)
+            for layer, spec in zip(self._layers, specs)
+        )
 
     def _fit_camera(self) -> None:
         # VTK's own reset: pyvista's renders the scene while doing it, a second full draw.
@@ -208,8 +208,9 @@ class Viewport(QWidget):
         lod = None
         if self._lod_index is not None:
             lod_cloud = pv.PolyData(self._scan.points[self._lod_index])
-            lod = add_cloud_actor(self._plotter, lod_cloud, spec.values[self._lod_index], spec, "cloud-lod", size,
-                                  False)
+            lod = add_cloud_actor(
+                self._plotter, lod_cloud, spec.values[self._lod_index], spec, "cloud-lod", size, False
+            )
             lod.SetVisibility(False)
         return Layer(spec.kind, spec.title, spec.values, actor, lod)
 
@@ -267,9 +268,16 @@ class Viewport(QWidget):
         marker = pv.PolyData(self._scan.points[[self._pick]])
         for col in range(len(plotter.renderers)):
             plotter.subplot(0, col)
-            plotter.add_mesh(marker, color=_PICK_COLOUR, point_size=max(14.0, 3 * self._point_size),
-                             render_points_as_spheres=True, pickable=False, name="pick",
-                             reset_camera=False, render=False)
+            plotter.add_mesh(
+                marker,
+                color=_PICK_COLOUR,
+                point_size=max(14.0, 3 * self._point_size),
+                render_points_as_spheres=True,
+                pickable=False,
+                name="pick",
+                reset_camera=False,
+                render=False,
+            )
 
     def mark_pick(self, index: int | None) -> None:
         """Mark the picked point in every view (None removes the mark) and render."""
@@ -350,7 +358,9 @@ class Viewport(QWidget):
         col = view_at(self._require(), (x0 + x1) / 2.0, (y0 + y1) / 2.0)
         if col is None or self._scan is None:
             return np.zeros(0, dtype=np.int64)
-        return select_rectangle(self._scan.points, view_geometry(self._require(), col), (x0, y0, x1, y1), self._point_size)
+        return select_rectangle(
+            self._scan.points, view_geometry(self._require(), col), (x0, y0, x1, y1), self._point_size
+        )
 
     def widget_rect(self, indices: np.ndarray, view: int = 0) -> QRect:
         """The bounding rectangle, in :meth:`interaction_widget` coordinates, of where points are drawn."""

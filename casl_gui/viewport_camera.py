@@ -1,5 +1,6 @@
 """Where the viewport's cameras look: projection geometry for picking, the view under a pixel,
-and turning a camera to face a point."""
+and turning a camera to face a point.
+"""
 
 from __future__ import annotations
 
@@ -27,8 +28,14 @@ def view_geometry(plotter, col: int) -> ViewGeometry:
         pixel = 2.0 * cam.GetParallelScale() / size[1]
     else:
         pixel = 2.0 * math.tan(math.radians(cam.GetViewAngle()) / 2.0) / size[1]
-    return ViewGeometry(clip, _matrix(cam.GetViewTransformMatrix()), (x0 * width, y0 * height),
-                        size, pixel, bool(cam.GetParallelProjection()))
+    return ViewGeometry(
+        clip,
+        _matrix(cam.GetViewTransformMatrix()),
+        (x0 * width, y0 * height),
+        size,
+        pixel,
+        bool(cam.GetParallelProjection()),
+    )
 
 
 def view_at(plotter, x: float, y: float) -> int | None:

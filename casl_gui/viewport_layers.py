@@ -56,13 +56,24 @@ def lookup_table(spec: ColourSpec) -> pv.LookupTable:
 def bar_args(spec: ColourSpec) -> dict:
     """Scalar-bar settings: horizontal, bottom centre, titled by the spec (a legend for categories)."""
     # VTK draws a horizontal bar's title over its tick labels; an empty second line lifts it clear.
-    return dict(title=spec.title + "\n", color="white", vertical=False, width=0.5, height=0.08,
-                position_x=0.25, position_y=0.07, title_font_size=15, label_font_size=13,
-                fmt="%.3g", n_labels=0 if spec.kind == "labels" else 3)
+    return dict(
+        title=spec.title + "\n",
+        color="white",
+        vertical=False,
+        width=0.5,
+        height=0.08,
+        position_x=0.25,
+        position_y=0.07,
+        title_font_size=15,
+        label_font_size=13,
+        fmt="%.3g",
+        n_labels=0 if spec.kind == "labels" else 3,
+    )
 
 
-def add_cloud_actor(plotter, cloud: pv.PolyData, values: np.ndarray, spec: ColourSpec, name: str,
-                    point_size: float, full: bool):
+def add_cloud_actor(
+    plotter, cloud: pv.PolyData, values: np.ndarray, spec: ColourSpec, name: str, point_size: float, full: bool
+):
     """Add ``cloud`` coloured by ``values`` as ``spec`` says to the plotter's current view.
 
     ``full`` is the pickable cloud with the scalar bar; the subsample drawn while the
@@ -71,17 +82,38 @@ def add_cloud_actor(plotter, cloud: pv.PolyData, values: np.ndarray, spec: Colou
     array = "rgb" if spec.kind == "rgb" else "values"
     cloud.point_data[array] = values
     options = dict(
-        style="points", point_size=point_size + (0.0 if full else 1.0), render_points_as_spheres=False,
-        name=name, reset_camera=False, lighting=False, pickable=full, render=False,
+        style="points",
+        point_size=point_size + (0.0 if full else 1.0),
+        render_points_as_spheres=False,
+        name=name,
+        reset_camera=False,
+        lighting=False,
+        pickable=full,
+        render=False,
     )
     if spec.kind == "rgb":
         return plotter.add_mesh(cloud, scalars=array, rgb=True, show_scalar_bar=False, **options)
     if spec.kind == "labels":
-        return plotter.add_mesh(cloud, scalars=array, cmap=spec.cmap, clim=spec.clim, n_colors=len(spec.cmap),
-                                annotations=dict(enumerate(spec.categories)), show_scalar_bar=full,
-                                scalar_bar_args=bar_args(spec), **options)
-    return plotter.add_mesh(cloud, scalars=array, cmap=lookup_table(spec), clim=spec.clim,
-                            show_scalar_bar=full, scalar_bar_args=bar_args(spec), **options)
+        return plotter.add_mesh(
+            cloud,
+            scalars=array,
+            cmap=spec.cmap,
+            clim=spec.clim,
+            n_colors=len(spec.cmap),
+            annotations=dict(enumerate(spec.categories)),
+            show_scalar_bar=full,
+            scalar_bar_args=bar_args(spec),
+            **options,
+        )
+    return plotter.add_mesh(
+        cloud,
+        scalars=array,
+        cmap=lookup_table(spec),
+        clim=spec.clim,
+        show_scalar_bar=full,
+        scalar_bar_args=bar_args(spec),
+        **options,
+    )
 
 
 def recolour_layer(plotter, layer: Layer, spec: ColourSpec, lod_index: np.ndarray | None) -> None:
@@ -106,6 +138,15 @@ def draw_marks(plotter, points: np.ndarray, marks: list[Marks], point_size: floa
         cloud = pv.PolyData(points[mark.indices])
         for col in range(len(plotter.renderers)):
             plotter.subplot(0, col)
-            plotter.add_mesh(cloud, color=mark.colour, point_size=point_size, style="points",
-                             render_points_as_spheres=False, pickable=False, name=f"marks-{mark.name}",
-                             reset_camera=False, lighting=False, render=False)
+            plotter.add_mesh(
+                cloud,
+                color=mark.colour,
+                point_size=point_size,
+                style="points",
+                render_points_as_spheres=False,
+                pickable=False,
+                name=f"marks-{mark.name}",
+                reset_camera=False,
+                lighting=False,
+                render=False,
+            )

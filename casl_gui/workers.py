@@ -15,7 +15,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
-from casl_core.errors import CaslError, Cancelled
+from casl_core.errors import Cancelled, CaslError
 from casl_core.progress import CancelFn, ProgressFn
 
 #: A core call taking ``(progress, cancel)`` and returning its result.

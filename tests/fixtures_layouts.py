@@ -54,7 +54,9 @@ def _sampled(category: str, n_points: int, seed: int) -> Scan:
 def normal_scan(category: str, n_points: int = 1500, seed: int = 0) -> Scan:
     """A real shared scan sampled on its surface (the normal part of a category)."""
     scan = _sampled(category, n_points, seed)
-    return Scan(points=scan.points.copy(), normals=None if scan.normals is None else scan.normals.copy(), metadata=scan.metadata)
+    return Scan(
+        points=scan.points.copy(), normals=None if scan.normals is None else scan.normals.copy(), metadata=scan.metadata
+    )
 
 
 def write_pcd(path: Path, points: np.ndarray, labels: np.ndarray | None = None) -> None:
@@ -84,7 +86,10 @@ def write_pcd(path: Path, points: np.ndarray, labels: np.ndarray | None = None) 
 def write_gt(path: Path, points: np.ndarray, labels: np.ndarray, sep: str) -> None:
     """One ``x<sep>y<sep>z<sep>label`` line per point."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = [sep.join([f"{v:.8g}" for v in p] + [str(int(lab))]) for p, lab in zip(np.asarray(points, dtype=np.float64), labels)]
+    lines = [
+        sep.join([f"{v:.8g}" for v in p] + [str(int(lab))])
+        for p, lab in zip(np.asarray(points, dtype=np.float64), labels)
+    ]
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -122,7 +127,9 @@ def write_real3d(root: Path, categories: tuple[str, ...] = ("fandisk", "rocker-a
     return written
 
 
-def write_anomaly_shapenet(root: Path, categories: tuple[str, ...] = ("bunny0", "fandisk0"), nested: bool = False) -> Written:
+def write_anomaly_shapenet(
+    root: Path, categories: tuple[str, ...] = ("bunny0", "fandisk0"), nested: bool = False
+) -> Written:
     """``<cat>/train/<cat>_template<i>.pcd``, ``<cat>/test/<cat>_positive<i>.pcd`` or
     ``<cat>_<defect><i>.pcd``, ``<cat>/GT/<name>.txt`` (comma-separated); optionally
     under ``dataset/pcd``."""

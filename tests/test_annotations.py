@@ -104,12 +104,15 @@ def test_csv_export_has_one_row_per_point_with_its_coordinates(holey_scan, tmp_p
     np.testing.assert_allclose(got, rows[picked], atol=1e-5)
 
 
-@pytest.mark.parametrize("mutate, problem", [
-    (lambda d: d.update(version=SCHEMA_VERSION + 1), "not supported"),
-    (lambda d: d["annotations"][0].update(points=[0, 99999]), "outside"),
-    (lambda d: d["annotations"][0].update(label="scratch"), "label"),
-    (lambda d: d.pop("scan"), "missing key"),
-])
+@pytest.mark.parametrize(
+    "mutate, problem",
+    [
+        (lambda d: d.update(version=SCHEMA_VERSION + 1), "not supported"),
+        (lambda d: d["annotations"][0].update(points=[0, 99999]), "outside"),
+        (lambda d: d["annotations"][0].update(label="scratch"), "label"),
+        (lambda d: d.pop("scan"), "missing key"),
+    ],
+)
 def test_a_bad_sidecar_is_refused_naming_the_file(tmp_path, mutate, problem):
     notes = empty_for(read_scan_stub(tmp_path)).add("defect", [1, 2])
     side = tmp_path / "x.ply.casl-annotations.json"

@@ -29,8 +29,24 @@ def test_bundled_model_data_are_regenerated_by_the_documented_command(tmp_path):
     assert cmd[:2] == ["casl", "pretrain"]
     # the README's first command: casl parts --out parts --count 8 --points 15000 --seed 0
     out = tmp_path / "parts"
-    proc = subprocess.run([sys.executable, "-m", "casl_core.cli", "parts", "--out", str(out), "--count", "8",
-                           "--points", "15000", "--seed", "0"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "casl_core.cli",
+            "parts",
+            "--out",
+            str(out),
+            "--count",
+            "8",
+            "--points",
+            "15000",
+            "--seed",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr
     files = find_scan_files([out])
     assert len(files) == meta["data_files"] == 32

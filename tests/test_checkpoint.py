@@ -34,9 +34,17 @@ def _model(seed: int) -> CaslNet:
 
 
 def _info(epoch: int = 3) -> CheckpointInfo:
-    return CheckpointInfo(kind="finetune", config_name="small", config=config_by_name("small").to_dict(),
-                          command=["casl", "finetune", "--train", "x"], data_fingerprint="ab" * 32, data_files=4,
-                          epoch=epoch, metrics={"val_point_auroc": 0.9}, training={"lr": 0.002})
+    return CheckpointInfo(
+        kind="finetune",
+        config_name="small",
+        config=config_by_name("small").to_dict(),
+        command=["casl", "finetune", "--train", "x"],
+        data_fingerprint="ab" * 32,
+        data_files=4,
+        epoch=epoch,
+        metrics={"val_point_auroc": 0.9},
+        training={"lr": 0.002},
+    )
 
 
 def test_round_trip_keeps_every_tensor_and_the_description(tmp_path):
@@ -123,8 +131,7 @@ def test_the_pickle_payload_is_live_when_unpickled(tmp_path):
     marker = tmp_path / "control_marker"
     blob = tmp_path / "blob.pkl"
     blob.write_bytes(pickle.dumps(_Payload(str(marker)), protocol=4))
-    subprocess.run([sys.executable, "-c", f"import pickle; pickle.loads(open({str(blob)!r}, 'rb').read())"],
-                   check=True)
+    subprocess.run([sys.executable, "-c", f"import pickle; pickle.loads(open({str(blob)!r}, 'rb').read())"], check=True)
     assert marker.exists()  # so the refusal tests below would notice a load that unpickles
 
 
@@ -175,8 +182,10 @@ def test_resume_state_round_trip(tmp_path):
     model.class_head[0].weight.square().sum().backward()
     opt.step()
     rng = torch.get_rng_state()
-    save_resume_state(tmp_path / "m.safetensors", ResumeState(model.state_dict(), opt.state_dict(), 5, 0.75, rng,
-                                                              {"kind": "finetune", "history": []}))
+    save_resume_state(
+        tmp_path / "m.safetensors",
+        ResumeState(model.state_dict(), opt.state_dict(), 5, 0.75, rng, {"kind": "finetune", "history": []}),
+    )
     assert (tmp_path / "m.resume.safetensors").is_file()
     state = load_resume_state(tmp_path / "m.safetensors")
     assert (state.epoch, state.best_metric, state.run["kind"]) == (5, 0.75, "finetune")

@@ -45,8 +45,12 @@ def test_info_text_names_format_and_fields(scans_dir):
 
 @pytest.mark.parametrize(
     "content, suffix",
-    [(b"", ".ply"), (b"ply\nformat ascii 1.0\nelement vertex 5\nproperty float x\nend_header\n1\n", ".ply"),
-     (os.urandom(300), ".pcd"), (b"1 2 3\n4 5\n", ".xyz")],
+    [
+        (b"", ".ply"),
+        (b"ply\nformat ascii 1.0\nelement vertex 5\nproperty float x\nend_header\n1\n", ".ply"),
+        (os.urandom(300), ".pcd"),
+        (b"1 2 3\n4 5\n", ".xyz"),
+    ],
 )
 def test_bad_file_prints_one_line_naming_it_and_exits_nonzero(tmp_path, content, suffix):
     bad = tmp_path / f"bad{suffix}"
@@ -68,8 +72,18 @@ def test_missing_file_and_directory_are_clear_errors(tmp_path):
 
 def test_curvature_exact_k_writes_cloudcompare_scalar_properties(scans_dir, tmp_path):
     out = tmp_path / "fandisk_curv.ply"
-    proc = casl("curvature", str(scans_dir / "common-3d-test-models/fandisk.obj"), "-o", str(out),
-                "--k", "16", "32", "64", "--device", "cpu")
+    proc = casl(
+        "curvature",
+        str(scans_dir / "common-3d-test-models/fandisk.obj"),
+        "-o",
+        str(out),
+        "--k",
+        "16",
+        "32",
+        "64",
+        "--device",
+        "cpu",
+    )
     assert proc.returncode == 0, proc.stderr
     header = out.read_bytes().split(b"end_header")[0].decode()
     for k in (16, 32, 64):
@@ -96,8 +110,14 @@ def test_curvature_default_mode_fields(scans_dir, tmp_path):
 
 
 def test_unknown_device_is_a_one_line_error(scans_dir, tmp_path):
-    proc = casl("curvature", str(scans_dir / "common-3d-test-models/beetle.obj"), "-o", str(tmp_path / "o.ply"),
-                "--device", "tpu:7")
+    proc = casl(
+        "curvature",
+        str(scans_dir / "common-3d-test-models/beetle.obj"),
+        "-o",
+        str(tmp_path / "o.ply"),
+        "--device",
+        "tpu:7",
+    )
     assert proc.returncode == 1 and "tpu:7" in proc.stderr and "Traceback" not in proc.stderr
 
 

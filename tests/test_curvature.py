@@ -289,7 +289,7 @@ def test_nearest_cells_are_the_nearest_candidates_by_exact_distance(bunny):
     d2 = ((level.cells.centroids[cand] - rel[rows][:, None, :]) ** 2).sum(axis=2)
     order = np.argsort(d2, axis=1, kind="stable")
     expected = np.take_along_axis(cand, order[:, :CELLS_QUERIED], axis=1)
-    kth = np.take_along_axis(d2, order[:, CELLS_QUERIED - 1:CELLS_QUERIED + 1], axis=1)
+    kth = np.take_along_axis(d2, order[:, CELLS_QUERIED - 1 : CELLS_QUERIED + 1], axis=1)
     clear = kth[:, 1] - kth[:, 0] > 1e-5 * kth[:, 1]  # the 24th and 25th are not near-tied
     assert clear.mean() > 0.95
     np.testing.assert_array_equal(np.sort(picked[clear], axis=1), np.sort(expected[clear], axis=1))

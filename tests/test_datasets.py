@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from fixtures_layouts import write_anomaly_shapenet, write_folder, write_mvtec3d, write_real3d
 
 from casl_core.datasets import detect_layout, open_dataset
 from casl_core.errors import DatasetError
 from casl_core.io import read_scan
-
-from fixtures_layouts import write_anomaly_shapenet, write_folder, write_mvtec3d, write_real3d
 
 
 def _check_samples(dataset, written) -> None:

@@ -41,9 +41,29 @@ def _scans(folder, kind: str, count: int, suffix: str):
 def _train_two_ranks(verb: str, data_flag: str, data, out):
     """Run ``casl VERB`` for one epoch under torchrun with 2 gloo processes; check both ranks agree."""
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
-    proc = subprocess.run([*TORCHRUN, *CASL_MODULE, verb, data_flag, str(data), "--out", str(out),
-                           "--epochs", "1", "--batch-size", "1", "--device", "cpu", "--max-points", "0"],
-                          capture_output=True, text=True, env=env, timeout=600)
+    proc = subprocess.run(
+        [
+            *TORCHRUN,
+            *CASL_MODULE,
+            verb,
+            data_flag,
+            str(data),
+            "--out",
+            str(out),
+            "--epochs",
+            "1",
+            "--batch-size",
+            "1",
+            "--device",
+            "cpu",
+            "--max-points",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     digests = dict(re.findall(r"rank (\d)/2: parameters sha256 ([0-9a-f]{64})", proc.stdout))
     assert set(digests) == {"0", "1"}, proc.stdout
@@ -58,14 +78,16 @@ def _train_two_ranks(verb: str, data_flag: str, data, out):
 
 @pytest.mark.slow
 def test_torchrun_two_cpu_processes_finetune_one_epoch(tmp_path):
-    _train_two_ranks("finetune", "--train", _scans(tmp_path / "train", "l_bracket", 5, ".ply"),
-                     tmp_path / "ddp.safetensors")
+    _train_two_ranks(
+        "finetune", "--train", _scans(tmp_path / "train", "l_bracket", 5, ".ply"), tmp_path / "ddp.safetensors"
+    )
 
 
 @pytest.mark.slow
 def test_torchrun_two_cpu_processes_pretrain_one_epoch(tmp_path):
-    _train_two_ranks("pretrain", "--data", _scans(tmp_path / "normal", "flange", 4, ".pcd"),
-                     tmp_path / "pre.safetensors")
+    _train_two_ranks(
+        "pretrain", "--data", _scans(tmp_path / "normal", "flange", 4, ".pcd"), tmp_path / "pre.safetensors"
+    )
 
 
 @pytest.mark.slow
@@ -87,9 +109,24 @@ def test_torchrun_two_cpu_processes_share_the_files_of_casl_infer(tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
     model = bundled_file(DEMO_MODEL)
     assert model is not None, "the bundled demo model is not installed"
-    proc = subprocess.run([*TORCHRUN, *CASL_MODULE, "infer", "--checkpoint", str(model), *map(str, files),
-                           "--out-dir", str(out), "--device", "cpu"],
-                          capture_output=True, text=True, env=env, timeout=600)
+    proc = subprocess.run(
+        [
+            *TORCHRUN,
+            *CASL_MODULE,
+            "infer",
+            "--checkpoint",
+            str(model),
+            *map(str, files),
+            "--out-dir",
+            str(out),
+            "--device",
+            "cpu",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     with open(out / "object_scores.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))

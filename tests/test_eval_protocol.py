@@ -29,9 +29,25 @@ def test_eval_writes_results_and_scores_that_sklearn_agrees_with(real3d_root, tm
     out = tmp_path / "RESULTS.json"
     scores_dir = tmp_path / "scores"
     proc = subprocess.run(
-        [sys.executable, "-m", "casl_core.cli", "eval", "--root", str(real3d_root), "--method", "curvature",
-         "--out", str(out), "--scores-dir", str(scores_dir), "--device", "cpu"],
-        capture_output=True, text=True, timeout=900,
+        [
+            sys.executable,
+            "-m",
+            "casl_core.cli",
+            "eval",
+            "--root",
+            str(real3d_root),
+            "--method",
+            "curvature",
+            "--out",
+            str(out),
+            "--scores-dir",
+            str(scores_dir),
+            "--device",
+            "cpu",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert proc.returncode == 0, proc.stderr
     results = json.loads(out.read_text())
@@ -64,9 +80,21 @@ def test_eval_writes_results_and_scores_that_sklearn_agrees_with(real3d_root, tm
 
 def test_eval_unknown_category_is_a_clear_error(real3d_root, tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "casl_core.cli", "eval", "--root", str(real3d_root), "--categories", "nosuch",
-         "--out", str(tmp_path / "r.json")],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "casl_core.cli",
+            "eval",
+            "--root",
+            str(real3d_root),
+            "--categories",
+            "nosuch",
+            "--out",
+            str(tmp_path / "r.json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 1 and "nosuch" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "r.json").exists()

@@ -15,10 +15,28 @@ from casl_core.io import read_scan, write_scan
 from casl_core.scan import Scan
 
 SCANS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "scans"
-SUFFIXES = [".ply", ".pcd", ".xyz", ".txt", ".csv", ".asc", ".pts", ".npy", ".npz", ".obj", ".stl", ".off",
-            ".tiff", ".bin"]
-FUZZ = settings(derandomize=True, deadline=None, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SUFFIXES = [
+    ".ply",
+    ".pcd",
+    ".xyz",
+    ".txt",
+    ".csv",
+    ".asc",
+    ".pts",
+    ".npy",
+    ".npz",
+    ".obj",
+    ".stl",
+    ".off",
+    ".tiff",
+    ".bin",
+]
+FUZZ = settings(
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not SCANS.is_dir(), reason="shared scans not present")]
 
@@ -65,12 +83,19 @@ def seeds(work) -> dict[str, bytes]:
     out = {name: path.read_bytes() for name, path in real.items()}
     bone = read_scan(real["bone.ply"]).subset(np.arange(0, 1872, 12))
     bone = bone.with_fields(height=bone.points[:, 2].copy())
-    for name, binary in [("w.ply", True), ("wa.ply", False), ("w.pcd", True), ("wa.pcd", False),
-                         ("w.csv", False), ("w.xyz", False)]:
+    for name, binary in [
+        ("w.ply", True),
+        ("wa.ply", False),
+        ("w.pcd", True),
+        ("wa.pcd", False),
+        ("w.csv", False),
+        ("w.xyz", False),
+    ]:
         write_scan(bone, work / name, binary=binary)
         out[name] = (work / name).read_bytes()
-    out["w.off"] = b"COFF\n4 2 0\n0 0 0 255 0 0 255\n1 0 0 0 9 0 255\n1 1 0 1 2 3 255\n0 1 1 4 5 6 255\n" \
-                   b"3 0 1 2\n4 0 1 2 3\n"
+    out["w.off"] = (
+        b"COFF\n4 2 0\n0 0 0 255 0 0 255\n1 0 0 0 9 0 255\n1 1 0 1 2 3 255\n0 1 1 4 5 6 255\n3 0 1 2\n4 0 1 2 3\n"
+    )
     out["w.stl"] = b"\0" * 80 + np.uint32(2).tobytes() + np.arange(2 * 25, dtype="<u2").tobytes()
     np.save(work / "w.npy", bone.points[:40])
     out["w.npy"] = (work / "w.npy").read_bytes()
@@ -98,7 +123,7 @@ def _mutate(data: bytes, draw) -> bytes:
     if kind == "splice":
         at = draw(st.integers(0, len(data)))
         cut = draw(st.integers(0, 64))
-        return data[:at] + draw(st.binary(max_size=16)) + data[at + cut:]
+        return data[:at] + draw(st.binary(max_size=16)) + data[at + cut :]
     return _edit_header(data, draw)
 
 
@@ -109,19 +134,36 @@ def _edit_header(data: bytes, draw) -> bytes:
     lines = list(re.finditer(rb"[^\n]*\n", head))
     if numbers and draw(st.booleans()):
         m = draw(st.sampled_from(numbers))
-        value = draw(st.sampled_from([0, 1, 2, 3, -1, 255, 2**31, 2**32 + 1, 10**12, int(m.group()) + 1,
-                                      max(int(m.group()) - 1, 0)]))
-        return data[: m.start()] + str(value).encode() + data[m.end():]
+        value = draw(
+            st.sampled_from(
+                [0, 1, 2, 3, -1, 255, 2**31, 2**32 + 1, 10**12, int(m.group()) + 1, max(int(m.group()) - 1, 0)]
+            )
+        )
+        return data[: m.start()] + str(value).encode() + data[m.end() :]
     if not lines:
         return data
     m = draw(st.sampled_from(lines))
     if draw(st.booleans()):
-        return data[: m.start()] + data[m.end():]
-    return data[: m.end()] + m.group() + data[m.end():]
+        return data[: m.start()] + data[m.end() :]
+    return data[: m.end()] + m.group() + data[m.end() :]
 
 
-SEED_NAMES = ["bone.ply", "milk.pcd", "template.pcd", "chameleon.pts", "beetle.obj", "w.ply", "wa.ply", "w.pcd",
-              "wa.pcd", "w.csv", "w.xyz", "w.off", "w.stl", "w.npy"]
+SEED_NAMES = [
+    "bone.ply",
+    "milk.pcd",
+    "template.pcd",
+    "chameleon.pts",
+    "beetle.obj",
+    "w.ply",
+    "wa.ply",
+    "w.pcd",
+    "wa.pcd",
+    "w.csv",
+    "w.xyz",
+    "w.off",
+    "w.stl",
+    "w.npy",
+]
 
 
 @pytest.mark.parametrize("seed_name", SEED_NAMES)

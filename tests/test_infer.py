@@ -158,8 +158,9 @@ def test_eval_with_the_casl_scorer_scores_every_test_point(model_path, fandisk, 
         eval_scorer(parser.parse_args(["--device", "cpu"]))
     scorer = eval_scorer(parser.parse_args(["--checkpoint", str(model_path), "--device", "cpu"]))
     root = tmp_path / "real3d"
-    make_test_set([fandisk.subset(np.arange(0, len(fandisk), 2))], root, layout="real3d", category="fandisk",
-                  per_kind=1, seed=5)
+    make_test_set(
+        [fandisk.subset(np.arange(0, len(fandisk), 2))], root, layout="real3d", category="fandisk", per_kind=1, seed=5
+    )
     results = evaluate(root, scorer)
     cat = results.categories["fandisk"]
     n_points = sum(len(s.load()) for s in open_dataset(root).category("fandisk").test)

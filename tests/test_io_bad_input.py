@@ -61,7 +61,9 @@ def test_ply_header_count_smaller_than_the_data(tmp_path):
 
 
 def test_ascii_ply_with_fewer_lines_than_announced(tmp_path):
-    text = b"ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nproperty float y\nproperty float z\nend_header\n"
+    text = (
+        b"ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nproperty float y\nproperty float z\nend_header\n"
+    )
     _fails(_write(tmp_path, "short.ply", text + b"1 2 3\n4 5 6\n"), "promises 3 'vertex' items")
     _fails(_write(tmp_path, "ragged.ply", text + b"1 2 3\n4 5\n7 8 9\n"), "line 2")
 
@@ -101,10 +103,10 @@ def test_compressed_pcd_with_wrong_sizes(tmp_path):
     data = bytearray(MILK.read_bytes())
     at = _compressed_block(bytes(data))
     bad = data.copy()
-    bad[at + 4: at + 8] = np.uint32(12_575 * 16 + 4).tobytes()
+    bad[at + 4 : at + 8] = np.uint32(12_575 * 16 + 4).tobytes()
     _fails(_write(tmp_path, "unpacked.pcd", bytes(bad)), "header/point-count mismatch")
     bad = data.copy()
-    bad[at: at + 4] = np.uint32(10**9).tobytes()
+    bad[at : at + 4] = np.uint32(10**9).tobytes()
     _fails(_write(tmp_path, "packed.pcd", bytes(bad)), "truncated")
 
 

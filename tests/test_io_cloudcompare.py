@@ -27,8 +27,14 @@ pytestmark = pytest.mark.skipif(
 
 def cloudcompare(*args: str, cwd) -> None:
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
-    proc = subprocess.run([CLOUDCOMPARE, "-SILENT", "-NO_TIMESTAMP", "-AUTO_SAVE", "OFF", *args],
-                          cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [CLOUDCOMPARE, "-SILENT", "-NO_TIMESTAMP", "-AUTO_SAVE", "OFF", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -40,9 +46,14 @@ def scored(scans_dir):
     return replace(scan, labels=labels, metadata=replace(scan.metadata, faces=None))
 
 
-@pytest.mark.parametrize("fmt, extra, name", [("PLY", ["-PLY_EXPORT_FMT", "ASCII"], "cc.ply"),
-                                              ("PLY", ["-PLY_EXPORT_FMT", "BINARY_LE"], "cc_bin.ply"),
-                                              ("ASC", ["-ADD_HEADER"], "cc.asc")])
+@pytest.mark.parametrize(
+    "fmt, extra, name",
+    [
+        ("PLY", ["-PLY_EXPORT_FMT", "ASCII"], "cc.ply"),
+        ("PLY", ["-PLY_EXPORT_FMT", "BINARY_LE"], "cc_bin.ply"),
+        ("ASC", ["-ADD_HEADER"], "cc.asc"),
+    ],
+)
 def test_cloudcompare_keeps_our_scalar_fields(scored, tmp_path, fmt, extra, name):
     write_scan(scored, tmp_path / "ours.ply")
     cloudcompare("-C_EXPORT_FMT", fmt, *extra, "-O", "ours.ply", "-SAVE_CLOUDS", "FILE", name, cwd=tmp_path)

@@ -24,7 +24,7 @@ def test_big_endian_ply_reads_like_the_little_endian_original(tmp_path):
     head, body = data.split(b"end_header\n", 1)
     n = 134_345
     verts = np.frombuffer(body, "<f4", n * 3).astype(">f4")
-    rest = body[n * 12:]
+    rest = body[n * 12 :]
     (strip_len,) = np.frombuffer(rest, "<i4", 1)
     strip = np.frombuffer(rest, "<i4", strip_len + 1)[1:].astype(">i4")
     big = head.replace(b"binary_little_endian", b"binary_big_endian") + b"end_header\n"
@@ -36,27 +36,35 @@ def test_big_endian_ply_reads_like_the_little_endian_original(tmp_path):
 
 
 def test_triangle_strips_restart_at_minus_one_and_alternate_winding(tmp_path):
-    text = ("ply\nformat ascii 1.0\nelement vertex 7\nproperty float x\nproperty float y\nproperty float z\n"
-            "element tristrips 1\nproperty list int int vertex_indices\nend_header\n"
-            + "".join(f"{i} {i % 2} 0\n" for i in range(7)) + "8 0 1 2 3 -1 4 5 6\n")
+    text = (
+        "ply\nformat ascii 1.0\nelement vertex 7\nproperty float x\nproperty float y\nproperty float z\n"
+        "element tristrips 1\nproperty list int int vertex_indices\nend_header\n"
+        + "".join(f"{i} {i % 2} 0\n" for i in range(7))
+        + "8 0 1 2 3 -1 4 5 6\n"
+    )
     (tmp_path / "strip.ply").write_text(text)
     faces = read_scan(tmp_path / "strip.ply").metadata.faces
     np.testing.assert_array_equal(faces, [[0, 1, 2], [2, 1, 3], [4, 5, 6]])
 
 
 def test_binary_ply_with_mixed_polygons_and_a_leading_element(tmp_path):
-    header = ("ply\nformat binary_little_endian 1.0\nelement camera 1\nproperty float focal\n"
-              "property list uchar float k\nelement vertex 5\nproperty double x\nproperty double y\n"
-              "property double z\nproperty uchar r\nproperty uchar g\nproperty uchar b\nproperty float scalar_label\n"
-              "property short scalar_temperature\nelement face 2\nproperty uchar flags\n"
-              "property list uchar int vertex_index\nend_header\n").encode()
+    header = (
+        b"ply\nformat binary_little_endian 1.0\nelement camera 1\nproperty float focal\n"
+        b"property list uchar float k\nelement vertex 5\nproperty double x\nproperty double y\n"
+        b"property double z\nproperty uchar r\nproperty uchar g\nproperty uchar b\nproperty float scalar_label\n"
+        b"property short scalar_temperature\nelement face 2\nproperty uchar flags\n"
+        b"property list uchar int vertex_index\nend_header\n"
+    )
     camera = np.float32(2.5).tobytes() + bytes([3]) + np.array([1, 2, 3], "<f4").tobytes()
-    vdt = np.dtype([("x", "<f8"), ("y", "<f8"), ("z", "<f8"), ("r", "u1"), ("g", "u1"), ("b", "u1"),
-                    ("l", "<f4"), ("t", "<i2")])
+    vdt = np.dtype(
+        [("x", "<f8"), ("y", "<f8"), ("z", "<f8"), ("r", "u1"), ("g", "u1"), ("b", "u1"), ("l", "<f4"), ("t", "<i2")]
+    )
     v = np.zeros(5, vdt)
     v["x"], v["y"] = np.arange(5), np.arange(5) ** 2
     v["r"], v["l"], v["t"] = 10, [0, 1, 0, 1, 1], [-5, 0, 5, 10, 300]
-    faces = bytes([7, 3]) + np.array([0, 1, 2], "<i4").tobytes() + bytes([7, 4]) + np.array([1, 2, 3, 4], "<i4").tobytes()
+    faces = (
+        bytes([7, 3]) + np.array([0, 1, 2], "<i4").tobytes() + bytes([7, 4]) + np.array([1, 2, 3, 4], "<i4").tobytes()
+    )
     (tmp_path / "mixed.ply").write_bytes(header + camera + v.tobytes() + faces)
     scan = read_scan(tmp_path / "mixed.ply")
     np.testing.assert_array_equal(scan.points[:, 1], [0, 1, 4, 9, 16])
@@ -67,10 +75,12 @@ def test_binary_ply_with_mixed_polygons_and_a_leading_element(tmp_path):
 
 
 def test_ascii_ply_with_quads_and_comments(tmp_path):
-    text = ("ply\nformat ascii 1.0\ncomment made by hand\nelement vertex 4\nproperty float x\nproperty float y\n"
-            "property float z\nproperty float nx\nproperty float ny\nproperty float nz\nelement face 1\n"
-            "property list uchar int vertex_indices\nend_header\n"
-            "0 0 0 0 0 1\n1 0 0 0 0 1\n1 1 0 0 0 1\n0 1 0 0 0 1\n4 0 1 2 3\n")
+    text = (
+        "ply\nformat ascii 1.0\ncomment made by hand\nelement vertex 4\nproperty float x\nproperty float y\n"
+        "property float z\nproperty float nx\nproperty float ny\nproperty float nz\nelement face 1\n"
+        "property list uchar int vertex_indices\nend_header\n"
+        "0 0 0 0 0 1\n1 0 0 0 0 1\n1 1 0 0 0 1\n0 1 0 0 0 1\n4 0 1 2 3\n"
+    )
     (tmp_path / "quad.ply").write_text(text)
     scan = read_scan(tmp_path / "quad.ply")
     np.testing.assert_array_equal(scan.normals[:, 2], 1)
@@ -82,8 +92,15 @@ def test_ascii_ply_with_quads_and_comments(tmp_path):
 
 
 def _pcd_header(fields, size, typ, count, width, height, data, viewpoint=True, version="0.7"):
-    lines = [f"VERSION {version}", f"FIELDS {fields}", f"SIZE {size}", f"TYPE {typ}", f"COUNT {count}",
-             f"WIDTH {width}", f"HEIGHT {height}"]
+    lines = [
+        f"VERSION {version}",
+        f"FIELDS {fields}",
+        f"SIZE {size}",
+        f"TYPE {typ}",
+        f"COUNT {count}",
+        f"WIDTH {width}",
+        f"HEIGHT {height}",
+    ]
     if viewpoint:
         lines.append("VIEWPOINT 1 2 3 1 0 0 0")
     lines += [f"POINTS {width * height}", f"DATA {data}"]
@@ -110,8 +127,17 @@ def test_organized_binary_pcd_keeps_pixels_and_drops_nan_points(tmp_path):
 
 
 def test_ascii_pcd_version_06_without_viewpoint_with_normals_and_label(tmp_path):
-    head = _pcd_header("x y z normal_x normal_y normal_z label", "4 4 4 4 4 4 4", "F F F F F F U",
-                       "1 1 1 1 1 1 1", 2, 1, "ascii", viewpoint=False, version=".6")
+    head = _pcd_header(
+        "x y z normal_x normal_y normal_z label",
+        "4 4 4 4 4 4 4",
+        "F F F F F F U",
+        "1 1 1 1 1 1 1",
+        2,
+        1,
+        "ascii",
+        viewpoint=False,
+        version=".6",
+    )
     (tmp_path / "v06.pcd").write_bytes(head + b"1 2 3 0 0 1 0\n4 5 6 1 0 0 1\n")
     scan = read_scan(tmp_path / "v06.pcd")
     np.testing.assert_array_equal(scan.points, [[1, 2, 3], [4, 5, 6]])
@@ -200,8 +226,10 @@ def test_pickled_numpy_arrays_are_refused(tmp_path):
 
 
 def test_obj_quads_negative_indices_colours_and_normals(tmp_path):
-    text = ("# quad\nv 0 0 0 1 0 0\nv 1 0 0 0 1 0\nv 1 1 0 0 0 1\nv 0 1 0 1 1 1\n"
-            "vn 0 0 1\nvn 0 0 1\nvn 0 0 1\nvn 0 0 1\nf -4//-4 -3//-3 -2//-2 -1//-1\nf 1/1 3/3 4/4\n")
+    text = (
+        "# quad\nv 0 0 0 1 0 0\nv 1 0 0 0 1 0\nv 1 1 0 0 0 1\nv 0 1 0 1 1 1\n"
+        "vn 0 0 1\nvn 0 0 1\nvn 0 0 1\nvn 0 0 1\nf -4//-4 -3//-3 -2//-2 -1//-1\nf 1/1 3/3 4/4\n"
+    )
     (tmp_path / "q.obj").write_text(text)
     scan = read_scan(tmp_path / "q.obj")
     np.testing.assert_array_equal(scan.metadata.faces, [[0, 1, 2], [0, 2, 3], [0, 2, 3]])
@@ -220,8 +248,12 @@ def test_binary_and_ascii_stl_merge_shared_corners(tmp_path):
     cow = read_scan(COW)
     (tmp_path / "cow.stl").write_bytes(_cow_stl_bytes(cow))
     tri = cow.points[cow.metadata.faces]
-    facets = "".join("facet normal 0 0 0\nouter loop\n" + "".join("vertex %.9g %.9g %.9g\n" % tuple(v) for v in t)
-                     + "endloop\nendfacet\n" for t in tri)
+    facets = "".join(
+        "facet normal 0 0 0\nouter loop\n"
+        + "".join("vertex %.9g %.9g %.9g\n" % tuple(v) for v in t)
+        + "endloop\nendfacet\n"
+        for t in tri
+    )
     (tmp_path / "cow_ascii.stl").write_text("solid cow\n" + facets + "endsolid cow\n")
     # STL has no shared vertices: corners at the same position become one vertex.
     used = len(np.unique(cow.points[np.unique(cow.metadata.faces)], axis=0))
@@ -233,8 +265,9 @@ def test_binary_and_ascii_stl_merge_shared_corners(tmp_path):
 
 def test_off_and_coff_meshes(tmp_path):
     (tmp_path / "a.off").write_text("OFF\n# square\n4 2 0\n0 0 0\n1 0 0\n1 1 0\n0 1 0\n3 0 1 2\n3 0 2 3\n")
-    (tmp_path / "b.off").write_text("COFF 4 1 0\n0 0 0 255 0 0 255\n1 0 0 0 255 0 255\n1 1 0 0 0 255 255\n"
-                                    "0 1 0 9 9 9 255\n4 0 1 2 3\n")
+    (tmp_path / "b.off").write_text(
+        "COFF 4 1 0\n0 0 0 255 0 0 255\n1 0 0 0 255 0 255\n1 1 0 0 0 255 255\n0 1 0 9 9 9 255\n4 0 1 2 3\n"
+    )
     a, b = read_scan(tmp_path / "a.off"), read_scan(tmp_path / "b.off")
     np.testing.assert_array_equal(a.metadata.faces, [[0, 1, 2], [0, 2, 3]])
     np.testing.assert_array_equal(b.metadata.faces, [[0, 1, 2], [0, 2, 3]])

@@ -20,7 +20,8 @@ def _rich_scan(n: int = 500, seed: int = 3) -> Scan:
     normals /= np.linalg.norm(normals, axis=1, keepdims=True)
     return finite_scan(
         rng.normal(size=(n, 3)).astype(np.float32),
-        source="", format="mem",
+        source="",
+        format="mem",
         normals=normals.astype(np.float32),
         colors=rng.integers(0, 256, size=(n, 3)).astype(np.uint8),
         labels=(rng.random(n) < 0.1).astype(np.uint8),

@@ -59,7 +59,14 @@ def test_metrics_on_real_curvature_of_a_cad_part_against_sklearn() -> None:
     shifted centre rounded to create many ties."""
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "scans" / "common-3d-test-models" / "fandisk.obj"
+    path = (
+        Path(__file__).resolve().parents[1].parent
+        / "shared"
+        / "data"
+        / "scans"
+        / "common-3d-test-models"
+        / "fandisk.obj"
+    )
     rows = [line.split()[1:4] for line in path.read_text().splitlines() if line.startswith("v ")]
     pts = np.asarray(rows, dtype=np.float64)
     d = np.linalg.norm(pts - pts[100], axis=1)

@@ -114,16 +114,19 @@ def test_patch_choices_span_the_candidates(bunny):
     assert max(picks) < CANDIDATE_PATCHES and len(picks) > 10
 
 
-@pytest.mark.parametrize(("points", "normals", "rim_width", "problem"), [
-    (np.zeros((100, 2)), np.zeros((100, 2)), RIM_WIDTH, r"\(100, 2\)"),
-    (np.ones((100, 3)), np.ones((99, 3)), RIM_WIDTH, r"\(99, 3\)"),
-    (np.random.default_rng(0).normal(size=(63, 3)), np.ones((63, 3)), RIM_WIDTH, "at least 64 points"),
-    (np.full((100, 3), np.nan), np.ones((100, 3)), RIM_WIDTH, "finite"),
-    (np.random.default_rng(0).normal(size=(100, 3)), np.full((100, 3), np.inf), RIM_WIDTH, "finite"),
-    (np.random.default_rng(0).normal(size=(100, 3)), np.ones((100, 3)), 0.0, "rim width"),
-    (np.random.default_rng(0).normal(size=(100, 3)), np.ones((100, 3)), -0.1, "rim width"),
-    (np.random.default_rng(0).normal(size=(100, 3)), np.ones((100, 3)), float("nan"), "rim width"),
-])
+@pytest.mark.parametrize(
+    ("points", "normals", "rim_width", "problem"),
+    [
+        (np.zeros((100, 2)), np.zeros((100, 2)), RIM_WIDTH, r"\(100, 2\)"),
+        (np.ones((100, 3)), np.ones((99, 3)), RIM_WIDTH, r"\(99, 3\)"),
+        (np.random.default_rng(0).normal(size=(63, 3)), np.ones((63, 3)), RIM_WIDTH, "at least 64 points"),
+        (np.full((100, 3), np.nan), np.ones((100, 3)), RIM_WIDTH, "finite"),
+        (np.random.default_rng(0).normal(size=(100, 3)), np.full((100, 3), np.inf), RIM_WIDTH, "finite"),
+        (np.random.default_rng(0).normal(size=(100, 3)), np.ones((100, 3)), 0.0, "rim width"),
+        (np.random.default_rng(0).normal(size=(100, 3)), np.ones((100, 3)), -0.1, "rim width"),
+        (np.random.default_rng(0).normal(size=(100, 3)), np.ones((100, 3)), float("nan"), "rim width"),
+    ],
+)
 def test_bad_inputs_are_refused_naming_the_problem(points, normals, rim_width, problem):
     with pytest.raises(ConfigError, match=problem):
         missing_patch(points, normals, np.random.default_rng(0), rim_width=rim_width)

@@ -211,8 +211,10 @@ def test_both_methods_agree_on_every_map():
     x = SparseTensor.from_coordinates(coords, torch.randn(coords.shape[0], 4, dtype=torch.float64))
     weight = torch.randn(27, 4, 6, dtype=torch.float64)
     kmap = x.manager.submanifold_map(1, 3)
-    torch.testing.assert_close(submanifold_conv(x.features, weight, kmap, "table"),
-                               submanifold_conv(x.features, weight, kmap, "gather_scatter"))
+    torch.testing.assert_close(
+        submanifold_conv(x.features, weight, kmap, "table"),
+        submanifold_conv(x.features, weight, kmap, "gather_scatter"),
+    )
 
 
 def test_unsupported_convolution_shapes_are_refused():

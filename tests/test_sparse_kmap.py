@@ -9,15 +9,22 @@ import torch
 
 from casl_core.errors import ConfigError
 from casl_core.nn.conv import SparseConv3d, SparseConvTranspose3d
-from casl_core.nn.kmap import (MAX_ABS_COORDINATE, MAX_GRID_CELLS, pack_keys, submanifold_map,
-                               submanifold_occupancy, unpack_keys)
+from casl_core.nn.kmap import (
+    MAX_ABS_COORDINATE,
+    MAX_GRID_CELLS,
+    pack_keys,
+    submanifold_map,
+    submanifold_occupancy,
+    unpack_keys,
+)
 from casl_core.nn.sparse import CoordinateManager, SparseTensor
 
 
 def random_coords(seed: int, n: int = 300, extent: int = 6) -> torch.Tensor:
     gen = torch.Generator().manual_seed(seed)
-    rows = torch.cat([torch.randint(0, 2, (n, 1), generator=gen),
-                      torch.randint(-extent, extent, (n, 3), generator=gen)], 1)
+    rows = torch.cat(
+        [torch.randint(0, 2, (n, 1), generator=gen), torch.randint(-extent, extent, (n, 3), generator=gen)], 1
+    )
     return torch.unique(rows, dim=0)[torch.randperm(torch.unique(rows, dim=0).shape[0], generator=gen)]
 
 
@@ -35,8 +42,9 @@ def test_submanifold_map_matches_brute_force_neighbour_search(lookup, stride):
     coords = random_coords(seed=1)
     coords[:, 1:] *= stride
     keys, order = torch.sort(pack_keys(coords))
-    kmap = submanifold_map(keys, order, 3, stride=stride, dilation=2,
-                           max_grid_cells=MAX_GRID_CELLS if lookup == "grid" else 0)
+    kmap = submanifold_map(
+        keys, order, 3, stride=stride, dilation=2, max_grid_cells=MAX_GRID_CELLS if lookup == "grid" else 0
+    )
     rows = {tuple(r): i for i, r in enumerate(coords.tolist())}
     offsets = list(itertools.product((-2 * stride, 0, 2 * stride), repeat=3))
     expected = set()
@@ -51,8 +59,12 @@ def test_submanifold_map_matches_brute_force_neighbour_search(lookup, stride):
         lo, hi = int(starts[k]), int(starts[k + 1])
         found.update(zip(kmap.in_indices[lo:hi].tolist(), kmap.out_indices[lo:hi].tolist(), [k] * (hi - lo)))
     assert found == expected
-    table_pairs = {(int(kmap.neighbor_table[o, k]), o, k) for o in range(kmap.num_out) for k in range(27)
-                   if int(kmap.neighbor_table[o, k]) != kmap.num_in}
+    table_pairs = {
+        (int(kmap.neighbor_table[o, k]), o, k)
+        for o in range(kmap.num_out)
+        for k in range(27)
+        if int(kmap.neighbor_table[o, k]) != kmap.num_in
+    }
     assert table_pairs == expected
 
 
@@ -65,13 +77,18 @@ def test_occupancy_without_a_map_equals_the_maps_occupancy_and_brute_force(looku
     cells = MAX_GRID_CELLS if lookup == "grid" else 0
     occupancy = submanifold_occupancy(keys, order, kernel_size, torch.float64, stride, dilation, cells)
     kmap = submanifold_map(keys, order, kernel_size, stride, dilation, cells)
-    assert occupancy.dtype == torch.float64 and occupancy.shape == (kernel_size ** 3, coords.shape[0])
+    assert occupancy.dtype == torch.float64 and occupancy.shape == (kernel_size**3, coords.shape[0])
     assert torch.equal(occupancy, kmap.occupancy(torch.float64))
     sites = {tuple(r) for r in coords.tolist()}
     half = kernel_size // 2
     steps = [(i - half) * stride * dilation for i in range(kernel_size)]
-    expected = torch.tensor([[float((b, x + dx, y + dy, z + dz) in sites) for (b, x, y, z) in coords.tolist()]
-                             for dx, dy, dz in itertools.product(steps, repeat=3)], dtype=torch.float64)
+    expected = torch.tensor(
+        [
+            [float((b, x + dx, y + dy, z + dz) in sites) for (b, x, y, z) in coords.tolist()]
+            for dx, dy, dz in itertools.product(steps, repeat=3)
+        ],
+        dtype=torch.float64,
+    )
     assert torch.equal(occupancy, expected)
 
 

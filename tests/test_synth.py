@@ -7,6 +7,7 @@ import functools
 
 import numpy as np
 import pytest
+from fixtures_layouts import MODELS
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
@@ -16,8 +17,6 @@ from casl_core.datasets import open_dataset
 from casl_core.errors import ConfigError
 from casl_core.io import read_scan
 from casl_core.scan import Scan
-
-from fixtures_layouts import MODELS
 
 SHAPES = ("fandisk", "bunny", "rocker-arm")
 
@@ -129,7 +128,9 @@ def test_bad_arguments() -> None:
 def test_written_test_set_reads_back_through_open_dataset(tmp_path, layout: str) -> None:
     normals = [_scan("fandisk", 2500), _scan("bunny", 2500)]
     kinds = (DefectKind.BULGE, DefectKind.HOLE, DefectKind.SCRATCH)
-    root = make_test_set(normals, tmp_path / layout, layout=layout, category="parts", per_kind=2, n_good=3, kinds=kinds, seed=1)
+    root = make_test_set(
+        normals, tmp_path / layout, layout=layout, category="parts", per_kind=2, n_good=3, kinds=kinds, seed=1
+    )
     dataset = open_dataset(root)
     assert dataset.layout == layout
     cat = dataset.category("parts" if layout == "real3d" else root.name)
@@ -140,7 +141,9 @@ def test_written_test_set_reads_back_through_open_dataset(tmp_path, layout: str)
         scan = sample.load()
         assert bool(scan.labels.any()) == sample.is_anomalous
         assert 0.004 <= scan.labels.mean() <= 0.05 or not sample.is_anomalous
-    again = make_test_set(normals, tmp_path / "again", layout=layout, category="parts", per_kind=2, n_good=3, kinds=kinds, seed=1)
+    again = make_test_set(
+        normals, tmp_path / "again", layout=layout, category="parts", per_kind=2, n_good=3, kinds=kinds, seed=1
+    )
     first = sorted(p.relative_to(root) for p in root.rglob("*.pcd"))
     assert first == sorted(p.relative_to(again) for p in again.rglob("*.pcd"))
     assert all((root / p).read_bytes() == (again / p).read_bytes() for p in first)

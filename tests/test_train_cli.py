@@ -45,8 +45,9 @@ class _Payload:
 @pytest.mark.slow
 def test_pretrain_finetune_resume_and_infer_end_to_end(train_dir, tmp_path):
     pre = tmp_path / "pre.safetensors"
-    proc = casl("pretrain", "--data", str(train_dir), "--out", str(pre), "--epochs", "1", "--device", "cpu",
-                "--batch-size", "3")
+    proc = casl(
+        "pretrain", "--data", str(train_dir), "--out", str(pre), "--epochs", "1", "--device", "cpu", "--batch-size", "3"
+    )
     assert proc.returncode == 0, proc.stderr
     assert pre.is_file() and (tmp_path / "pre.json").is_file()
 
@@ -79,8 +80,19 @@ def test_pretrain_finetune_resume_and_infer_end_to_end(train_dir, tmp_path):
     root = tmp_path / "real3d"
     make_test_set([read_scan(train_dir / "nut_1.ply")], root, layout="real3d", category="nut", per_kind=1, seed=2)
     results = tmp_path / "RESULTS.json"
-    proc = casl("eval", "--root", str(root), "--method", "casl", "--checkpoint", str(model), "--out", str(results),
-                "--device", "cpu")
+    proc = casl(
+        "eval",
+        "--root",
+        str(root),
+        "--method",
+        "casl",
+        "--checkpoint",
+        str(model),
+        "--out",
+        str(results),
+        "--device",
+        "cpu",
+    )
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(results.read_text())
     assert doc["method"] == "casl" and doc["categories"]["nut"]["point_auroc"] is not None
@@ -90,8 +102,16 @@ def test_a_pickle_checkpoint_is_refused_on_one_line_and_never_run(train_dir, tmp
     marker = tmp_path / "marker"
     evil = tmp_path / "evil.pt"
     evil.write_bytes(pickle.dumps(_Payload(str(marker)), protocol=4))
-    proc = casl("infer", "--checkpoint", str(evil), str(train_dir / "nut_0.ply"), "--out-dir", str(tmp_path / "o"),
-                "--device", "cpu")
+    proc = casl(
+        "infer",
+        "--checkpoint",
+        str(evil),
+        str(train_dir / "nut_0.ply"),
+        "--out-dir",
+        str(tmp_path / "o"),
+        "--device",
+        "cpu",
+    )
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("casl: error: ") and "pickle" in lines[0]

@@ -55,8 +55,14 @@ def _digest_of(path) -> str:
 def test_finetune_reports_typed_progress_and_writes_a_selected_checkpoint(parts, tmp_path):
     reports: list[TrainProgress] = []
     out = tmp_path / "m.safetensors"
-    result = finetune([parts], out, options=FinetuneOptions(epochs=2, **TINY), device="cpu", use_bundled=False,
-                      progress=reports.append)
+    result = finetune(
+        [parts],
+        out,
+        options=FinetuneOptions(epochs=2, **TINY),
+        device="cpu",
+        use_bundled=False,
+        progress=reports.append,
+    )
     phases = [r.phase for r in reports]
     assert phases.count("prepare") == 3 and phases.count("epoch") == 2
     train = [r for r in reports if r.phase == "train"]
@@ -82,8 +88,15 @@ def test_cancel_then_resume_matches_an_uninterrupted_run(parts, tmp_path):
     seen: list[TrainProgress] = []
     out = tmp_path / "b.safetensors"
     with pytest.raises(Cancelled, match="epoch 1"):
-        finetune([parts], out, options=options, device="cpu", use_bundled=False, progress=seen.append,
-                 cancel=lambda: any(r.phase == "epoch" for r in seen))
+        finetune(
+            [parts],
+            out,
+            options=options,
+            device="cpu",
+            use_bundled=False,
+            progress=seen.append,
+            cancel=lambda: any(r.phase == "epoch" for r in seen),
+        )
     assert load_checkpoint(out).info.epoch == 1
     resumed = finetune([parts], out, options=options, device="cpu", use_bundled=False, resume=True)
     assert [r.epoch for r in resumed.history] == [1, 2]
@@ -106,12 +119,25 @@ def test_resume_refuses_a_state_from_other_data(parts, tmp_path):
 def test_cancel_before_the_first_epoch_saves_nothing(parts, tmp_path):
     out = tmp_path / "d.safetensors"
     with pytest.raises(Cancelled):
-        finetune([parts], out, options=FinetuneOptions(epochs=1, **TINY), device="cpu", use_bundled=False,
-                 cancel=lambda: True)
+        finetune(
+            [parts],
+            out,
+            options=FinetuneOptions(epochs=1, **TINY),
+            device="cpu",
+            use_bundled=False,
+            cancel=lambda: True,
+        )
     seen: list[TrainProgress] = []
     with pytest.raises(Cancelled, match="nothing was saved"):
-        finetune([parts], out, options=FinetuneOptions(epochs=1, **dict(TINY, val_fraction=0.0)), device="cpu",
-                 use_bundled=False, progress=seen.append, cancel=lambda: any(r.phase == "train" for r in seen))
+        finetune(
+            [parts],
+            out,
+            options=FinetuneOptions(epochs=1, **dict(TINY, val_fraction=0.0)),
+            device="cpu",
+            use_bundled=False,
+            progress=seen.append,
+            cancel=lambda: any(r.phase == "train" for r in seen),
+        )
     assert [r.step for r in seen if r.phase == "train"] == [1]
     assert not out.exists()
 
@@ -121,8 +147,13 @@ def test_without_init_or_bundled_weights_it_warns_and_trains_from_scratch(parts,
 
     monkeypatch.setattr(start, "bundled_weights", lambda: None)
     reports: list[TrainProgress] = []
-    result = finetune([parts], tmp_path / "e.safetensors", options=FinetuneOptions(epochs=1, **TINY), device="cpu",
-                      progress=reports.append)
+    result = finetune(
+        [parts],
+        tmp_path / "e.safetensors",
+        options=FinetuneOptions(epochs=1, **TINY),
+        device="cpu",
+        progress=reports.append,
+    )
     notes = [r.message for r in reports if r.phase == "note"]
     assert any("default_small.safetensors is absent" in n for n in notes)
     assert result.notes and "scratch" in result.notes[0]
@@ -130,8 +161,9 @@ def test_without_init_or_bundled_weights_it_warns_and_trains_from_scratch(parts,
 
 def test_pretrain_then_finetune_from_it(parts, tmp_path):
     pre = tmp_path / "pre.safetensors"
-    result = pretrain([parts / "train"], pre, options=PretrainOptions(epochs=2, batch_size=3, max_points=None),
-                      device="cpu")
+    result = pretrain(
+        [parts / "train"], pre, options=PretrainOptions(epochs=2, batch_size=3, max_points=None), device="cpu"
+    )
     info = load_checkpoint(pre).info
     assert info.kind == "pretrain" and info.config_name == "small" and info.epoch == 2
     assert result.history[1].loss < result.history[0].loss * 1.5
@@ -139,8 +171,7 @@ def test_pretrain_then_finetune_from_it(parts, tmp_path):
         load_model(pre, "cpu")
     out = tmp_path / "ft.safetensors"
     with pytest.raises(ConfigError, match="base"):
-        finetune([parts], out, init=pre, options=FinetuneOptions(epochs=1, **dict(TINY, config="base")),
-                 device="cpu")
+        finetune([parts], out, init=pre, options=FinetuneOptions(epochs=1, **dict(TINY, config="base")), device="cpu")
     finetune([parts], out, init=pre, options=FinetuneOptions(epochs=1, **dict(TINY, config=None)), device="cpu")
     sidecar = json.loads(out.with_suffix(".json").read_text())
     assert sidecar["training"]["init"].endswith("pre.safetensors")
@@ -211,12 +242,15 @@ def test_training_batches_are_norm_as_at_fraction_0_and_missing_patches_at_1(pre
     options = FinetuneOptions(epochs=1, missing_fraction=fraction, point_dropout=0.0, **TINY)
     task = FinetuneTask(prepared, [], options, DistContext(), voxel_size=0.03)
     if fraction == 0.0:
+
         def make(scan, rng):  # Norm-AS straight from the step's generator, nothing drawn before it
             return norm_as(scan.points, scan.normals, rng)
     else:
+
         def make(scan, rng):  # one uniform picks the kind, then the missing patch
             assert rng.uniform() < 1.0
             return missing_patch(scan.points, scan.normals, rng)
+
     for epoch, step in [(0, 0), (1, 0)]:
         batch = task.batch(epoch, step)
         points, labels = _expected_batch(task, epoch, step, make)
@@ -264,8 +298,13 @@ def test_an_out_of_range_missing_fraction_is_refused(parts, tmp_path, fraction):
     with pytest.raises(ConfigError, match="missing-patch fraction"):
         FinetuneOptions(missing_fraction=fraction).check()
     with pytest.raises(ConfigError, match="missing-patch fraction"):
-        finetune([parts], tmp_path / "m.safetensors", options=FinetuneOptions(missing_fraction=fraction),
-                 device="cpu", use_bundled=False)
+        finetune(
+            [parts],
+            tmp_path / "m.safetensors",
+            options=FinetuneOptions(missing_fraction=fraction),
+            device="cpu",
+            use_bundled=False,
+        )
 
 
 def test_the_missing_fraction_is_recorded_and_resume_keeps_it(parts, prepared, tmp_path):
@@ -281,8 +320,7 @@ def test_the_missing_fraction_is_recorded_and_resume_keeps_it(parts, prepared, t
     assert any("no validation pseudo-anomaly labels any point" in n for n in result.notes) == unlabelled
     assert (result.best_metric is None) == unlabelled
     with pytest.raises(CheckpointError, match="missing-patch fraction of 0.5"):
-        finetune([parts], out, options=FinetuneOptions(epochs=2, **TINY), device="cpu", use_bundled=False,
-                 resume=True)
+        finetune([parts], out, options=FinetuneOptions(epochs=2, **TINY), device="cpu", use_bundled=False, resume=True)
 
 
 def test_a_resume_state_saved_before_the_option_counts_as_norm_as_only(tmp_path):
@@ -292,8 +330,17 @@ def test_a_resume_state_saved_before_the_option_counts_as_norm_as_only(tmp_path)
     model = torch.nn.Linear(2, 2)
     optimizer = torch.optim.AdamW(model.parameters())
     out = tmp_path / "old.safetensors"
-    save_resume_state(out, ResumeState(model.state_dict(), optimizer.state_dict(), 1, 0.5, torch.get_rng_state(),
-                                       {"kind": "finetune", "history": []}))
+    save_resume_state(
+        out,
+        ResumeState(
+            model.state_dict(),
+            optimizer.state_dict(),
+            1,
+            0.5,
+            torch.get_rng_state(),
+            {"kind": "finetune", "history": []},
+        ),
+    )
     check_resume_options(out, FinetuneOptions())
     with pytest.raises(CheckpointError, match="fraction of 0.0, not 0.25"):
         check_resume_options(out, FinetuneOptions(missing_fraction=0.25))
@@ -327,8 +374,10 @@ def test_training_batches_drop_points_but_validation_samples_keep_them(prepared)
     batch = task.batch(0, 0)
     chosen, _ = step_share(len(task.train), task.ctx, 0, 0, 0, 2)
     assert batch.target.numel() < sum(len(task.train[i].points) for i in chosen)
-    for a, b in zip(make_validation(prepared[:2], options, "cpu"),
-                    make_validation(prepared[:2], FinetuneOptions(val_samples=1, point_dropout=0.0), "cpu")):
+    for a, b in zip(
+        make_validation(prepared[:2], options, "cpu"),
+        make_validation(prepared[:2], FinetuneOptions(val_samples=1, point_dropout=0.0), "cpu"),
+    ):
         np.testing.assert_array_equal(a.points, b.points)
 
 
@@ -340,9 +389,16 @@ def test_an_out_of_range_point_dropout_is_refused(dropout):
 
 def test_the_point_dropout_is_recorded_and_resume_keeps_it(parts, tmp_path):
     out = tmp_path / "drop.safetensors"
-    finetune([parts], out, options=FinetuneOptions(epochs=1, point_dropout=0.25, **TINY), device="cpu",
-             use_bundled=False)
+    finetune(
+        [parts], out, options=FinetuneOptions(epochs=1, point_dropout=0.25, **TINY), device="cpu", use_bundled=False
+    )
     assert json.loads(out.with_suffix(".json").read_text())["training"]["point_dropout"] == 0.25
     with pytest.raises(CheckpointError, match="point dropout of 0.25, not 0.0"):
-        finetune([parts], out, options=FinetuneOptions(epochs=2, point_dropout=0.0, **TINY), device="cpu",
-                 use_bundled=False, resume=True)
+        finetune(
+            [parts],
+            out,
+            options=FinetuneOptions(epochs=2, point_dropout=0.0, **TINY),
+            device="cpu",
+            use_bundled=False,
+            resume=True,
+        )

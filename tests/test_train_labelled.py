@@ -84,8 +84,15 @@ def test_finetuning_with_labelled_scans_trains_on_them_and_records_them(defectiv
         write_scan(make_part("hex_nut", seed=seed, n_points=700), train / f"nut_{seed}.ply")
     seen = []
     out = tmp_path / "m.safetensors"
-    finetune([train], out, options=FinetuneOptions(epochs=1, val_fraction=0.0, **TINY), device="cpu",
-             use_bundled=False, progress=seen.append, extra_labelled=[(scan, labels)])
+    finetune(
+        [train],
+        out,
+        options=FinetuneOptions(epochs=1, val_fraction=0.0, **TINY),
+        device="cpu",
+        use_bundled=False,
+        progress=seen.append,
+        extra_labelled=[(scan, labels)],
+    )
     steps = [r.steps for r in seen if r.phase == "train"]
     assert steps and steps[-1] == 3, "two normal scans and one labelled scan: three steps of one scan"
     info = load_checkpoint(out).info

@@ -87,9 +87,7 @@ class CurvatureBaseline:
     device: str = "cpu"
     name: str = "curvature"
 
-    def score(
-        self, scan: Scan, *, progress: ProgressFn | None = None, cancel: CancelFn | None = None
-    ) -> ScanScores:
+    def score(self, scan: Scan, *, progress: ProgressFn | None = None, cancel: CancelFn | None = None) -> ScanScores:
         """Compute curvature (unless the scan already has the needed fields) and score it."""
         from casl_core.geometry import add_curvature
 

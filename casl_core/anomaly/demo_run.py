@@ -74,13 +74,17 @@ class DemoSummary:
                 f"top {k} points: {hits} on the defect ({100.0 * hits / k:.0f} %)",
                 "hotspot:       ({:.3f}, {:.3f}, {:.3f}), {:.3f} from the defect centre".format(*self.hotspot, dist),
             ]
-            + ([] if self.casl is None else [
-                f"{self.casl.name}:",
-                f"  point AUROC:  {self.casl.point_auroc:.3f} against the known defect",
-                f"  object score: {self.casl.object_score:.4f}",
-                f"  top {self.casl.top_hits[1]} points: {self.casl.top_hits[0]} on the defect "
-                f"({100.0 * self.casl.top_hits[0] / self.casl.top_hits[1]:.0f} %)",
-            ])
+            + (
+                []
+                if self.casl is None
+                else [
+                    f"{self.casl.name}:",
+                    f"  point AUROC:  {self.casl.point_auroc:.3f} against the known defect",
+                    f"  object score: {self.casl.object_score:.4f}",
+                    f"  top {self.casl.top_hits[1]} points: {self.casl.top_hits[0]} on the defect "
+                    f"({100.0 * self.casl.top_hits[0] / self.casl.top_hits[1]:.0f} %)",
+                ]
+            )
         )
 
 

@@ -91,11 +91,13 @@ def _checked(points: np.ndarray, normals: np.ndarray, rim_width: float) -> tuple
     pts = np.asarray(points, dtype=np.float64)
     nrm = np.asarray(normals, dtype=np.float64)
     if pts.ndim != 2 or pts.shape[1] != 3 or nrm.shape != pts.shape:
-        raise ConfigError(f"missing patch needs (N, 3) points and normals of the same shape, got {pts.shape} "
-                          f"and {nrm.shape}")
+        raise ConfigError(
+            f"missing patch needs (N, 3) points and normals of the same shape, got {pts.shape} and {nrm.shape}"
+        )
     if len(pts) < N_PATCHES:
-        raise ConfigError(f"missing patch needs at least {N_PATCHES} points to make {N_PATCHES} patches, "
-                          f"got {len(pts)}")
+        raise ConfigError(
+            f"missing patch needs at least {N_PATCHES} points to make {N_PATCHES} patches, got {len(pts)}"
+        )
     if not (np.isfinite(pts).all() and np.isfinite(nrm).all()):
         raise ConfigError("missing patch needs finite points and normals, got NaN or infinite values")
     if not (np.isfinite(rim_width) and rim_width > 0):
@@ -111,8 +113,9 @@ def rim_labels(kept_points: np.ndarray, removed_points: np.ndarray, rim_width: f
     return (distance <= rim_width).astype(np.uint8)
 
 
-def missing_patch(points: np.ndarray, normals: np.ndarray, rng: np.random.Generator, *,
-                  rim_width: float = RIM_WIDTH) -> MissingPatchSample:
+def missing_patch(
+    points: np.ndarray, normals: np.ndarray, rng: np.random.Generator, *, rim_width: float = RIM_WIDTH
+) -> MissingPatchSample:
     """Make one missing-patch sample from a normal cloud (see the module docstring).
 
     Parameters
@@ -147,6 +150,12 @@ def missing_patch(points: np.ndarray, normals: np.ndarray, rng: np.random.Genera
     kept = np.flatnonzero(~removed).astype(np.int64)
     labels = rim_labels(rotated[kept], rotated[removed], rim_width)
     return MissingPatchSample(
-        points=rotated[kept].astype(np.float32), normals=(nrm[kept] @ rotation.T).astype(np.float32),
-        labels=labels, kept=kept, patch_ids=patch_ids, seeds=seeds, patch=patch, rotation=rotation,
+        points=rotated[kept].astype(np.float32),
+        normals=(nrm[kept] @ rotation.T).astype(np.float32),
+        labels=labels,
+        kept=kept,
+        patch_ids=patch_ids,
+        seeds=seeds,
+        patch=patch,
+        rotation=rotation,
     )

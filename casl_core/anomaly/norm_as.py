@@ -91,8 +91,9 @@ def random_rotation(rng: np.random.Generator) -> np.ndarray:
     return rx @ ry @ rz
 
 
-def split_patches(points: np.ndarray, rng: np.random.Generator, n_patches: int = N_PATCHES
-                  ) -> tuple[np.ndarray, np.ndarray]:
+def split_patches(
+    points: np.ndarray, rng: np.random.Generator, n_patches: int = N_PATCHES
+) -> tuple[np.ndarray, np.ndarray]:
     """Split a cloud into ``n_patches`` patches grown from random seeds.
 
     Patch ``i`` takes a random seed among the unassigned points and the ``size_i - 1``
@@ -131,8 +132,9 @@ def split_patches(points: np.ndarray, rng: np.random.Generator, n_patches: int =
     return patch_ids, seeds
 
 
-def displace_patch(points: np.ndarray, normals: np.ndarray, members: np.ndarray, depth: float, sign: int
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def displace_patch(
+    points: np.ndarray, normals: np.ndarray, members: np.ndarray, depth: float, sign: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Displacements ``n * r * depth * sign`` for the ``members`` of one patch.
 
     Returns
@@ -153,9 +155,16 @@ def displace_patch(points: np.ndarray, normals: np.ndarray, members: np.ndarray,
     return nrm * (r * depth * sign)[:, None], nrm
 
 
-def norm_as(points: np.ndarray, normals: np.ndarray, rng: np.random.Generator, *, rotate: bool = True,
-            n_patches: int = N_PATCHES, candidates: int = CANDIDATE_PATCHES,
-            depth_range: tuple[float, float] = DEPTH_RANGE) -> NormAsSample:
+def norm_as(
+    points: np.ndarray,
+    normals: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    rotate: bool = True,
+    n_patches: int = N_PATCHES,
+    candidates: int = CANDIDATE_PATCHES,
+    depth_range: tuple[float, float] = DEPTH_RANGE,
+) -> NormAsSample:
     """Make one Norm-AS pseudo-anomalous sample from a normal cloud (see the module docstring).
 
     Parameters
@@ -179,8 +188,7 @@ def norm_as(points: np.ndarray, normals: np.ndarray, rng: np.random.Generator, *
     pts = np.asarray(points, dtype=np.float64)
     nrm = np.asarray(normals, dtype=np.float64)
     if pts.ndim != 2 or pts.shape[1] != 3 or nrm.shape != pts.shape:
-        raise ConfigError(f"Norm-AS needs (N, 3) points and normals of the same shape, got {pts.shape} "
-                          f"and {nrm.shape}")
+        raise ConfigError(f"Norm-AS needs (N, 3) points and normals of the same shape, got {pts.shape} and {nrm.shape}")
     if not 1 <= candidates <= n_patches:
         raise ConfigError(f"candidate patches must be in [1, {n_patches}], got {candidates}")
     if not 0 < depth_range[0] <= depth_range[1]:
@@ -201,7 +209,14 @@ def norm_as(points: np.ndarray, normals: np.ndarray, rng: np.random.Generator, *
     labels = np.zeros(len(pts), dtype=np.uint8)
     labels[members] = 1
     return NormAsSample(
-        points=(rotated + displacement).astype(np.float32), normals=nrm.astype(np.float32), labels=labels,
-        patch_ids=patch_ids, seeds=seeds, patch=patch, depth=depth, sign=sign, rotation=rotation,
+        points=(rotated + displacement).astype(np.float32),
+        normals=nrm.astype(np.float32),
+        labels=labels,
+        patch_ids=patch_ids,
+        seeds=seeds,
+        patch=patch,
+        depth=depth,
+        sign=sign,
+        rotation=rotation,
         displacement=displacement.astype(np.float32),
     )

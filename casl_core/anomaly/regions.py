@@ -131,8 +131,9 @@ def _check_points(points: np.ndarray) -> np.ndarray:
     return pts
 
 
-def point_spacing(points: np.ndarray, *, sample: int = SPACING_SAMPLE, seed: int = 0,
-                  tree: cKDTree | None = None) -> float:
+def point_spacing(
+    points: np.ndarray, *, sample: int = SPACING_SAMPLE, seed: int = 0, tree: cKDTree | None = None
+) -> float:
     """Median distance from a point to its nearest other point (over a random sample).
 
     Parameters
@@ -224,13 +225,19 @@ def _region(points: np.ndarray, scores: np.ndarray, members: np.ndarray) -> Regi
     s = scores[members]
     centroid = pts.mean(axis=0)
     nearest = members[int(np.argmin(((pts - centroid) ** 2).sum(axis=1)))]
-    return Region(indices=members, max_score=float(s.max()), mean_score=float(s.mean()),
-                  centroid=(float(centroid[0]), float(centroid[1]), float(centroid[2])),
-                  peak_index=int(members[int(np.argmax(s))]), centre_index=int(nearest))
+    return Region(
+        indices=members,
+        max_score=float(s.max()),
+        mean_score=float(s.mean()),
+        centroid=(float(centroid[0]), float(centroid[1]), float(centroid[2])),
+        peak_index=int(members[int(np.argmax(s))]),
+        centre_index=int(nearest),
+    )
 
 
-def find_regions(points: np.ndarray, scores: np.ndarray, threshold: float, *, min_points: int = 1,
-                 radius: float | None = None) -> RegionResult:
+def find_regions(
+    points: np.ndarray, scores: np.ndarray, threshold: float, *, min_points: int = 1, radius: float | None = None
+) -> RegionResult:
     """The connected regions of the points scoring at or above ``threshold``.
 
     Parameters
@@ -282,5 +289,6 @@ def verdict(result: RegionResult, fail_points: int) -> Verdict:
     if fail_points < 1:
         raise ConfigError(f"the failing region size must be at least 1 point, got {fail_points}")
     failing = sum(1 for r in result.regions if r.size >= fail_points)
-    return Verdict(passed=failing == 0, fail_points=int(fail_points), largest_region=result.largest(),
-                   failing_regions=failing)
+    return Verdict(
+        passed=failing == 0, fail_points=int(fail_points), largest_region=result.largest(), failing_regions=failing
+    )

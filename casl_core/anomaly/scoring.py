@@ -37,9 +37,7 @@ class Scorer(Protocol):
     #: Short name used in result files and the GUI (``"curvature"``, ``"casl"``).
     name: str
 
-    def score(
-        self, scan: Scan, *, progress: ProgressFn | None = None, cancel: CancelFn | None = None
-    ) -> ScanScores:
+    def score(self, scan: Scan, *, progress: ProgressFn | None = None, cancel: CancelFn | None = None) -> ScanScores:
         """Score every point of ``scan`` and pool an object score."""
         ...  # pragma: no cover - protocol
 

@@ -163,7 +163,9 @@ def _tangent_frame(normal: np.ndarray, rng: np.random.Generator) -> tuple[np.nda
     return t, np.cross(normal, t)
 
 
-def _cap(loc: _Local, rng: np.random.Generator, size: float, depth: float, sign: float) -> tuple[np.ndarray, np.ndarray]:
+def _cap(
+    loc: _Local, rng: np.random.Generator, size: float, depth: float, sign: float
+) -> tuple[np.ndarray, np.ndarray]:
     centre = _pick_centre(loc, rng, edge=False)
     idx, dist = _patch(loc, centre, 0.5 * size * loc.diag)
     t = dist / max(float(dist.max()), 1e-12)
@@ -171,7 +173,9 @@ def _cap(loc: _Local, rng: np.random.Generator, size: float, depth: float, sign:
     return idx, height[:, None] * loc.normals[idx]
 
 
-def _groove(loc: _Local, rng: np.random.Generator, length: float, half_width: float, depth: float) -> tuple[np.ndarray, np.ndarray]:
+def _groove(
+    loc: _Local, rng: np.random.Generator, length: float, half_width: float, depth: float
+) -> tuple[np.ndarray, np.ndarray]:
     """A straight groove along a random tangent, pushed in along the normals.
 
     The groove is widened (and lengthened) until it holds at least 0.5 % of the points.
@@ -358,7 +362,9 @@ def _jittered(scan: Scan, rng: np.random.Generator, keep: float = 0.9, noise: fl
     chosen = np.sort(rng.choice(n, size=max(1, int(keep * n)), replace=False))
     out = scan.subset(chosen)
     lo, hi = out.bounds()
-    out.points = (out.points + rng.normal(scale=noise * np.linalg.norm(hi - lo), size=out.points.shape)).astype(np.float32)
+    out.points = (out.points + rng.normal(scale=noise * np.linalg.norm(hi - lo), size=out.points.shape)).astype(
+        np.float32
+    )
     return out
 
 

@@ -140,5 +140,7 @@ def load_sample(sample: TestSample) -> Scan:
     mask = read_mask(sample.gt_path)
     shape = scan.metadata.image_shape
     if mask.shape != tuple(shape):
-        raise DatasetError(f"{sample.gt_path}: mask is {mask.shape[1]}x{mask.shape[0]} but {sample.path} is {shape[1]}x{shape[0]}")
+        raise DatasetError(
+            f"{sample.gt_path}: mask is {mask.shape[1]}x{mask.shape[0]} but {sample.path} is {shape[1]}x{shape[0]}"
+        )
     return replace(scan, labels=mask.ravel()[scan.metadata.pixel_index])

@@ -1,5 +1,6 @@
 """Geometry of point clouds: neighbours, voxel moments, closed-form 3x3 eigen-solver,
-multi-scale curvature (surface variation) and normals."""
+multi-scale curvature (surface variation) and normals.
+"""
 
 from casl_core.geometry.curvature import (
     DEFAULT_FIELDS,

@@ -130,7 +130,9 @@ def _validate_points(points: np.ndarray) -> np.ndarray:
     pts = pts.astype(np.float64)
     bad = ~np.isfinite(pts).all(axis=1)
     if bad.any():
-        raise CaslError(f"{int(bad.sum())} of {len(pts)} points have non-finite coordinates (first at row {int(np.argmax(bad))})")
+        raise CaslError(
+            f"{int(bad.sum())} of {len(pts)} points have non-finite coordinates (first at row {int(np.argmax(bad))})"
+        )
     return pts
 
 
@@ -248,8 +250,9 @@ def _run(
             guesses = first_guesses(rel, index, cell_scales)
             # queued first, so a worker starts on them at once
             coarse = [pool.submit(build_level, rel, s, g) for s, g in zip(cell_scales[1:], guesses[1:])]
-        point_jobs = [(rows, pool.submit(_chunk_points, rel[rows], dev_points, index, point_ks, backend))
-                      for rows in chunks]
+        point_jobs = [
+            (rows, pool.submit(_chunk_points, rel[rows], dev_points, index, point_ks, backend)) for rows in chunks
+        ]
         cell_jobs: list[tuple[slice, Future]] = []
         cell_value_jobs: list[tuple[int, PyramidLevel, list[tuple[slice, Future]]]] = []
         levels: list[PyramidLevel] = []
@@ -265,14 +268,16 @@ def _run(
             dev_cells = [backend.put(lv.cells.raw()) for lv in levels]
             per_point = [(lv, cells) for lv, cells in zip(levels, dev_cells) if lv.scale < PER_CELL_SCALE]
             if per_point:
-                cell_jobs = [(rows, pool.submit(_chunk_cells, rel[rows], rows, levels[0], per_point, backend))
-                             for rows in chunks]
+                cell_jobs = [
+                    (rows, pool.submit(_chunk_cells, rel[rows], rows, levels[0], per_point, backend)) for rows in chunks
+                ]
             for offset, (lv, cells) in enumerate(zip(levels, dev_cells)):
                 if lv.scale >= PER_CELL_SCALE:
                     bit = len(point_ks) + offset
                     cell_value_jobs.append((bit, lv, _submit_per_cell(pool, lv, cells, levels[0], backend)))
-        tally = _Tally(progress, cancel, n,
-                       len(chunks) * (1 + bool(cell_jobs)) + sum(len(jobs) for _, _, jobs in cell_value_jobs))
+        tally = _Tally(
+            progress, cancel, n, len(chunks) * (1 + bool(cell_jobs)) + sum(len(jobs) for _, _, jobs in cell_value_jobs)
+        )
         _collect(out, point_jobs, 0, backend, tally)
         if cell_jobs:
             _collect(out, cell_jobs, len(point_ks), backend, tally)
@@ -309,12 +314,15 @@ class _Tally:
 
     def step(self) -> None:
         self.done += 1
-        report(self.progress, "curvature",
-               self.points if self.done == self.total else self.done * self.points // self.total, self.points)
+        report(
+            self.progress,
+            "curvature",
+            self.points if self.done == self.total else self.done * self.points // self.total,
+            self.points,
+        )
 
 
-def _collect(out: _Outputs, jobs: list[tuple[slice, Future]], first_bit: int, backend: _Backend,
-             tally: _Tally) -> None:
+def _collect(out: _Outputs, jobs: list[tuple[slice, Future]], first_bit: int, backend: _Backend, tally: _Tally) -> None:
     """Store finished chunks in order; on cancel, drop the queued ones and raise."""
     names = list(out.fields)
     for rows, result in _finished(jobs, tally.cancel):
@@ -368,8 +376,10 @@ def _submit_per_cell(
     member[anchor.cells.point_cell] = np.arange(len(anchor.cells.point_cell))
     near = level.cells.point_cell[member]
     centroids = anchor.cells.centroids
-    return [(rows, pool.submit(_chunk_per_cell, centroids[rows], near[rows], level, cells, backend))
-            for rows in chunk_rows(len(centroids), CELLS_QUERIED)]
+    return [
+        (rows, pool.submit(_chunk_per_cell, centroids[rows], near[rows], level, cells, backend))
+        for rows in chunk_rows(len(centroids), CELLS_QUERIED)
+    ]
 
 
 def _chunk_per_cell(
@@ -382,8 +392,9 @@ def _chunk_per_cell(
     return backend.get(sv.curvature), backend.get(sv.rank_deficient), backend.get(total)
 
 
-def _store_per_cell(out: _Outputs, bit: int, level: PyramidLevel, anchor: PyramidLevel,
-                    jobs: list[tuple[slice, Future]], tally: _Tally) -> None:
+def _store_per_cell(
+    out: _Outputs, bit: int, level: PyramidLevel, anchor: PyramidLevel, jobs: list[tuple[slice, Future]], tally: _Tally
+) -> None:
     """Gather ``level``'s per-cell chunks and give every point the value of its ``anchor`` cell."""
     m = len(anchor.cells)
     curvature = np.empty(m, dtype=np.float64)

@@ -145,7 +145,11 @@ def calibrate_cell_size(points: np.ndarray, occupancy: float, first_guess: float
 
 
 def calibrated_cells(
-    points: np.ndarray, occupancy: float, first_guess: float, *, steps: int = 3,
+    points: np.ndarray,
+    occupancy: float,
+    first_guess: float,
+    *,
+    steps: int = 3,
     bounds: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[float, np.ndarray]:
     """:func:`calibrate_cell_size` and the :func:`cell_index` of the points at that size.

@@ -42,7 +42,7 @@ def field_name(raw: str, taken: set[str]) -> str:
     A ``scalar_`` prefix (CloudCompare's convention) is stripped; characters a PLY/PCD
     property name cannot hold become ``_``; a name starting with a digit gets ``f_``.
     """
-    name = raw[len("scalar_"):] if raw.startswith("scalar_") and len(raw) > len("scalar_") else raw
+    name = raw[len("scalar_") :] if raw.startswith("scalar_") and len(raw) > len("scalar_") else raw
     name = _BAD_NAME_CHARS.sub("_", name) or "field"
     if not (name[0].isalpha() or name[0] == "_"):
         name = "f_" + name

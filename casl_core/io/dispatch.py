@@ -18,15 +18,37 @@ from casl_core.scan import Scan
 
 #: Suffixes :func:`read_scan` knows, with the format each one means.
 _SUFFIX_FORMAT = {
-    ".ply": "ply", ".pcd": "pcd", ".xyz": "xyz", ".txt": "txt", ".csv": "csv", ".asc": "asc",
-    ".pts": "pts", ".npy": "npy", ".npz": "npz", ".obj": "obj", ".stl": "stl", ".off": "off",
-    ".tif": "tiff", ".tiff": "tiff",
+    ".ply": "ply",
+    ".pcd": "pcd",
+    ".xyz": "xyz",
+    ".txt": "txt",
+    ".csv": "csv",
+    ".asc": "asc",
+    ".pts": "pts",
+    ".npy": "npy",
+    ".npz": "npz",
+    ".obj": "obj",
+    ".stl": "stl",
+    ".off": "off",
+    ".tif": "tiff",
+    ".tiff": "tiff",
 }
 READ_SUFFIXES: tuple[str, ...] = tuple(_SUFFIX_FORMAT)
 WRITE_SUFFIXES: tuple[str, ...] = (".ply", ".pcd", ".csv", ".xyz", ".txt")
 _TEXT = ("xyz", "txt", "csv", "asc", "pts")
-_READ_ERRORS = (ValueError, IndexError, KeyError, TypeError, struct.error, UnicodeDecodeError,
-                OverflowError, MemoryError, zlib.error, EOFError, OSError)
+_READ_ERRORS = (
+    ValueError,
+    IndexError,
+    KeyError,
+    TypeError,
+    struct.error,
+    UnicodeDecodeError,
+    OverflowError,
+    MemoryError,
+    zlib.error,
+    EOFError,
+    OSError,
+)
 
 
 def sniff(data: bytes) -> str | None:
@@ -58,8 +80,10 @@ def sniff(data: bytes) -> str | None:
 def _looks_like_text_table(head: bytes) -> bool:
     if not head or any(b < 9 or 13 < b < 32 or b > 126 for b in head[:512]):
         return False
-    return re.search(rb"(^|\n)\s*[-+]?[0-9.]+([eE][-+]?[0-9]+)?([\s,;]+[-+]?[0-9.]+([eE][-+]?[0-9]+)?){2,}", head) \
+    return (
+        re.search(rb"(^|\n)\s*[-+]?[0-9.]+([eE][-+]?[0-9]+)?([\s,;]+[-+]?[0-9.]+([eE][-+]?[0-9]+)?){2,}", head)
         is not None
+    )
 
 
 def _format_for(path: str, data: bytes) -> str:
@@ -71,8 +95,11 @@ def _format_for(path: str, data: bytes) -> str:
         return fmt
     found = sniff(data)
     if found is None:
-        raise ScanFormatError(path, f"unknown format: suffix {suffix or '(none)'!r} is not one of "
-                                    f"{', '.join(READ_SUFFIXES)} and the content is not recognised")
+        raise ScanFormatError(
+            path,
+            f"unknown format: suffix {suffix or '(none)'!r} is not one of "
+            f"{', '.join(READ_SUFFIXES)} and the content is not recognised",
+        )
     return found
 
 
@@ -170,8 +197,11 @@ def write_scan(scan: Scan, path: str | os.PathLike[str], *, format: str | None =
     name = os.fspath(path)
     fmt = (format or os.path.splitext(name)[1].lstrip(".")).lower()
     if f".{fmt}" not in WRITE_SUFFIXES:
-        raise ScanFormatError(name, f"cannot write format {fmt or '(none)'!r}; choose one of "
-                                    f"{', '.join(s.lstrip('.') for s in WRITE_SUFFIXES)}")
+        raise ScanFormatError(
+            name,
+            f"cannot write format {fmt or '(none)'!r}; choose one of "
+            f"{', '.join(s.lstrip('.') for s in WRITE_SUFFIXES)}",
+        )
     try:
         if fmt == "ply":
             chunks = ply_bytes(scan, binary)

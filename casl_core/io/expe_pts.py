@@ -40,15 +40,22 @@ def read_expe_pts(path: str, data: bytes) -> Scan:
         raise ScanFormatError(path, "Expe header lacks 'nofpoints' or a 'position' property")
     dtype = np.dtype([(name, _type_of(name, size)) for name, size in props])
     if start + count * dtype.itemsize > len(data):
-        raise ScanFormatError(path, f"truncated: the header promises {count} points, "
-                                    f"the data holds {(len(data) - start) // max(dtype.itemsize, 1)}")
+        raise ScanFormatError(
+            path,
+            f"truncated: the header promises {count} points, "
+            f"the data holds {(len(data) - start) // max(dtype.itemsize, 1)}",
+        )
     table = np.frombuffer(data, dtype, count, start)
     return _scan(path, table, props)
 
 
 def _type_of(name: str, size: int):
-    known = {("position", 12): ("<f4", (3,)), ("normal", 12): ("<f4", (3,)), ("color", 4): ("u1", (4,)),
-             ("color", 3): ("u1", (3,))}
+    known = {
+        ("position", 12): ("<f4", (3,)),
+        ("normal", 12): ("<f4", (3,)),
+        ("color", 4): ("u1", (4,)),
+        ("color", 3): ("u1", (3,)),
+    }
     if (name, size) in known:
         return known[(name, size)]
     if size == 4:
@@ -66,5 +73,11 @@ def _scan(path: str, table: np.ndarray, props: list[tuple[str, int]]) -> Scan:
     for name, size in props:
         if name not in ("position", "normal", "color") and size == 4:
             fields[name] = np.ascontiguousarray(table[name])
-    return finite_scan(np.ascontiguousarray(table["position"]), source=path, format="expe-pts",
-                       normals=normals, colors=colors, fields=fields)
+    return finite_scan(
+        np.ascontiguousarray(table["position"]),
+        source=path,
+        format="expe-pts",
+        normals=normals,
+        colors=colors,
+        fields=fields,
+    )

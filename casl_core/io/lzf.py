@@ -28,7 +28,7 @@ def lzf_decompress(src: bytes, expected: int, path: str) -> bytes:
             run = ctrl + 1
             if ip + run > n:
                 raise _corrupt(path, "a literal run passes the end of the data")
-            out += src[ip: ip + run]
+            out += src[ip : ip + run]
             ip += run
         else:
             length = ctrl >> 5
@@ -46,7 +46,7 @@ def lzf_decompress(src: bytes, expected: int, path: str) -> bytes:
             if start < 0:
                 raise _corrupt(path, "a back-reference points before the start of the data")
             if dist >= length:
-                out += out[start: start + length]
+                out += out[start : start + length]
             else:
                 pattern = out[start:]
                 out += (pattern * (length // dist + 1))[:length]

@@ -30,14 +30,14 @@ def mesh_scan(
         If sampling is asked for a mesh with no triangle of non-zero area.
     """
     if surface_samples is None:
-        return finite_scan(vertices, source=path, format=fmt, normals=normals, colors=colors,
-                           faces=faces, extra=extra)
+        return finite_scan(vertices, source=path, format=fmt, normals=normals, colors=colors, faces=faces, extra=extra)
     if isinstance(surface_samples, bool) or not isinstance(surface_samples, (int, np.integer)) or surface_samples < 1:
         raise ConfigError(f"surface_samples must be a positive integer, got {surface_samples!r}")
     if faces is None or len(faces) == 0:
         raise ScanFormatError(path, "cannot sample the surface: the file has no faces")
-    points, face_normals, picked, bary = sample_surface(path, np.asarray(vertices, np.float64), faces,
-                                                        int(surface_samples), seed)
+    points, face_normals, picked, bary = sample_surface(
+        path, np.asarray(vertices, np.float64), faces, int(surface_samples), seed
+    )
     sampled_colors = None
     if colors is not None:
         corner = colors[faces[picked]].astype(np.float64)
@@ -45,8 +45,9 @@ def mesh_scan(
     info = dict(extra or {})
     info["mesh_vertices"] = str(len(vertices))
     info["mesh_faces"] = str(len(faces))
-    return finite_scan(points, source=path, format=f"{fmt}+sampled", normals=face_normals,
-                       colors=sampled_colors, extra=info)
+    return finite_scan(
+        points, source=path, format=f"{fmt}+sampled", normals=face_normals, colors=sampled_colors, extra=info
+    )
 
 
 def sample_surface(path: str, vertices: np.ndarray, faces: np.ndarray, n: int, seed: int):

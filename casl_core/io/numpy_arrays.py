@@ -91,8 +91,11 @@ def read_npz(path: str, data: bytes) -> Scan:
         raise ScanFormatError(path, "'labels' must be (N,) whole numbers in 0..255")
     cols = cols._replace(
         normals=None if normals is None else normals.astype(np.float32),
-        colors=None if colors is None else to_colors([colors[:, i] for i in range(3)]) if colors.ndim == 2
-        and colors.shape[1] >= 3 else colors,
+        colors=None
+        if colors is None
+        else to_colors([colors[:, i] for i in range(3)])
+        if colors.ndim == 2 and colors.shape[1] >= 3
+        else colors,
         labels=label_values,
         fields=fields,
     )

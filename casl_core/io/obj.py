@@ -21,7 +21,7 @@ def _tagged(lines: list[bytes], tag: bytes) -> tuple[np.ndarray, list[bytes]]:
     idx, bodies = [], []
     n = len(tag)
     for i, line in enumerate(lines):
-        if line.startswith(tag) and line[n: n + 1] in (b" ", b"\t"):
+        if line.startswith(tag) and line[n : n + 1] in (b" ", b"\t"):
             idx.append(i)
             bodies.append(line[n:])
     return np.asarray(idx, dtype=np.int64), bodies
@@ -30,10 +30,9 @@ def _tagged(lines: list[bytes], tag: bytes) -> tuple[np.ndarray, list[bytes]]:
 def _table(path: str, bodies: list[bytes], numbers: np.ndarray, what: str) -> np.ndarray:
     """Parse same-length rows of numbers; name the first bad line on failure."""
     try:
-        return np.loadtxt(io.BytesIO(b"\n".join(bodies)), dtype=np.float64, ndmin=2, comments="#",
-                          encoding="latin-1")
+        return np.loadtxt(io.BytesIO(b"\n".join(bodies)), dtype=np.float64, ndmin=2, comments="#", encoding="latin-1")
     except ValueError:
-        width = len(bodies[0].split("#".encode())[0].split())
+        width = len(bodies[0].split(b"#")[0].split())
         for body, number in zip(bodies, numbers):
             words = body.split(b"#")[0].split()
             try:
@@ -74,8 +73,17 @@ def read_obj(path: str, data: bytes, surface_samples: int | None = None, seed: i
             normals = nrm.astype(np.float32)
     faces = _faces(path, lines, v_idx)
     extra = {"vertex_normals_ignored": str(len(n_bodies))} if n_bodies and normals is None else {}
-    return mesh_scan(path, "obj", table[:, :3], faces, normals=normals, colors=colors,
-                     surface_samples=surface_samples, seed=seed, extra=extra)
+    return mesh_scan(
+        path,
+        "obj",
+        table[:, :3],
+        faces,
+        normals=normals,
+        colors=colors,
+        surface_samples=surface_samples,
+        seed=seed,
+        extra=extra,
+    )
 
 
 def _faces(path: str, lines: list[bytes], v_idx: np.ndarray) -> np.ndarray | None:

@@ -54,8 +54,10 @@ def read_off(path: str, data: bytes, surface_samples: int | None = None, seed: i
     except (ValueError, IndexError):
         raise ScanFormatError(path, "OFF counts line must start with two integers") from None
     if nv < 1 or nf < 0 or len(body) < nv + nf:
-        raise ScanFormatError(path, f"truncated: OFF header announces {nv} vertices and {nf} faces, "
-                                    f"the file has {len(body)} lines after it")
+        raise ScanFormatError(
+            path,
+            f"truncated: OFF header announces {nv} vertices and {nf} faces, the file has {len(body)} lines after it",
+        )
     table = _vertex_table(path, body[:nv])
     has_normals = b"N" in keyword
     normals = table[:, 3:6].astype(np.float32) if has_normals and table.shape[1] >= 6 else None
@@ -63,9 +65,10 @@ def read_off(path: str, data: bytes, surface_samples: int | None = None, seed: i
     colors = None
     if b"C" in keyword and table.shape[1] >= c0 + 3:
         colors = to_colors([table[:, c0], table[:, c0 + 1], table[:, c0 + 2]])
-    faces = _faces(path, body[nv: nv + nf], nv) if nf else None
-    return mesh_scan(path, "off", table[:, :3], faces, normals=normals, colors=colors,
-                     surface_samples=surface_samples, seed=seed)
+    faces = _faces(path, body[nv : nv + nf], nv) if nf else None
+    return mesh_scan(
+        path, "off", table[:, :3], faces, normals=normals, colors=colors, surface_samples=surface_samples, seed=seed
+    )
 
 
 def _vertex_table(path: str, rows: list[tuple[int, list[bytes]]]) -> np.ndarray:
@@ -84,7 +87,7 @@ def _faces(path: str, rows: list[tuple[int, list[bytes]]], nv: int) -> np.ndarra
     for number, words in rows:
         try:
             n = int(words[0])
-            idx = [int(w) for w in words[1: 1 + n]]
+            idx = [int(w) for w in words[1 : 1 + n]]
         except ValueError:
             raise ScanFormatError(path, f"line {number}: a face index is not an integer") from None
         if n < 0 or len(idx) != n:

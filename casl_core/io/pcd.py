@@ -112,7 +112,9 @@ def read_pcd(path: str, data: bytes) -> Scan:
     organized = header.height > 1
     extra = {"viewpoint": header.viewpoint} if header.viewpoint else {}
     return build_scan(
-        path, "pcd", cols,
+        path,
+        "pcd",
+        cols,
         pixel_index=np.arange(header.points, dtype=np.int64) if organized else None,
         image_shape=(header.height, header.width) if organized else None,
         extra=extra,
@@ -123,16 +125,18 @@ def _ascii_columns(path: str, data: bytes, header: PcdHeader) -> list[np.ndarray
     per_point = sum(f.count for f in header.fields)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        flat = np.fromstring(data[header.data_start:], dtype=np.float64, sep=" ")
+        flat = np.fromstring(data[header.data_start :], dtype=np.float64, sep=" ")
     expected = per_point * header.points
     if flat.size < expected:
         rows = flat.size // per_point
-        raise ScanFormatError(path, f"truncated or malformed: the header promises {header.points} points, "
-                                    f"the data holds {rows} readable ones")
+        raise ScanFormatError(
+            path,
+            f"truncated or malformed: the header promises {header.points} points, the data holds {rows} readable ones",
+        )
     table = flat[:expected].reshape(header.points, per_point)
     out, at = [], 0
     for f in header.fields:
-        values = table[:, at: at + f.count]
+        values = table[:, at : at + f.count]
         at += f.count
         if f.name.lower() in ("rgb", "rgba") and f.dtype[1:] == "f4":
             values = values.astype(np.float32)
@@ -147,8 +151,11 @@ def _binary_columns(path: str, data: bytes, header: PcdHeader) -> list[np.ndarra
     size = dtype.itemsize * header.points
     available = len(data) - header.data_start
     if size > available:
-        raise ScanFormatError(path, f"truncated: the header promises {header.points} points, "
-                                    f"the data holds {available // max(dtype.itemsize, 1)}")
+        raise ScanFormatError(
+            path,
+            f"truncated: the header promises {header.points} points, "
+            f"the data holds {available // max(dtype.itemsize, 1)}",
+        )
     table = np.frombuffer(data, dtype=dtype, count=header.points, offset=header.data_start)
     return [table[f"f{i}"] for i in range(len(header.fields))]
 
@@ -161,14 +168,18 @@ def _compressed_columns(path: str, data: bytes, header: PcdHeader) -> list[np.nd
     point_size = _record_dtype(header.fields).itemsize
     expected = point_size * header.points
     if unpacked != expected:
-        raise ScanFormatError(path, f"header/point-count mismatch: {header.points} points of {point_size} bytes "
-                                    f"need {expected} bytes, the compressed block announces {unpacked}")
+        raise ScanFormatError(
+            path,
+            f"header/point-count mismatch: {header.points} points of {point_size} bytes "
+            f"need {expected} bytes, the compressed block announces {unpacked}",
+        )
     if start + 8 + packed > len(data):
-        raise ScanFormatError(path, f"truncated: the compressed block needs {packed} bytes, "
-                                    f"the file holds {len(data) - start - 8}")
+        raise ScanFormatError(
+            path, f"truncated: the compressed block needs {packed} bytes, the file holds {len(data) - start - 8}"
+        )
     if expected > _LZF_MAX_RATIO * max(packed, 1) + 64:
         raise ScanFormatError(path, f"corrupt compressed PCD data: {packed} bytes cannot expand to {expected}")
-    raw = lzf_decompress(data[start + 8: start + 8 + packed], expected, path)
+    raw = lzf_decompress(data[start + 8 : start + 8 + packed], expected, path)
     out, at = [], 0
     for f in header.fields:
         dtype = np.dtype(f.dtype)
@@ -194,8 +205,11 @@ def _named_columns(raw: list[np.ndarray], fields: list[PcdField]) -> dict[str, n
 def _packed_colors(raw: list[np.ndarray], fields: list[PcdField]) -> np.ndarray | None:
     for f, values in zip(fields, raw):
         if f.name.lower() in ("rgb", "rgba") and np.dtype(f.dtype).itemsize == 4:
-            bits = np.ascontiguousarray(values[:, 0]).view(np.uint32) if values.dtype.kind == "f" \
+            bits = (
+                np.ascontiguousarray(values[:, 0]).view(np.uint32)
+                if values.dtype.kind == "f"
                 else values[:, 0].astype(np.uint32)
+            )
             rgb = np.stack([(bits >> 16) & 255, (bits >> 8) & 255, bits & 255], axis=1)
             return rgb.astype(np.uint8)
     return None

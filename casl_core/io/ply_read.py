@@ -15,10 +15,22 @@ from casl_core.io.faces import check_faces, fan_triangulate, strips_to_triangles
 from casl_core.scan import Scan
 
 PLY_TYPES = {
-    "char": "i1", "int8": "i1", "uchar": "u1", "uint8": "u1",
-    "short": "i2", "int16": "i2", "ushort": "u2", "uint16": "u2",
-    "int": "i4", "int32": "i4", "uint": "u4", "uint32": "u4",
-    "float": "f4", "float32": "f4", "double": "f8", "float64": "f8",
+    "char": "i1",
+    "int8": "i1",
+    "uchar": "u1",
+    "uint8": "u1",
+    "short": "i2",
+    "int16": "i2",
+    "ushort": "u2",
+    "uint16": "u2",
+    "int": "i4",
+    "int32": "i4",
+    "uint": "u4",
+    "uint32": "u4",
+    "float": "f4",
+    "float32": "f4",
+    "double": "f8",
+    "float64": "f8",
 }
 _FORMATS = {"ascii": "", "binary_little_endian": "<", "binary_big_endian": ">"}
 _FACE_LISTS = ("vertex_indices", "vertex_index")
@@ -75,7 +87,7 @@ def parse_header(data: bytes, path: str) -> PlyHeader:
         if not words or words[0] in ("obj_info",):
             continue
         if words[0] == "comment":
-            comments.append(line[len("comment"):].strip())
+            comments.append(line[len("comment") :].strip())
         elif words[0] == "format" and len(words) >= 2 and words[1] in _FORMATS:
             endian = _FORMATS[words[1]]
         elif words[0] == "element" and len(words) == 3 and words[2].isdigit():
@@ -194,8 +206,9 @@ def _binary_list_element(path: str, data: bytes, pos: int, element: PlyElement, 
 
 def _fixed_length_lists(path: str, data: bytes, pos: int, element: PlyElement, endian: str, lst: PlyProperty):
     """Read an element whose one list has the same length in every item with one dtype."""
-    head = _struct_dtype(path, PlyElement(element.name, 1, element.properties[: element.properties.index(lst) + 1]),
-                         endian, 0)
+    head = _struct_dtype(
+        path, PlyElement(element.name, 1, element.properties[: element.properties.index(lst) + 1]), endian, 0
+    )
     count_at = pos + head.itemsize - np.dtype(lst.count_dtype).itemsize
     if count_at + np.dtype(lst.count_dtype).itemsize > len(data):
         raise _truncated(path, element, 0)
@@ -253,11 +266,11 @@ def _code(dtype: str) -> str:
 
 
 def _read_ascii(path: str, data: bytes, header: PlyHeader) -> dict[str, ElementData]:
-    lines = [line for line in data[header.data_start:].splitlines() if line.strip()]
+    lines = [line for line in data[header.data_start :].splitlines() if line.strip()]
     at = 0
     out = {}
     for element in header.elements:
-        rows = lines[at: at + element.count]
+        rows = lines[at : at + element.count]
         if len(rows) < element.count:
             raise _truncated(path, element, len(rows))
         first_line = at + 1
@@ -307,12 +320,14 @@ def _ascii_list_rows(path: str, rows: list[bytes], element: PlyElement, first_li
                 if n < 0 or at + 1 + n > len(words):
                     raise ValueError
                 counts[p.name].append(n)
-                flats[p.name].extend(int(w) for w in words[at + 1: at + 1 + n])
+                flats[p.name].extend(int(w) for w in words[at + 1 : at + 1 + n])
                 at += 1 + n
         except (ValueError, IndexError):
             raise ScanFormatError(path, f"PLY data line {first_line + i} of '{element.name}' is malformed") from None
     return ElementData(
-        {k: _cast(np.asarray(v, dtype=np.float64), next(p.dtype for p in element.properties if p.name == k))
-         for k, v in scalars.items()},
+        {
+            k: _cast(np.asarray(v, dtype=np.float64), next(p.dtype for p in element.properties if p.name == k))
+            for k, v in scalars.items()
+        },
         {k: (np.asarray(counts[k], dtype=np.int64), np.asarray(flats[k], dtype=np.int64)) for k in counts},
     )

@@ -39,8 +39,9 @@ def read_stl(path: str, data: bytes, surface_samples: int | None = None, seed: i
         fmt = "stl-ascii"
     elif len(data) >= 84:
         n = int(np.frombuffer(data, "<u4", 1, 80)[0])
-        raise ScanFormatError(path, f"binary STL announces {n} triangles ({84 + 50 * n} bytes) "
-                                    f"but the file has {len(data)} bytes")
+        raise ScanFormatError(
+            path, f"binary STL announces {n} triangles ({84 + 50 * n} bytes) but the file has {len(data)} bytes"
+        )
     else:
         raise ScanFormatError(path, "too short for a binary STL and does not start with 'solid'")
     if len(corners) == 0:

@@ -125,9 +125,13 @@ def _parse(path: str, data: bytes, layout: TableLayout) -> np.ndarray:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             table = np.loadtxt(
-                io.BytesIO(data), dtype=np.float64, delimiter=layout.delimiter,
+                io.BytesIO(data),
+                dtype=np.float64,
+                delimiter=layout.delimiter,
                 comments="#" if b"#" in data else None,
-                skiprows=layout.skip_lines, ndmin=2, encoding="latin-1",
+                skiprows=layout.skip_lines,
+                ndmin=2,
+                encoding="latin-1",
             )
     except ValueError:
         raise _bad_row(path, data, layout) from None
@@ -186,9 +190,9 @@ def _positional_names(table: np.ndarray) -> list[str]:
     blocks = {6: [3], 7: [4], 9: [3, 6]}.get(k, [])
     roles = {"rgb": ["red", "green", "blue"], "normal": ["nx", "ny", "nz"]}
     for start in blocks:
-        role = _block_role(table[:, start: start + 3])
+        role = _block_role(table[:, start : start + 3])
         if role is not None and not set(roles[role]) & set(names):
-            names[start: start + 3] = roles[role]
+            names[start : start + 3] = roles[role]
     if k == 7 and names[4] == "red":
         names[3] = "intensity"
     return names

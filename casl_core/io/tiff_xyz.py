@@ -35,5 +35,10 @@ def read_tiff_xyz(path: str, data: bytes) -> Scan:
     present = np.flatnonzero(np.any(flat != 0, axis=1))
     if present.size == 0:
         raise ScanFormatError(path, "every pixel is (0, 0, 0): the image holds no point")
-    return finite_scan(flat[present], source=path, format="mvtec-tiff", pixel_index=present.astype(np.int64),
-                       image_shape=(height, width))
+    return finite_scan(
+        flat[present],
+        source=path,
+        format="mvtec-tiff",
+        pixel_index=present.astype(np.int64),
+        image_shape=(height, width),
+    )

@@ -16,7 +16,17 @@ from casl_core.nn.sparse import CoordinateManager, SparseTensor
 from casl_core.nn.voxelize import devoxelize, voxelize
 
 __all__ = [
-    "CaslBatch", "CaslConfig", "CaslNet", "CaslOutput", "CoordinateManager", "PointTransform",
-    "SparseConv3d", "SparseConvTranspose3d", "SparseTensor", "config_by_name", "devoxelize",
-    "normalize_points", "voxelize",
+    "CaslBatch",
+    "CaslConfig",
+    "CaslNet",
+    "CaslOutput",
+    "CoordinateManager",
+    "PointTransform",
+    "SparseConv3d",
+    "SparseConvTranspose3d",
+    "SparseTensor",
+    "config_by_name",
+    "devoxelize",
+    "normalize_points",
+    "voxelize",
 ]

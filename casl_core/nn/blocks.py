@@ -23,16 +23,22 @@ class ConvBnReLU(nn.Sequential):
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1) -> None:
-        super().__init__(SparseConv3d(in_channels, out_channels, kernel_size, stride=stride),
-                         SparseBatchNorm(out_channels), SparseReLU(inplace=True))
+        super().__init__(
+            SparseConv3d(in_channels, out_channels, kernel_size, stride=stride),
+            SparseBatchNorm(out_channels),
+            SparseReLU(inplace=True),
+        )
 
 
 class UpBnReLU(nn.Sequential):
     """Transposed sparse convolution (kernel and stride ``factor``), batch norm, ReLU."""
 
     def __init__(self, in_channels: int, out_channels: int, factor: int = 2) -> None:
-        super().__init__(SparseConvTranspose3d(in_channels, out_channels, factor, factor),
-                         SparseBatchNorm(out_channels), SparseReLU(inplace=True))
+        super().__init__(
+            SparseConvTranspose3d(in_channels, out_channels, factor, factor),
+            SparseBatchNorm(out_channels),
+            SparseReLU(inplace=True),
+        )
 
 
 class BasicBlock(nn.Module):
@@ -49,9 +55,11 @@ class BasicBlock(nn.Module):
         self.conv2 = SparseConv3d(out_channels, out_channels, 3)
         self.norm2 = SparseBatchNorm(out_channels)
         self.relu = SparseReLU(inplace=True)
-        self.shortcut: nn.Module = (nn.Identity() if in_channels == out_channels else
-                                    nn.Sequential(SparseLinear(in_channels, out_channels, bias=False),
-                                                  SparseBatchNorm(out_channels)))
+        self.shortcut: nn.Module = (
+            nn.Identity()
+            if in_channels == out_channels
+            else nn.Sequential(SparseLinear(in_channels, out_channels, bias=False), SparseBatchNorm(out_channels))
+        )
 
     def forward(self, x: SparseTensor) -> SparseTensor:
         """Apply the block; sites and stride unchanged."""

@@ -52,8 +52,13 @@ class CaslBatch:
     scan_sizes: tuple[int, ...]
 
     @classmethod
-    def from_scans(cls, points_list: Sequence[ArrayLike | Tensor], curv_list: Sequence[ArrayLike | Tensor],
-                   voxel_size: float = 0.03, device: str | torch.device | None = None) -> CaslBatch:
+    def from_scans(
+        cls,
+        points_list: Sequence[ArrayLike | Tensor],
+        curv_list: Sequence[ArrayLike | Tensor],
+        voxel_size: float = 0.03,
+        device: str | torch.device | None = None,
+    ) -> CaslBatch:
         """Voxelise normalised scans.
 
         Parameters
@@ -81,8 +86,7 @@ class CaslBatch:
             if not bool(torch.isfinite(c).all()):
                 raise ConfigError(f"scan {i}: curvature contains NaN or infinite values")
         voxels, inverse = voxelize(points, voxel_size, curvature)
-        return cls(voxels, inverse, torch.cat(points), torch.cat(curvature),
-                   tuple(int(p.shape[0]) for p in points))
+        return cls(voxels, inverse, torch.cat(points), torch.cat(curvature), tuple(int(p.shape[0]) for p in points))
 
     @property
     def num_points(self) -> int:
@@ -110,8 +114,12 @@ class CaslOutput(NamedTuple):
 
 
 def _point_head(in_channels: int, hidden: int, out_channels: int) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(in_channels, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
-                         nn.Linear(hidden, out_channels))
+    return nn.Sequential(
+        nn.Linear(in_channels, hidden, bias=False),
+        nn.BatchNorm1d(hidden),
+        nn.ReLU(inplace=True),
+        nn.Linear(hidden, out_channels),
+    )
 
 
 class CaslNet(nn.Module):
@@ -136,8 +144,9 @@ class CaslNet(nn.Module):
     def _check(self, batch: CaslBatch) -> None:
         channels = batch.voxels.num_channels
         if channels != self.config.curvature_channels:
-            raise ConfigError(f"model expects {self.config.curvature_channels} curvature channels, "
-                              f"the batch has {channels}")
+            raise ConfigError(
+                f"model expects {self.config.curvature_channels} curvature channels, the batch has {channels}"
+            )
 
     def encode_coordinates(self, batch: CaslBatch) -> SparseTensor:
         """Bottleneck features (stride 16) of the masked coordinate encoder."""
@@ -152,8 +161,9 @@ class CaslNet(nn.Module):
         """``(P, C_dec + C_in)`` decoder features of each point's voxel next to its own curvature."""
         self._check(batch)
         decoded = self.decoder(self.encode_coordinates(batch), self.encode_curvature(batch))
-        return torch.cat([devoxelize(decoded.features, batch.inverse_index),
-                          batch.curvature.to(decoded.features.dtype)], dim=1)
+        return torch.cat(
+            [devoxelize(decoded.features, batch.inverse_index), batch.curvature.to(decoded.features.dtype)], dim=1
+        )
 
     def forward(self, batch: CaslBatch) -> CaslOutput:
         """Per-point xyz reconstruction and class logits, in input point order.

@@ -54,14 +54,20 @@ class CaslConfig:
     voxel_size: float = 0.03
 
     def __post_init__(self) -> None:
-        for field in ("encoder_channels", "encoder_depths", "decoder_channels", "decoder_depths",
-                      "prompt_channels"):
+        for field in ("encoder_channels", "encoder_depths", "decoder_channels", "decoder_depths", "prompt_channels"):
             value = tuple(getattr(self, field))
             object.__setattr__(self, field, value)
             if len(value) != LEVELS:
                 raise ConfigError(f"{field} must have {LEVELS} entries, got {value}")
-        widths = (self.curvature_channels, self.token_channels, self.stem_channels, self.head_hidden,
-                  *self.encoder_channels, *self.decoder_channels, *self.prompt_channels)
+        widths = (
+            self.curvature_channels,
+            self.token_channels,
+            self.stem_channels,
+            self.head_hidden,
+            *self.encoder_channels,
+            *self.decoder_channels,
+            *self.prompt_channels,
+        )
         if min(widths) < 1:
             raise ConfigError(f"every width must be >= 1 in config {self.name!r}")
         if min(*self.encoder_depths, *self.decoder_depths) < 1 or self.prompt_depth < 0:

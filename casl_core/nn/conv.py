@@ -62,19 +62,29 @@ class SparseConv3d(nn.Module):
         On an unsupported combination of kernel size, stride and dilation.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1,
-                 dilation: int = 1, bias: bool = False, method: ConvMethod = "auto") -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int = 3,
+        stride: int = 1,
+        dilation: int = 1,
+        bias: bool = False,
+        method: ConvMethod = "auto",
+    ) -> None:
         super().__init__()
         if stride == 1 and kernel_size % 2 == 0:
             raise ConfigError(f"a submanifold convolution needs an odd kernel size, got {kernel_size}")
         if stride > 1 and (kernel_size != stride or dilation != 1):
-            raise ConfigError(f"a strided convolution needs kernel_size == stride and dilation 1, "
-                              f"got kernel {kernel_size}, stride {stride}, dilation {dilation}")
+            raise ConfigError(
+                f"a strided convolution needs kernel_size == stride and dilation 1, "
+                f"got kernel {kernel_size}, stride {stride}, dilation {dilation}"
+            )
         if stride < 1 or dilation < 1:
             raise ConfigError(f"stride and dilation must be >= 1, got {stride} and {dilation}")
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride, self.dilation, self.method = kernel_size, stride, dilation, method
-        self.weight = nn.Parameter(torch.empty(kernel_size ** 3, in_channels, out_channels))
+        self.weight = nn.Parameter(torch.empty(kernel_size**3, in_channels, out_channels))
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
         _init_weight(self.weight)
 
@@ -111,8 +121,10 @@ class SparseConv3d(nn.Module):
         return SparseTensor(out, x.stride, x.manager)
 
     def extra_repr(self) -> str:
-        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-                f"stride={self.stride}, dilation={self.dilation}")
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride}, dilation={self.dilation}"
+        )
 
 
 class SparseConvTranspose3d(nn.Module):
@@ -130,16 +142,24 @@ class SparseConvTranspose3d(nn.Module):
         When ``kernel_size != stride`` or ``stride < 2``.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 2, stride: int = 2,
-                 bias: bool = False, method: ConvMethod = "auto") -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int = 2,
+        stride: int = 2,
+        bias: bool = False,
+        method: ConvMethod = "auto",
+    ) -> None:
         super().__init__()
         if kernel_size != stride or stride < 2:
-            raise ConfigError(f"a transposed convolution needs kernel_size == stride >= 2, "
-                              f"got kernel {kernel_size}, stride {stride}")
+            raise ConfigError(
+                f"a transposed convolution needs kernel_size == stride >= 2, got kernel {kernel_size}, stride {stride}"
+            )
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = self.stride = stride
         self.method = method
-        self.weight = nn.Parameter(torch.empty(stride ** 3, in_channels, out_channels))
+        self.weight = nn.Parameter(torch.empty(stride**3, in_channels, out_channels))
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
         _init_weight(self.weight)
 
@@ -164,5 +184,4 @@ class SparseConvTranspose3d(nn.Module):
 
 def _check_channels(x: SparseTensor, expected: int) -> None:
     if x.num_channels != expected:
-        raise ConfigError(f"layer expects {expected} input channels, got features of shape "
-                          f"{tuple(x.features.shape)}")
+        raise ConfigError(f"layer expects {expected} input channels, got features of shape {tuple(x.features.shape)}")

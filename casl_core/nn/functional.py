@@ -56,8 +56,7 @@ def table_max_work(device: torch.device) -> int:
     return TABLE_WORK_PER_EXTRA_THREAD * max(0, torch.get_num_threads() - 1)
 
 
-def resolve_method(method: ConvMethod, kmap: KernelMap, c_in: int,
-                   c_out: int) -> Literal["gather_scatter", "table"]:
+def resolve_method(method: ConvMethod, kmap: KernelMap, c_in: int, c_out: int) -> Literal["gather_scatter", "table"]:
     """The concrete method for ``kmap`` with these widths (``"auto"`` decides by the work size).
 
     Raises
@@ -142,10 +141,17 @@ def uniform_submanifold_conv(vector: Tensor, weight: Tensor, occupancy: Tensor) 
     ConfigError
         When the vector, weight and occupancy do not fit together.
     """
-    if vector.dim() != 1 or weight.dim() != 3 or occupancy.dim() != 2 or weight.shape[0] != occupancy.shape[0] \
-            or weight.shape[1] != vector.shape[0]:
-        raise ConfigError(f"a {tuple(vector.shape)} vector and a {tuple(weight.shape)} weight do not fit "
-                          f"an occupancy of {occupancy.shape[0]} offsets")
+    if (
+        vector.dim() != 1
+        or weight.dim() != 3
+        or occupancy.dim() != 2
+        or weight.shape[0] != occupancy.shape[0]
+        or weight.shape[1] != vector.shape[0]
+    ):
+        raise ConfigError(
+            f"a {tuple(vector.shape)} vector and a {tuple(weight.shape)} weight do not fit "
+            f"an occupancy of {occupancy.shape[0]} offsets"
+        )
     per_offset = torch.einsum("c,kcd->kd", vector, weight)
     return occupancy.to(per_offset.dtype).t() @ per_offset
 
@@ -173,8 +179,15 @@ def upsample_forward(features: Tensor, weight: Tensor, dmap: DownsampleMap) -> T
     return _accumulate(features.new_zeros((kmap.num_in, c_out)), features, weight, kmap, backwards=True)
 
 
-def conv_backward(features: Tensor, weight: Tensor, grad_out: Tensor, kmap: KernelMap, method: str,
-                  need_input: bool, need_weight: bool) -> tuple[Tensor | None, Tensor | None]:
+def conv_backward(
+    features: Tensor,
+    weight: Tensor,
+    grad_out: Tensor,
+    kmap: KernelMap,
+    method: str,
+    need_input: bool,
+    need_weight: bool,
+) -> tuple[Tensor | None, Tensor | None]:
     """Input and weight gradients of :func:`conv_forward`, each only when asked.
 
     With the per-offset loop both come from one gather of the output gradient per offset:
@@ -188,8 +201,9 @@ def conv_backward(features: Tensor, weight: Tensor, grad_out: Tensor, kmap: Kern
     return _loop_backward(features, grad_out, kmap, weight if need_input else None, need_weight)
 
 
-def _loop_backward(features: Tensor, grad_out: Tensor, kmap: KernelMap, weight: Tensor | None,
-                   need_weight: bool) -> tuple[Tensor | None, Tensor | None]:
+def _loop_backward(
+    features: Tensor, grad_out: Tensor, kmap: KernelMap, weight: Tensor | None, need_weight: bool
+) -> tuple[Tensor | None, Tensor | None]:
     """The per-offset backward: the input gradient when ``weight`` is given, the weight gradient if asked."""
     c_in, c_out = features.shape[1], grad_out.shape[1]
     grad_in = grad_w = None
@@ -233,8 +247,15 @@ class _SubmanifoldConv(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, Tensor | None, None, None]:
         features, weight = ctx.saved_tensors
-        grad_in, grad_w = conv_backward(features, weight, grad_out.contiguous(), ctx.kmap, ctx.method,
-                                        ctx.needs_input_grad[0], ctx.needs_input_grad[1])
+        grad_in, grad_w = conv_backward(
+            features,
+            weight,
+            grad_out.contiguous(),
+            ctx.kmap,
+            ctx.method,
+            ctx.needs_input_grad[0],
+            ctx.needs_input_grad[1],
+        )
         return grad_in, grad_w, None, None
 
 
@@ -282,8 +303,10 @@ def _check_weight(weight: Tensor, kmap: KernelMap, features: Tensor) -> None:
     if weight.shape[0] != kmap.kernel_volume:
         raise ConfigError(f"weight has {weight.shape[0]} offsets, kernel map has {kmap.kernel_volume}")
     if features.shape != (kmap.num_in, weight.shape[1]):
-        raise ConfigError(f"features of shape {tuple(features.shape)} do not fit a map with "
-                          f"{kmap.num_in} inputs and a weight with {weight.shape[1]} input channels")
+        raise ConfigError(
+            f"features of shape {tuple(features.shape)} do not fit a map with "
+            f"{kmap.num_in} inputs and a weight with {weight.shape[1]} input channels"
+        )
 
 
 def submanifold_conv(features: Tensor, weight: Tensor, kmap: KernelMap, method: ConvMethod = "auto") -> Tensor:
@@ -322,7 +345,9 @@ def upsample_conv(features: Tensor, weight: Tensor, dmap: DownsampleMap, method:
     """
     kmap = dmap.kernel_map
     if weight.shape[0] != kmap.kernel_volume or features.shape != (kmap.num_out, weight.shape[1]):
-        raise ConfigError(f"features {tuple(features.shape)} and weight {tuple(weight.shape)} do not fit "
-                          f"a map with {kmap.num_out} coarse sites and {kmap.kernel_volume} offsets")
+        raise ConfigError(
+            f"features {tuple(features.shape)} and weight {tuple(weight.shape)} do not fit "
+            f"a map with {kmap.num_out} coarse sites and {kmap.kernel_volume} offsets"
+        )
     chosen = resolve_method(method, kmap, weight.shape[1], weight.shape[2])
     return _UpsampleConv.apply(features, weight, dmap, chosen)

@@ -66,12 +66,13 @@ def check_coordinates(coordinates: Tensor) -> None:
         return
     batch = coordinates[:, 0]
     if int(batch.min()) < 0 or int(batch.max()) >= MAX_BATCH:
-        raise ConfigError(f"batch indices must lie in [0, {MAX_BATCH}), got "
-                          f"[{int(batch.min())}, {int(batch.max())}]")
+        raise ConfigError(f"batch indices must lie in [0, {MAX_BATCH}), got [{int(batch.min())}, {int(batch.max())}]")
     largest = int(coordinates[:, 1:].abs().max())
     if largest >= MAX_ABS_COORDINATE:
-        raise ConfigError(f"voxel coordinate {largest} is out of range (|c| < {MAX_ABS_COORDINATE}); "
-                          "use a larger voxel size or normalise the points")
+        raise ConfigError(
+            f"voxel coordinate {largest} is out of range (|c| < {MAX_ABS_COORDINATE}); "
+            "use a larger voxel size or normalise the points"
+        )
 
 
 def pack_keys(coordinates: Tensor) -> Tensor:
@@ -102,8 +103,12 @@ def offset_delta(dx: int, dy: int, dz: int) -> int:
 def kernel_offsets(kernel_size: int, step: int) -> list[tuple[int, int, int]]:
     """Offsets of a centred odd cube kernel, x-major, scaled by ``step`` (stride times dilation)."""
     half = (kernel_size - 1) // 2
-    return [((i - half) * step, (j - half) * step, (k - half) * step)
-            for i in range(kernel_size) for j in range(kernel_size) for k in range(kernel_size)]
+    return [
+        ((i - half) * step, (j - half) * step, (k - half) * step)
+        for i in range(kernel_size)
+        for j in range(kernel_size)
+        for k in range(kernel_size)
+    ]
 
 
 class KernelMap:
@@ -196,8 +201,11 @@ class KernelMap:
         """
         counts = list(self.offset_counts)
         split_in, split_out = torch.split(self.in_indices, counts), torch.split(self.out_indices, counts)
-        return tuple((k, i, o, n) for k, (i, o, n) in enumerate(zip(split_in, split_out, counts))
-                     if n > 0 and k != self.identity_offset)
+        return tuple(
+            (k, i, o, n)
+            for k, (i, o, n) in enumerate(zip(split_in, split_out, counts))
+            if n > 0 and k != self.identity_offset
+        )
 
     @functools.cached_property
     def largest_offset(self) -> int:
@@ -233,8 +241,9 @@ class DownsampleMap:
 def _search_table(sorted_keys: Tensor, kernel_size: int, step: int) -> Tensor:
     """``(K, M)`` neighbour table (key positions, ``M`` for none) by binary search of neighbour keys."""
     num = int(sorted_keys.shape[0])
-    deltas = torch.tensor([offset_delta(*o) for o in kernel_offsets(kernel_size, step)],
-                          dtype=torch.int64, device=sorted_keys.device)
+    deltas = torch.tensor(
+        [offset_delta(*o) for o in kernel_offsets(kernel_size, step)], dtype=torch.int64, device=sorted_keys.device
+    )
     queries = deltas[:, None] + sorted_keys[None, :]
     position = torch.searchsorted(sorted_keys, queries.reshape(-1)).reshape(queries.shape)
     position = position.clamp_(max=max(num - 1, 0))
@@ -242,8 +251,9 @@ def _search_table(sorted_keys: Tensor, kernel_size: int, step: int) -> Tensor:
     return torch.where(hit, position, torch.full_like(position, num))
 
 
-def _grid_lookup(sorted_keys: Tensor, kernel_size: int, stride: int,
-                 dilation: int, max_cells: int) -> tuple[int, Tensor, Tensor] | None:
+def _grid_lookup(
+    sorted_keys: Tensor, kernel_size: int, stride: int, dilation: int, max_cells: int
+) -> tuple[int, Tensor, Tensor] | None:
     """A dense volume over the sites' bounding box: its size, each site's cell, the offsets' steps.
 
     None when the box (padded by the kernel's reach) has more than ``max_cells`` cells.
@@ -259,8 +269,11 @@ def _grid_lookup(sorted_keys: Tensor, kernel_size: int, stride: int,
         return None
     local = cells - lower
     linear = ((coords[:, 0] * dims[0] + local[:, 0]) * dims[1] + local[:, 1]) * dims[2] + local[:, 2]
-    deltas = torch.tensor([(dx * dims[1] + dy) * dims[2] + dz for dx, dy, dz in kernel_offsets(kernel_size, dilation)],
-                          dtype=torch.int64, device=coords.device)
+    deltas = torch.tensor(
+        [(dx * dims[1] + dy) * dims[2] + dz for dx, dy, dz in kernel_offsets(kernel_size, dilation)],
+        dtype=torch.int64,
+        device=coords.device,
+    )
     return size, linear, deltas
 
 
@@ -271,8 +284,7 @@ def _read_volume(volume: Tensor, linear: Tensor, deltas: Tensor) -> Tensor:
     return volume.index_select(0, flat).reshape(deltas.shape[0], linear.shape[0])
 
 
-def _grid_table(sorted_keys: Tensor, kernel_size: int, stride: int, dilation: int,
-                max_cells: int) -> Tensor | None:
+def _grid_table(sorted_keys: Tensor, kernel_size: int, stride: int, dilation: int, max_cells: int) -> Tensor | None:
     """The same ``(K, M)`` table through a dense index volume over the bounding box, or None if too big."""
     found = _grid_lookup(sorted_keys, kernel_size, stride, dilation, max_cells)
     if found is None:
@@ -284,8 +296,15 @@ def _grid_table(sorted_keys: Tensor, kernel_size: int, stride: int, dilation: in
     return _read_volume(volume, linear, deltas)
 
 
-def submanifold_occupancy(sorted_keys: Tensor, order: Tensor | None, kernel_size: int, dtype: torch.dtype,
-                          stride: int = 1, dilation: int = 1, max_grid_cells: int = MAX_GRID_CELLS) -> Tensor:
+def submanifold_occupancy(
+    sorted_keys: Tensor,
+    order: Tensor | None,
+    kernel_size: int,
+    dtype: torch.dtype,
+    stride: int = 1,
+    dilation: int = 1,
+    max_grid_cells: int = MAX_GRID_CELLS,
+) -> Tensor:
     """``(K, M)`` occupancy of a submanifold kernel: 1 where a site has a neighbour through an offset.
 
     The same as ``submanifold_map(...).occupancy(dtype)`` (parameters as there) without the
@@ -297,8 +316,7 @@ def submanifold_occupancy(sorted_keys: Tensor, order: Tensor | None, kernel_size
     num = int(sorted_keys.shape[0])
     found = _grid_lookup(sorted_keys, kernel_size, stride, dilation, max_grid_cells) if num else None
     if found is None:
-        return submanifold_map(sorted_keys, order, kernel_size, stride, dilation,
-                               max_grid_cells).occupancy(dtype)
+        return submanifold_map(sorted_keys, order, kernel_size, stride, dilation, max_grid_cells).occupancy(dtype)
     size, linear, deltas = found
     volume = torch.zeros((size,), dtype=dtype, device=sorted_keys.device)
     volume[linear] = 1
@@ -310,8 +328,14 @@ def submanifold_occupancy(sorted_keys: Tensor, order: Tensor | None, kernel_size
     return by_row
 
 
-def submanifold_map(sorted_keys: Tensor, order: Tensor | None, kernel_size: int, stride: int = 1,
-                    dilation: int = 1, max_grid_cells: int = MAX_GRID_CELLS) -> KernelMap:
+def submanifold_map(
+    sorted_keys: Tensor,
+    order: Tensor | None,
+    kernel_size: int,
+    stride: int = 1,
+    dilation: int = 1,
+    max_grid_cells: int = MAX_GRID_CELLS,
+) -> KernelMap:
     """Kernel map of a submanifold convolution (output sites = input sites).
 
     Neighbours are looked up in a dense index volume over the sites' bounding box when that
@@ -344,7 +368,7 @@ def submanifold_map(sorted_keys: Tensor, order: Tensor | None, kernel_size: int,
         raise ConfigError(f"kernel reach {reach} exceeds the coordinate margin {NEIGHBOUR_MARGIN}")
     num = int(sorted_keys.shape[0])
     if num == 0:
-        table = torch.zeros((kernel_size ** 3, 0), dtype=torch.int64, device=sorted_keys.device)
+        table = torch.zeros((kernel_size**3, 0), dtype=torch.int64, device=sorted_keys.device)
     else:
         table = _grid_table(sorted_keys, kernel_size, stride, dilation, max_grid_cells)
         if table is None:
@@ -355,7 +379,7 @@ def submanifold_map(sorted_keys: Tensor, order: Tensor | None, kernel_size: int,
         table_rows = torch.empty_like(table)
         table_rows[:, order] = padded.index_select(0, table.reshape(-1)).reshape(table.shape)
         table = table_rows
-    return KernelMap(table, num, num, identity_offset=kernel_size ** 3 // 2)
+    return KernelMap(table, num, num, identity_offset=kernel_size**3 // 2)
 
 
 def downsample_map(coordinates: Tensor, stride: int, factor: int) -> DownsampleMap:
@@ -379,7 +403,7 @@ def downsample_map(coordinates: Tensor, stride: int, factor: int) -> DownsampleM
     within = torch.div(fine[:, 1:] - cell[:, 1:], stride, rounding_mode="floor")
     parent_offset = (within[:, 0] * factor + within[:, 1]) * factor + within[:, 2]
     num_fine, num_coarse = int(fine.shape[0]), int(coarse_keys.shape[0])
-    volume = factor ** 3
+    volume = factor**3
     table = torch.full((volume, num_coarse), num_fine, dtype=torch.int64, device=fine.device)
     table[parent_offset, parent] = torch.arange(num_fine, device=fine.device)
     kmap = KernelMap(table, num_fine, num_coarse)

@@ -1,5 +1,6 @@
 """Feature-wise layers on sparse tensors: batch norm over active sites, activations, linear
-maps, and concatenation of two tensors on the same sites."""
+maps, and concatenation of two tensors on the same sites.
+"""
 
 from __future__ import annotations
 
@@ -47,6 +48,8 @@ def cat_features(*tensors: SparseTensor) -> SparseTensor:
     first = tensors[0]
     for other in tensors[1:]:
         if other.manager is not first.manager or other.stride != first.stride:
-            raise ConfigError(f"cannot concatenate sparse tensors on different sites (strides "
-                              f"{first.stride} and {other.stride}, or different batches)")
+            raise ConfigError(
+                f"cannot concatenate sparse tensors on different sites (strides "
+                f"{first.stride} and {other.stride}, or different batches)"
+            )
     return first.replace_features(torch.cat([t.features for t in tensors], dim=1))

@@ -68,7 +68,7 @@ def normalize_points(points: ArrayLike) -> tuple[np.ndarray, PointTransform]:
     centred = p - box_centre
     centroid = column_mean(centred)
     centred = centred - centroid
-    radius = float(np.sqrt((centred ** 2).sum(axis=1)).max())
+    radius = float(np.sqrt((centred**2).sum(axis=1)).max())
     scale = radius if radius > 0 else 1.0
     transform = PointTransform(shift=box_centre + centroid, scale=scale)
     return (centred / scale).astype(np.float32), transform

@@ -111,12 +111,12 @@ class CoordinateManager:
         if key not in self._submanifold:
             self.coordinates(stride)
             found = self._sets[stride]
-            self._submanifold[key] = submanifold_map(found.sorted_keys, found.order, kernel_size,
-                                                     stride, dilation)
+            self._submanifold[key] = submanifold_map(found.sorted_keys, found.order, kernel_size, stride, dilation)
         return self._submanifold[key]
 
-    def submanifold_occupancy(self, stride: int, kernel_size: int, dilation: int = 1,
-                              dtype: torch.dtype = torch.float32) -> Tensor:
+    def submanifold_occupancy(
+        self, stride: int, kernel_size: int, dilation: int = 1, dtype: torch.dtype = torch.float32
+    ) -> Tensor:
         """The (cached) ``(K, M)`` 0/1 occupancy of a submanifold kernel at ``stride``, as ``dtype``.
 
         Read from the kernel map when that is cached already, else built on its own (cheaper,
@@ -128,8 +128,9 @@ class CoordinateManager:
         if (key, dtype) not in self._occupancy:
             self.coordinates(stride)
             found = self._sets[stride]
-            self._occupancy[key, dtype] = submanifold_occupancy(found.sorted_keys, found.order, kernel_size,
-                                                                dtype, stride, dilation)
+            self._occupancy[key, dtype] = submanifold_occupancy(
+                found.sorted_keys, found.order, kernel_size, dtype, stride, dilation
+            )
         return self._occupancy[key, dtype]
 
     def downsample_map(self, stride: int, factor: int = 2) -> DownsampleMap:
@@ -152,8 +153,10 @@ class CoordinateManager:
             When the finer coordinates are unknown (the tensor was never downsampled here).
         """
         if stride % factor != 0 or stride // factor not in self._sets:
-            raise ConfigError(f"cannot upsample from tensor stride {stride} by {factor}: the finer "
-                              f"coordinates are unknown (known strides: {self.strides})")
+            raise ConfigError(
+                f"cannot upsample from tensor stride {stride} by {factor}: the finer "
+                f"coordinates are unknown (known strides: {self.strides})"
+            )
         return self.downsample_map(stride // factor, factor)
 
     @property
@@ -200,8 +203,10 @@ class SparseTensor:
             match the number of coordinates.
         """
         if features.ndim != 2 or features.shape[0] != coordinates.shape[0]:
-            raise ConfigError(f"features must have shape (M, C) with M = {coordinates.shape[0]} "
-                              f"coordinates, got {tuple(features.shape)}")
+            raise ConfigError(
+                f"features must have shape (M, C) with M = {coordinates.shape[0]} "
+                f"coordinates, got {tuple(features.shape)}"
+            )
         return SparseTensor(features, stride, CoordinateManager(coordinates.to(features.device), stride))
 
     @property
@@ -228,6 +233,7 @@ class SparseTensor:
             When the number of rows differs.
         """
         if features.ndim != 2 or features.shape[0] != self.num_sites:
-            raise ConfigError(f"replacement features must have shape ({self.num_sites}, C), "
-                              f"got {tuple(features.shape)}")
+            raise ConfigError(
+                f"replacement features must have shape ({self.num_sites}, C), got {tuple(features.shape)}"
+            )
         return SparseTensor(features, self.stride, self.manager)

@@ -47,8 +47,7 @@ class CoordinateEncoder(nn.Module):
         stages = []
         width = config.stem_channels
         for channels, depth in zip(config.encoder_channels, config.encoder_depths):
-            stages.append(nn.Sequential(ConvBnReLU(width, width, 2, stride=2),
-                                        residual_stage(width, channels, depth)))
+            stages.append(nn.Sequential(ConvBnReLU(width, width, 2, stride=2), residual_stage(width, channels, depth)))
             width = channels
         self.stages = nn.ModuleList(stages)
 
@@ -69,11 +68,17 @@ class CurvatureEncoder(nn.Module):
         super().__init__()
         first = config.prompt_channels[0]
         self.mlp = nn.Sequential(
-            SparseLinear(config.curvature_channels, first, bias=False), SparseBatchNorm(first), SparseReLU(inplace=True),
-            SparseLinear(first, first, bias=False), SparseBatchNorm(first), SparseReLU(inplace=True))
+            SparseLinear(config.curvature_channels, first, bias=False),
+            SparseBatchNorm(first),
+            SparseReLU(inplace=True),
+            SparseLinear(first, first, bias=False),
+            SparseBatchNorm(first),
+            SparseReLU(inplace=True),
+        )
         self.downs = nn.ModuleList(
             nn.Sequential(ConvBnReLU(c_in, c_out, 2, stride=2), residual_stage(c_out, c_out, config.prompt_depth))
-            for c_in, c_out in zip(config.prompt_channels[:-1], config.prompt_channels[1:]))
+            for c_in, c_out in zip(config.prompt_channels[:-1], config.prompt_channels[1:])
+        )
 
     def forward(self, voxels: SparseTensor) -> list[SparseTensor]:
         """Prompts ``[P1, P2, P4, P8]`` from ``voxels.features`` (mean curvature per voxel)."""

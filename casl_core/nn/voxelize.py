@@ -25,15 +25,18 @@ def _check_points(points_list: Sequence[Tensor], features_list: Sequence[Tensor]
         if features_list is not None:
             feats = features_list[i]
             if feats.ndim != 2 or feats.shape[0] != points.shape[0]:
-                raise ConfigError(f"scan {i}: features must have shape ({points.shape[0]}, C), "
-                                  f"got {tuple(feats.shape)}")
+                raise ConfigError(
+                    f"scan {i}: features must have shape ({points.shape[0]}, C), got {tuple(feats.shape)}"
+                )
             if feats.shape[1] != features_list[0].shape[1]:
-                raise ConfigError(f"scan {i}: {feats.shape[1]} feature channels, scan 0 has "
-                                  f"{features_list[0].shape[1]}")
+                raise ConfigError(
+                    f"scan {i}: {feats.shape[1]} feature channels, scan 0 has {features_list[0].shape[1]}"
+                )
 
 
-def voxelize(points_list: Sequence[Tensor], voxel_size: float,
-             features_list: Sequence[Tensor] | None = None) -> tuple[SparseTensor, Tensor]:
+def voxelize(
+    points_list: Sequence[Tensor], voxel_size: float, features_list: Sequence[Tensor] | None = None
+) -> tuple[SparseTensor, Tensor]:
     """Voxelise a batch of scans into one sparse tensor at stride 1.
 
     Voxel ``floor(p / voxel_size)`` of scan ``b`` becomes the site ``[b, x, y, z]``; sites are
@@ -67,8 +70,9 @@ def voxelize(points_list: Sequence[Tensor], voxel_size: float,
     rows = []
     for b, points in enumerate(points_list):
         cells = torch.floor(points.to(torch.float64) / voxel_size).to(torch.int64)
-        rows.append(torch.cat([torch.full((cells.shape[0], 1), b, dtype=torch.int64, device=device),
-                               cells.to(device)], 1))
+        rows.append(
+            torch.cat([torch.full((cells.shape[0], 1), b, dtype=torch.int64, device=device), cells.to(device)], 1)
+        )
     point_coords = torch.cat(rows)
     check_coordinates(point_coords)
     keys, inverse = torch.unique(pack_keys(point_coords), sorted=True, return_inverse=True)
@@ -104,6 +108,7 @@ def devoxelize(features: Tensor, inverse_index: Tensor) -> Tensor:
         When an index points past the voxel rows.
     """
     if inverse_index.numel() and int(inverse_index.max()) >= features.shape[0]:
-        raise ConfigError(f"inverse index reaches row {int(inverse_index.max())} but there are "
-                          f"only {features.shape[0]} voxels")
+        raise ConfigError(
+            f"inverse index reaches row {int(inverse_index.max())} but there are only {features.shape[0]} voxels"
+        )
     return features.index_select(0, inverse_index)

@@ -119,8 +119,10 @@ class CheckpointInfo:
         if not isinstance(doc, dict) or doc.get("format") != CHECKPOINT_FORMAT:
             raise CheckpointError(f"{where}: not a CASL checkpoint (no '{CHECKPOINT_FORMAT}' description)")
         if doc.get("format_version") != FORMAT_VERSION:
-            raise CheckpointError(f"{where}: checkpoint format version {doc.get('format_version')!r} is not "
-                                  f"supported (this casl reads version {FORMAT_VERSION})")
+            raise CheckpointError(
+                f"{where}: checkpoint format version {doc.get('format_version')!r} is not "
+                f"supported (this casl reads version {FORMAT_VERSION})"
+            )
         names = {f.name for f in fields(cls)}
         missing = {"kind", "config_name", "config"} - set(doc)
         if missing:
@@ -137,8 +139,9 @@ class Checkpoint:
     path: Path
 
 
-def save_checkpoint(path: str | os.PathLike[str], state_dict: dict[str, torch.Tensor],
-                    info: CheckpointInfo) -> CheckpointPaths:
+def save_checkpoint(
+    path: str | os.PathLike[str], state_dict: dict[str, torch.Tensor], info: CheckpointInfo
+) -> CheckpointPaths:
     """Write ``state_dict`` and ``info`` atomically as a checkpoint named ``path``.
 
     Returns
@@ -201,8 +204,9 @@ def resolve_weights(path: str | os.PathLike[str]) -> Path:
     else:
         weights = checkpoint_paths(given).weights
     if not weights.is_file():
-        raise CheckpointError(f"{weights}: checkpoint not found (give the .safetensors file written by "
-                              f"training, or its .json)")
+        raise CheckpointError(
+            f"{weights}: checkpoint not found (give the .safetensors file written by training, or its .json)"
+        )
     refuse_pickle(weights)
     return weights
 
@@ -216,16 +220,19 @@ def refuse_pickle(path: Path) -> None:
         raise CheckpointError(f"{path}: cannot read the checkpoint: {exc.strerror or exc}") from None
     pickle_protocol = len(head) >= 2 and head[0] == 0x80 and 1 <= head[1] <= 5
     if pickle_protocol or head == b"PK\x03\x04":
-        raise CheckpointError(f"{path}: refusing a pickle-based checkpoint (torch.save/pickle); loading it "
-                              f"could run arbitrary code - convert it to safetensors")
+        raise CheckpointError(
+            f"{path}: refusing a pickle-based checkpoint (torch.save/pickle); loading it "
+            f"could run arbitrary code - convert it to safetensors"
+        )
 
 
 def _check_json(path: Path) -> None:
     try:
         json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
-        raise CheckpointError(f"{path}: not a JSON checkpoint description and not safetensors; refusing to "
-                              f"load it") from None
+        raise CheckpointError(
+            f"{path}: not a JSON checkpoint description and not safetensors; refusing to load it"
+        ) from None
 
 
 def read_safetensors_doc(path: Path) -> dict[str, Any]:
@@ -244,8 +251,9 @@ def read_safetensors_doc(path: Path) -> dict[str, Any]:
                 raise CheckpointError(f"{path}: not a safetensors file (only {total} bytes)")
             (size,) = struct.unpack("<Q", size_bytes)
             if size > min(total - 8, _MAX_HEADER):
-                raise CheckpointError(f"{path}: not a safetensors file (header length {size} does not fit "
-                                      f"a file of {total} bytes)")
+                raise CheckpointError(
+                    f"{path}: not a safetensors file (header length {size} does not fit a file of {total} bytes)"
+                )
             header = handle.read(size)
     except OSError as exc:
         raise CheckpointError(f"{path}: cannot read the checkpoint: {exc.strerror or exc}") from None
@@ -253,8 +261,9 @@ def read_safetensors_doc(path: Path) -> dict[str, Any]:
         parsed = json.loads(header.decode("utf-8"))
         doc = json.loads(parsed["__metadata__"][_META_KEY])
     except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError):
-        raise CheckpointError(f"{path}: not a CASL safetensors checkpoint (header unreadable or without "
-                              f"the CASL description)") from None
+        raise CheckpointError(
+            f"{path}: not a CASL safetensors checkpoint (header unreadable or without the CASL description)"
+        ) from None
     return doc
 
 

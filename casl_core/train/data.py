@@ -93,8 +93,9 @@ def find_scan_files(folders: Sequence[str | os.PathLike[str]]) -> list[Path]:
             if from_dataset is not None:
                 found.extend(from_dataset)
                 continue
-        found.extend(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in suffixes
-                     and not p.name.startswith("."))
+        found.extend(
+            p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in suffixes and not p.name.startswith(".")
+        )
     files = sorted(set(p.resolve() for p in found))
     if not files:
         raise DatasetError(f"no scan file ({', '.join(sorted(suffixes))}) under {', '.join(map(str, folders))}")
@@ -117,8 +118,9 @@ def curvature_matrix(points: np.ndarray, device: str = "cpu", cancel: CancelFn |
     return curvature_and_normals(points, device, cancel)[0]
 
 
-def curvature_and_normals(points: np.ndarray, device: str = "cpu", cancel: CancelFn | None = None
-                          ) -> tuple[np.ndarray, np.ndarray]:
+def curvature_and_normals(
+    points: np.ndarray, device: str = "cpu", cancel: CancelFn | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Default multi-scale curvature ``(N, 3)`` and normals ``(N, 3)``, both float32."""
     from casl_core.geometry import compute_curvature
 

@@ -128,7 +128,7 @@ def step_share(n_items: int, ctx: DistContext, seed: int, epoch: int, step: int,
     The generator makes every random choice of the step reproducible, so a resumed run
     draws what the interrupted one would have.
     """
-    chosen = shard_indices(n_items, ctx, seed, epoch)[step * batch_size:(step + 1) * batch_size]
+    chosen = shard_indices(n_items, ctx, seed, epoch)[step * batch_size : (step + 1) * batch_size]
     return StepShare(chosen, np.random.default_rng([seed, epoch, ctx.rank, step]))
 
 

@@ -46,14 +46,14 @@ from casl_core.anomaly.norm_as import NORMAL_MODE, NormAsSample, norm_as
 from casl_core.errors import CheckpointError
 from casl_core.progress import CancelFn
 from casl_core.train.checkpoint import CheckpointInfo, read_safetensors_doc, refuse_pickle
-from casl_core.train.options import FinetuneOptions
-from casl_core.train.data import PreparedScan, ScanCache, curvature_matrix, data_fingerprint, \
-    find_scan_files
+from casl_core.train.data import PreparedScan, ScanCache, curvature_matrix, data_fingerprint, find_scan_files
 from casl_core.train.distributed import DistContext, init_distributed, step_share, steps_per_epoch
 from casl_core.train.labelled import LabelledInput, labelled_clouds
 from casl_core.train.loop import LoopOptions, Run, StepBatch, TrainProgressFn, TrainResult, run_training
+from casl_core.train.options import FinetuneOptions
 from casl_core.train.resume import resume_path
 from casl_core.train.start import build_model, curvature_device, note, prepare_scans
+
 
 #: Default number of fine-tuning epochs (sized so a demo category trains in minutes on 2 CPU cores).
 @dataclass(frozen=True)
@@ -74,8 +74,9 @@ def split_holdout(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.nd
     return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
-def draw_sample(points: np.ndarray, normals: np.ndarray, rng: np.random.Generator,
-                missing_fraction: float = 0.0) -> NormAsSample | MissingPatchSample:
+def draw_sample(
+    points: np.ndarray, normals: np.ndarray, rng: np.random.Generator, missing_fraction: float = 0.0
+) -> NormAsSample | MissingPatchSample:
     """One pseudo-anomalous sample: a missing patch with probability ``missing_fraction``, else Norm-AS.
 
     With ``missing_fraction == 0`` nothing but Norm-AS's own draws is taken from ``rng``;
@@ -87,8 +88,9 @@ def draw_sample(points: np.ndarray, normals: np.ndarray, rng: np.random.Generato
     return norm_as(points, normals, rng)
 
 
-def pseudo_anomaly(scan: PreparedScan, rng: np.random.Generator, device: str,
-                   missing_fraction: float = 0.0, point_dropout: float = 0.0) -> LabelledCloud:
+def pseudo_anomaly(
+    scan: PreparedScan, rng: np.random.Generator, device: str, missing_fraction: float = 0.0, point_dropout: float = 0.0
+) -> LabelledCloud:
     """One pseudo-anomalous sample of ``scan`` (see :func:`draw_sample`) with curvature recomputed on its points.
 
     With ``point_dropout > 0`` a share drawn uniformly from ``[0, point_dropout)`` of the
@@ -111,30 +113,44 @@ def anomaly_scores(logits: Tensor) -> Tensor:
 class FinetuneTask:
     """Pseudo-anomaly batches and cross-entropy for :func:`~casl_core.train.loop.run_training`."""
 
-    def __init__(self, train: list[PreparedScan], validation: list[LabelledCloud], options: FinetuneOptions,
-                 ctx: DistContext, voxel_size: float, labelled: Sequence[LabelledCloud] = ()) -> None:
+    def __init__(
+        self,
+        train: list[PreparedScan],
+        validation: list[LabelledCloud],
+        options: FinetuneOptions,
+        ctx: DistContext,
+        voxel_size: float,
+        labelled: Sequence[LabelledCloud] = (),
+    ) -> None:
         self.train, self.validation, self.options, self.ctx = train, validation, options, ctx
         self.labelled = list(labelled)
         self.voxel_size = voxel_size
         self.curv_device = curvature_device(ctx)
 
     def steps(self, epoch: int) -> int:
-        return steps_per_epoch(len(self.train) + len(self.labelled), self.ctx, self.options.seed, epoch,
-                               self.options.batch_size)
+        return steps_per_epoch(
+            len(self.train) + len(self.labelled), self.ctx, self.options.seed, epoch, self.options.batch_size
+        )
 
     def batch(self, epoch: int, step: int) -> StepBatch:
         from casl_core.nn.casl_net import CaslBatch
 
-        chosen, rng = step_share(len(self.train) + len(self.labelled), self.ctx, self.options.seed, epoch, step,
-                                 self.options.batch_size)
+        chosen, rng = step_share(
+            len(self.train) + len(self.labelled), self.ctx, self.options.seed, epoch, step, self.options.batch_size
+        )
         n = len(self.train)
         fraction = self.options.missing_fraction
         dropout = self.options.point_dropout
-        clouds = [pseudo_anomaly(self.train[i], rng, self.curv_device, fraction, dropout) if i < n
-                  else self.labelled[i - n]
-                  for i in chosen]
-        batch = CaslBatch.from_scans([c.points for c in clouds], [c.curvature for c in clouds],
-                                     voxel_size=self.voxel_size, device=self.ctx.device)
+        clouds = [
+            pseudo_anomaly(self.train[i], rng, self.curv_device, fraction, dropout) if i < n else self.labelled[i - n]
+            for i in chosen
+        ]
+        batch = CaslBatch.from_scans(
+            [c.points for c in clouds],
+            [c.curvature for c in clouds],
+            voxel_size=self.voxel_size,
+            device=self.ctx.device,
+        )
         target = torch.from_numpy(np.concatenate([c.labels for c in clouds]).astype(np.int64)).to(self.ctx.device)
         return StepBatch(batch, target, int(target.numel()))
 
@@ -153,8 +169,9 @@ class FinetuneTask:
         model.eval()
         scores, labels = [], []
         for cloud in self.validation:
-            batch = CaslBatch.from_scans([cloud.points], [cloud.curvature], voxel_size=self.voxel_size,
-                                         device=self.ctx.device)
+            batch = CaslBatch.from_scans(
+                [cloud.points], [cloud.curvature], voxel_size=self.voxel_size, device=self.ctx.device
+            )
             scores.append(anomaly_scores(model(batch).logits).float().cpu().numpy())
             labels.append(cloud.labels)
         model.train()
@@ -178,8 +195,10 @@ def make_validation(scans: list[PreparedScan], options: FinetuneOptions, device:
 #: Options that change how samples are made, recorded in the resume state and checked on
 #: ``--resume``: option name -> (words for an error, command-line flag). States saved before
 #: an option existed count as 0 for it.
-SAMPLE_OPTIONS = {"missing_fraction": ("a missing-patch fraction", "--missing-fraction"),
-                  "point_dropout": ("a point dropout", "--point-dropout")}
+SAMPLE_OPTIONS = {
+    "missing_fraction": ("a missing-patch fraction", "--missing-fraction"),
+    "point_dropout": ("a point dropout", "--point-dropout"),
+}
 
 
 def check_resume_options(out: str | os.PathLike[str], options: FinetuneOptions) -> None:
@@ -204,15 +223,26 @@ def check_resume_options(out: str | os.PathLike[str], options: FinetuneOptions) 
     for key, (words, flag) in SAMPLE_OPTIONS.items():
         saved, wanted = run.get(key, 0.0), getattr(options, key)
         if saved != wanted:
-            raise CheckpointError(f"{path}: the saved run used {words} of {saved}, not {wanted}; start again "
-                                  f"without --resume or give {flag} {saved}")
+            raise CheckpointError(
+                f"{path}: the saved run used {words} of {saved}, not {wanted}; start again "
+                f"without --resume or give {flag} {saved}"
+            )
 
 
-def finetune(train: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str], *,
-             init: str | os.PathLike[str] | None = None, options: FinetuneOptions = FinetuneOptions(),
-             device: str = "auto", resume: bool = False, use_bundled: bool = True,
-             command: Sequence[str] | None = None, progress: TrainProgressFn | None = None,
-             cancel: CancelFn | None = None, extra_labelled: Sequence[LabelledInput] = ()) -> TrainResult:
+def finetune(
+    train: Sequence[str | os.PathLike[str]],
+    out: str | os.PathLike[str],
+    *,
+    init: str | os.PathLike[str] | None = None,
+    options: FinetuneOptions = FinetuneOptions(),
+    device: str = "auto",
+    resume: bool = False,
+    use_bundled: bool = True,
+    command: Sequence[str] | None = None,
+    progress: TrainProgressFn | None = None,
+    cancel: CancelFn | None = None,
+    extra_labelled: Sequence[LabelledInput] = (),
+) -> TrainResult:
     """Fine-tune CASL on the normal scans under ``train`` and write the best checkpoint to ``out``.
 
     Parameters
@@ -262,31 +292,59 @@ def finetune(train: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str
     train_idx, val_idx = split_holdout(len(prepared), options.val_fraction, options.seed)
     if len(val_idx) == 0:
         reason = "no scan held out (validation fraction 0)" if options.val_fraction == 0 else "a single scan"
-        note(f"{reason}: validation pseudo-anomalies come from the training scans themselves",
-             notes, progress, options.epochs)
+        note(
+            f"{reason}: validation pseudo-anomalies come from the training scans themselves",
+            notes,
+            progress,
+            options.epochs,
+        )
         val_idx = train_idx
-    model, config_name, init_from = build_model(options.config, init, ctx, notes, progress, options.epochs,
-                                                use_bundled, options.seed)
+    model, config_name, init_from = build_model(
+        options.config, init, ctx, notes, progress, options.epochs, use_bundled, options.seed
+    )
     model.xyz_head.requires_grad_(False)
     validation = make_validation([prepared[i] for i in val_idx], options, cache.device) if ctx.is_main else []
     if validation and not any(cloud.labels.any() for cloud in validation):
-        note(f"no validation pseudo-anomaly labels any point (missing patches of scans sparser than the "
-             f"{RIM_WIDTH} rim width): without a validation metric every epoch is saved", notes, progress,
-             options.epochs)
+        note(
+            f"no validation pseudo-anomaly labels any point (missing patches of scans sparser than the "
+            f"{RIM_WIDTH} rim width): without a validation metric every epoch is saved",
+            notes,
+            progress,
+            options.epochs,
+        )
         validation = []
     labelled, labelled_digests = labelled_clouds(extra_labelled, options.max_points, cache.device, options.seed)
-    task = FinetuneTask([prepared[i] for i in train_idx], validation, options, ctx, model.config.voxel_size,
-                        labelled)
+    task = FinetuneTask([prepared[i] for i in train_idx], validation, options, ctx, model.config.voxel_size, labelled)
     fingerprint = data_fingerprint([p.digest for p in prepared] + labelled_digests)
-    training = dict(asdict(options), init=init_from, normal_mode=NORMAL_MODE, world_size=ctx.world_size,
-                    held_out=[prepared[i].path.name for i in val_idx] if len(val_idx) else [],
-                    labelled_samples=len(labelled))
-    info = CheckpointInfo(kind="finetune", config_name=config_name, config=model.config.to_dict(),
-                          command=list(command) if command is not None else ["casl_core.train.finetune"],
-                          data_fingerprint=fingerprint, data_files=len(prepared), training=training)
-    run = Run(model=model, info=info, out=Path(out), ctx=ctx,
-              options=LoopOptions(options.epochs, options.lr, options.weight_decay, options.seed),
-              facts={"kind": "finetune", "data_fingerprint": fingerprint, "config": model.config.to_dict(),
-                     **{key: getattr(options, key) for key in SAMPLE_OPTIONS}},
-              notes=notes)
+    training = dict(
+        asdict(options),
+        init=init_from,
+        normal_mode=NORMAL_MODE,
+        world_size=ctx.world_size,
+        held_out=[prepared[i].path.name for i in val_idx] if len(val_idx) else [],
+        labelled_samples=len(labelled),
+    )
+    info = CheckpointInfo(
+        kind="finetune",
+        config_name=config_name,
+        config=model.config.to_dict(),
+        command=list(command) if command is not None else ["casl_core.train.finetune"],
+        data_fingerprint=fingerprint,
+        data_files=len(prepared),
+        training=training,
+    )
+    run = Run(
+        model=model,
+        info=info,
+        out=Path(out),
+        ctx=ctx,
+        options=LoopOptions(options.epochs, options.lr, options.weight_decay, options.seed),
+        facts={
+            "kind": "finetune",
+            "data_fingerprint": fingerprint,
+            "config": model.config.to_dict(),
+            **{key: getattr(options, key) for key in SAMPLE_OPTIONS},
+        },
+        notes=notes,
+    )
     return run_training(task, run, resume=resume, progress=progress, cancel=cancel)

@@ -75,8 +75,9 @@ def subsample(targets: np.ndarray, max_points: int | None, rng: np.random.Genera
     return np.sort(np.concatenate([labelled, rng.choice(others, max_points - len(labelled), replace=False)]))
 
 
-def labelled_clouds(extra: Sequence[LabelledInput], max_points: int | None, device: str = "cpu",
-                    seed: int = 0) -> tuple[list, list[str]]:
+def labelled_clouds(
+    extra: Sequence[LabelledInput], max_points: int | None, device: str = "cpu", seed: int = 0
+) -> tuple[list, list[str]]:
     """Prepare labelled scans for fine-tuning.
 
     Parameters

@@ -202,8 +202,10 @@ def _restore(run: Run, optimizer: torch.optim.Optimizer) -> tuple[int, float | N
     state = load_resume_state(run.out)
     for key in ("kind", "data_fingerprint", "config"):
         if state.run.get(key) != run.facts.get(key):
-            raise CheckpointError(f"{resume_path(run.out)}: the saved run used a different {key.replace('_', ' ')}; "
-                                  f"start again without --resume or use the same data and settings")
+            raise CheckpointError(
+                f"{resume_path(run.out)}: the saved run used a different {key.replace('_', ' ')}; "
+                f"start again without --resume or use the same data and settings"
+            )
     run.model.load_state_dict(state.model)
     optimizer.load_state_dict(state.optimizer)
     torch.set_rng_state(state.torch_rng)
@@ -211,8 +213,9 @@ def _restore(run: Run, optimizer: torch.optim.Optimizer) -> tuple[int, float | N
     return state.epoch, state.best_metric, history
 
 
-def _save_epoch(run: Run, optimizer: torch.optim.Optimizer, record: EpochRecord, best: float | None,
-                history: list[EpochRecord]) -> tuple[float | None, str]:
+def _save_epoch(
+    run: Run, optimizer: torch.optim.Optimizer, record: EpochRecord, best: float | None, history: list[EpochRecord]
+) -> tuple[float | None, str]:
     improved = record.metric is None or best is None or record.metric >= best
     said = ""
     if improved:
@@ -224,14 +227,28 @@ def _save_epoch(run: Run, optimizer: torch.optim.Optimizer, record: EpochRecord,
         best = record.metric if record.metric is not None else best
         said = f"saved {checkpoint_paths(run.out).weights}"
     facts = dict(run.facts, history=[vars(r) for r in history])
-    save_resume_state(run.out, ResumeState(model=run.model.state_dict(), optimizer=optimizer.state_dict(),
-                                           epoch=record.epoch, best_metric=best,
-                                           torch_rng=torch.get_rng_state(), run=facts))
+    save_resume_state(
+        run.out,
+        ResumeState(
+            model=run.model.state_dict(),
+            optimizer=optimizer.state_dict(),
+            epoch=record.epoch,
+            best_metric=best,
+            torch_rng=torch.get_rng_state(),
+            run=facts,
+        ),
+    )
     return best, said
 
 
-def run_training(task: TrainTask, run: Run, *, resume: bool = False, progress: TrainProgressFn | None = None,
-                 cancel: CancelFn | None = None) -> TrainResult:
+def run_training(
+    task: TrainTask,
+    run: Run,
+    *,
+    resume: bool = False,
+    progress: TrainProgressFn | None = None,
+    cancel: CancelFn | None = None,
+) -> TrainResult:
     """Train ``run.model`` on ``task`` (see the module docstring).
 
     Raises
@@ -260,16 +277,39 @@ def run_training(task: TrainTask, run: Run, *, resume: bool = False, progress: T
         said = ""
         if ctx.is_main:
             best, said = _save_epoch(run, optimizer, record, best, history)
-        _emit(progress, TrainProgress(epoch + 1, opts.epochs, task.steps(epoch), task.steps(epoch), record.loss,
-                                      {} if metric is None else {"val_point_auroc": metric}, phase="epoch",
-                                      message=said))
-    return TrainResult(checkpoint=checkpoint_paths(run.out).weights, epochs_done=max(start, opts.epochs),
-                       best_metric=best, history=tuple(history), weights_digest=parameters_digest(run.model),
-                       notes=tuple(run.notes))
+        _emit(
+            progress,
+            TrainProgress(
+                epoch + 1,
+                opts.epochs,
+                task.steps(epoch),
+                task.steps(epoch),
+                record.loss,
+                {} if metric is None else {"val_point_auroc": metric},
+                phase="epoch",
+                message=said,
+            ),
+        )
+    return TrainResult(
+        checkpoint=checkpoint_paths(run.out).weights,
+        epochs_done=max(start, opts.epochs),
+        best_metric=best,
+        history=tuple(history),
+        weights_digest=parameters_digest(run.model),
+        notes=tuple(run.notes),
+    )
 
 
-def _train_epoch(task: TrainTask, run: Run, net: nn.Module, optimizer: torch.optim.Optimizer, epoch: int,
-                 clock: _Clock, progress: TrainProgressFn | None, cancel: CancelFn | None) -> EpochRecord:
+def _train_epoch(
+    task: TrainTask,
+    run: Run,
+    net: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    epoch: int,
+    clock: _Clock,
+    progress: TrainProgressFn | None,
+    cancel: CancelFn | None,
+) -> EpochRecord:
     ctx, opts = run.ctx, run.options
     for group in optimizer.param_groups:
         group["lr"] = cosine_lr(opts.lr, epoch, opts.epochs)
@@ -290,8 +330,19 @@ def _train_epoch(task: TrainTask, run: Run, net: nn.Module, optimizer: torch.opt
         for k, v in parts.items():
             parts_total[k] = parts_total.get(k, 0.0) + v
         throughput, eta = clock.tick(batch.points * ctx.world_size)
-        _emit(progress, TrainProgress(epoch + 1, opts.epochs, step + 1, steps, total / (step + 1),
-                                      {k: v / (step + 1) for k, v in parts_total.items()}, throughput, eta))
+        _emit(
+            progress,
+            TrainProgress(
+                epoch + 1,
+                opts.epochs,
+                step + 1,
+                steps,
+                total / (step + 1),
+                {k: v / (step + 1) for k, v in parts_total.items()},
+                throughput,
+                eta,
+            ),
+        )
     mean_loss = all_mean(total / max(1, steps), ctx)
     return EpochRecord(epoch=epoch + 1, loss=mean_loss, metric=None, seconds=time.perf_counter() - began)
 
@@ -299,5 +350,7 @@ def _train_epoch(task: TrainTask, run: Run, net: nn.Module, optimizer: torch.opt
 def _cancel_message(run: Run, epoch: int) -> str:
     if epoch == 0:
         return "training cancelled during epoch 1; nothing was saved"
-    return (f"training cancelled during epoch {epoch + 1}; {checkpoint_paths(run.out).weights} and the "
-            f"resumable state of epoch {epoch} are saved (continue with --resume)")
+    return (
+        f"training cancelled during epoch {epoch + 1}; {checkpoint_paths(run.out).weights} and the "
+        f"resumable state of epoch {epoch} are saved (continue with --resume)"
+    )

@@ -65,8 +65,10 @@ class FinetuneOptions:
     def check(self) -> None:
         """Raise :class:`ConfigError` on an out-of-range setting."""
         if self.epochs < 1 or self.batch_size < 1 or self.val_samples < 1:
-            raise ConfigError(f"epochs, batch size and validation samples must be >= 1, got {self.epochs}, "
-                              f"{self.batch_size}, {self.val_samples}")
+            raise ConfigError(
+                f"epochs, batch size and validation samples must be >= 1, got {self.epochs}, "
+                f"{self.batch_size}, {self.val_samples}"
+            )
         _check_optimiser_and_points(self.lr, self.weight_decay, self.max_points)
         if not self.anomaly_weight > 0:
             raise ConfigError(f"anomaly weight must be > 0, got {self.anomaly_weight}")

@@ -24,11 +24,12 @@ from torch import Tensor
 from casl_core.anomaly.norm_as import random_rotation
 from casl_core.progress import CancelFn
 from casl_core.train.checkpoint import CheckpointInfo
-from casl_core.train.options import PretrainOptions
 from casl_core.train.data import PreparedScan, ScanCache, data_fingerprint, find_scan_files
 from casl_core.train.distributed import DistContext, init_distributed, step_share, steps_per_epoch
 from casl_core.train.loop import LoopOptions, Run, StepBatch, TrainProgressFn, TrainResult, run_training
+from casl_core.train.options import PretrainOptions
 from casl_core.train.start import build_model, curvature_device, prepare_scans
+
 
 #: Default pretraining epochs.
 def reconstruction_loss(predicted: Tensor, target: Tensor) -> tuple[Tensor, dict[str, float]]:
@@ -61,8 +62,9 @@ class PretrainTask:
 
         chosen, rng = step_share(len(self.scans), self.ctx, self.options.seed, epoch, step, self.options.batch_size)
         points = [rotated_input(self.scans[i], rng) for i in chosen]
-        batch = CaslBatch.from_scans(points, [self.scans[i].curvature for i in chosen],
-                                     voxel_size=self.voxel_size, device=self.ctx.device)
+        batch = CaslBatch.from_scans(
+            points, [self.scans[i].curvature for i in chosen], voxel_size=self.voxel_size, device=self.ctx.device
+        )
         return StepBatch(batch, batch.points, batch.num_points)
 
     def loss(self, output, batch: StepBatch) -> tuple[Tensor, dict[str, float]]:
@@ -72,10 +74,17 @@ class PretrainTask:
         return None
 
 
-def pretrain(data: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str], *,
-             options: PretrainOptions = PretrainOptions(), device: str = "auto", resume: bool = False,
-             command: Sequence[str] | None = None, progress: TrainProgressFn | None = None,
-             cancel: CancelFn | None = None) -> TrainResult:
+def pretrain(
+    data: Sequence[str | os.PathLike[str]],
+    out: str | os.PathLike[str],
+    *,
+    options: PretrainOptions = PretrainOptions(),
+    device: str = "auto",
+    resume: bool = False,
+    command: Sequence[str] | None = None,
+    progress: TrainProgressFn | None = None,
+    cancel: CancelFn | None = None,
+) -> TrainResult:
     """Pretrain a CASL model on the normal scans under ``data`` and write it to ``out``.
 
     Parameters mirror :func:`casl_core.train.finetune.finetune` (no ``init``: pretraining starts
@@ -94,17 +103,26 @@ def pretrain(data: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str]
     files = find_scan_files(data)
     cache = ScanCache(device=curvature_device(ctx), max_points=options.max_points)
     prepared = prepare_scans(files, cache, options.epochs, progress, cancel)
-    model, config_name, _ = build_model(options.config, None, ctx, notes, progress, options.epochs, False,
-                                       options.seed)
+    model, config_name, _ = build_model(options.config, None, ctx, notes, progress, options.epochs, False, options.seed)
     model.class_head.requires_grad_(False)
     fingerprint = data_fingerprint([p.digest for p in prepared])
-    info = CheckpointInfo(kind="pretrain", config_name=config_name, config=model.config.to_dict(),
-                          command=list(command) if command is not None else ["casl_core.train.pretrain"],
-                          data_fingerprint=fingerprint, data_files=len(prepared),
-                          training=dict(asdict(options), world_size=ctx.world_size))
-    run = Run(model=model, info=info, out=Path(out), ctx=ctx,
-              options=LoopOptions(options.epochs, options.lr, options.weight_decay, options.seed),
-              facts={"kind": "pretrain", "data_fingerprint": fingerprint, "config": model.config.to_dict()},
-              notes=notes)
+    info = CheckpointInfo(
+        kind="pretrain",
+        config_name=config_name,
+        config=model.config.to_dict(),
+        command=list(command) if command is not None else ["casl_core.train.pretrain"],
+        data_fingerprint=fingerprint,
+        data_files=len(prepared),
+        training=dict(asdict(options), world_size=ctx.world_size),
+    )
+    run = Run(
+        model=model,
+        info=info,
+        out=Path(out),
+        ctx=ctx,
+        options=LoopOptions(options.epochs, options.lr, options.weight_decay, options.seed),
+        facts={"kind": "pretrain", "data_fingerprint": fingerprint, "config": model.config.to_dict()},
+        notes=notes,
+    )
     task = PretrainTask(prepared, options, ctx, model.config.voxel_size)
     return run_training(task, run, resume=resume, progress=progress, cancel=cancel)

@@ -84,7 +84,7 @@ def unflatten_optimizer(tensors: dict[str, torch.Tensor], doc: dict[str, Any]) -
     state: dict[int, dict[str, Any]] = {}
     for name, value in tensors.items():
         if name.startswith(_OPTIM):
-            index, key = name[len(_OPTIM):].split(".", 1)
+            index, key = name[len(_OPTIM) :].split(".", 1)
             state.setdefault(int(index), {})[key] = value
     for index, values in doc.get("scalars", {}).items():
         state.setdefault(int(index), {}).update(values)
@@ -99,8 +99,13 @@ def save_resume_state(out: str | os.PathLike[str], state: ResumeState) -> Path:
     tensors = {f"{_MODEL}{k}": v for k, v in state.model.items()}
     tensors.update(optim_tensors)
     tensors[_RNG] = state.torch_rng
-    doc = {"format": RESUME_FORMAT, "epoch": state.epoch, "best_metric": state.best_metric,
-           "optimizer": optim_doc, "run": state.run}
+    doc = {
+        "format": RESUME_FORMAT,
+        "epoch": state.epoch,
+        "best_metric": state.best_metric,
+        "optimizer": optim_doc,
+        "run": state.run,
+    }
     write_safetensors(path, tensors, doc)
     return path
 
@@ -121,10 +126,14 @@ def load_resume_state(out: str | os.PathLike[str]) -> ResumeState:
     if not isinstance(doc, dict) or doc.get("format") != RESUME_FORMAT:
         raise CheckpointError(f"{path}: not a CASL resume state")
     tensors = read_safetensors_tensors(path)
-    model = {k[len(_MODEL):]: v for k, v in tensors.items() if k.startswith(_MODEL)}
+    model = {k[len(_MODEL) :]: v for k, v in tensors.items() if k.startswith(_MODEL)}
     if _RNG not in tensors:
         raise CheckpointError(f"{path}: resume state lacks the random generator state")
     return ResumeState(
-        model=model, optimizer=unflatten_optimizer(tensors, doc["optimizer"]), epoch=int(doc["epoch"]),
-        best_metric=doc.get("best_metric"), torch_rng=tensors[_RNG], run=doc.get("run", {}),
+        model=model,
+        optimizer=unflatten_optimizer(tensors, doc["optimizer"]),
+        epoch=int(doc["epoch"]),
+        best_metric=doc.get("best_metric"),
+        torch_rng=tensors[_RNG],
+        run=doc.get("run", {}),
     )

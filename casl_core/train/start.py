@@ -31,16 +31,20 @@ def note(message: str, notes: list[str], progress: TrainProgressFn | None, epoch
         progress(TrainProgress(0, epochs, 0, 0, float("nan"), phase="note", message=message))
 
 
-def prepare_scans(files: Sequence[Path], cache: ScanCache, epochs: int, progress: TrainProgressFn | None,
-                  cancel: CancelFn | None) -> list[PreparedScan]:
+def prepare_scans(
+    files: Sequence[Path], cache: ScanCache, epochs: int, progress: TrainProgressFn | None, cancel: CancelFn | None
+) -> list[PreparedScan]:
     """Prepare every file (curvature included), reporting ``"prepare"`` progress per file."""
     prepared = []
     for i, path in enumerate(files):
         check_cancel(cancel)
         prepared.append(cache.prepare(path, cancel))
         if progress is not None:
-            progress(TrainProgress(0, epochs, i + 1, len(files), float("nan"), phase="prepare",
-                                   message=f"prepared {path.name}"))
+            progress(
+                TrainProgress(
+                    0, epochs, i + 1, len(files), float("nan"), phase="prepare", message=f"prepared {path.name}"
+                )
+            )
     return prepared
 
 
@@ -49,9 +53,16 @@ def bundled_weights() -> Path | None:
     return bundled_file(PRETRAINED)
 
 
-def build_model(config_name: str | None, init: str | os.PathLike[str] | None, ctx: DistContext,
-                notes: list[str], progress: TrainProgressFn | None, epochs: int, use_bundled: bool = True,
-                seed: int = 0):
+def build_model(
+    config_name: str | None,
+    init: str | os.PathLike[str] | None,
+    ctx: DistContext,
+    notes: list[str],
+    progress: TrainProgressFn | None,
+    epochs: int,
+    use_bundled: bool = True,
+    seed: int = 0,
+):
     """A :class:`~casl_core.nn.casl_net.CaslNet` from ``init``, the bundled weights, or from scratch.
 
     Returns
@@ -72,9 +83,13 @@ def build_model(config_name: str | None, init: str | os.PathLike[str] | None, ct
     if source is None and use_bundled:
         source = bundled_weights()
         if source is None:
-            note(f"no pretrained weights given and the bundled casl_assets/{BUNDLED_WEIGHTS} is absent: "
-                 f"training from scratch (pass --init PRETRAINED to start from pretrained weights)",
-                 notes, progress, epochs)
+            note(
+                f"no pretrained weights given and the bundled casl_assets/{BUNDLED_WEIGHTS} is absent: "
+                f"training from scratch (pass --init PRETRAINED to start from pretrained weights)",
+                notes,
+                progress,
+                epochs,
+            )
     if source is None:
         config = config_by_name(config_name or "small")
         torch.manual_seed(seed)  # reproducible initial weights
@@ -82,8 +97,10 @@ def build_model(config_name: str | None, init: str | os.PathLike[str] | None, ct
     ckpt = load_checkpoint(source)
     config = CaslConfig.from_dict(ckpt.info.config)
     if config_name is not None and config_name != config.name:
-        raise ConfigError(f"--config {config_name} contradicts {checkpoint_paths(source).weights}, which holds "
-                          f"a {config.name!r} model")
+        raise ConfigError(
+            f"--config {config_name} contradicts {checkpoint_paths(source).weights}, which holds "
+            f"a {config.name!r} model"
+        )
     model = CaslNet(config)
     try:
         model.load_state_dict(ckpt.state_dict)

@@ -116,8 +116,10 @@ class BatchDialog(QDialog):
             self.errors_label.setText(f"{root}: no scan file in this folder")
             return
         scorer, threshold, min_points, fail_points = self._settings()
-        self.scorer_label.setText(f"Scorer: {scorer.name}; threshold {threshold:.4g}; regions of "
-                                  f"{min_points}+ points listed, {fail_points}+ fail")
+        self.scorer_label.setText(
+            f"Scorer: {scorer.name}; threshold {threshold:.4g}; regions of "
+            f"{min_points}+ points listed, {fail_points}+ fail"
+        )
         self.table.setSortingEnabled(False)
         self.table.setRowCount(0)
         self.table.setSortingEnabled(True)
@@ -130,8 +132,9 @@ class BatchDialog(QDialog):
         for path in files:
             fn = partial(jobs.inspect_file, path, scorer, threshold, min_points, fail_points)
             done: list[Job] = []
-            job = self._runner.submit(f"Inspecting {path.name}", fn, self._add_row, partial(self._failed, path),
-                                      partial(self._job_done, done))
+            job = self._runner.submit(
+                f"Inspecting {path.name}", fn, self._add_row, partial(self._failed, path), partial(self._job_done, done)
+            )
             done.append(job)
             self._jobs.append(job)
 

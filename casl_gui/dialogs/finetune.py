@@ -82,8 +82,9 @@ class FinetuneDialog(QDialog):
 
     load_requested = Signal(str)
 
-    def __init__(self, labelled: LabelledSource, errors: ErrorSink | None = None,
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self, labelled: LabelledSource, errors: ErrorSink | None = None, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Fine-tune CASL")
         self.setObjectName("FinetuneDialog")
@@ -113,8 +114,9 @@ class FinetuneDialog(QDialog):
         self.folder_edit.textChanged.connect(self._folder_changed)
         self.init_edit = QLineEdit(self)
         bundled = model_jobs.bundled_model()
-        self.init_edit.setPlaceholderText("Bundled pretrained model" if bundled else
-                                          "None installed: training starts from scratch")
+        self.init_edit.setPlaceholderText(
+            "Bundled pretrained model" if bundled else "None installed: training starts from scratch"
+        )
         self.epochs_spin = QSpinBox(self)
         self.epochs_spin.setRange(1, 100_000)
         self.epochs_spin.setValue(DEFAULT_FINETUNE_EPOCHS)
@@ -126,13 +128,19 @@ class FinetuneDialog(QDialog):
         self.batch_spin = QSpinBox(self)
         self.batch_spin.setRange(1, 256)
         self.batch_spin.setValue(FinetuneOptions().batch_size)
-        self.missing_spin = self._share_spin(1.0, FinetuneOptions().missing_fraction,
-                                             "Share of pseudo-anomalies that remove a patch (a hole) instead of "
-                                             "pushing it along its normal (Norm-AS); 0 is the paper's recipe")
-        self.dropout_spin = self._share_spin(0.95, FinetuneOptions().point_dropout,
-                                             "Each training sample drops a random share of its points, up to this "
-                                             "much, so the model sees other samplings of the same surface; 0 is "
-                                             "the paper's recipe")
+        self.missing_spin = self._share_spin(
+            1.0,
+            FinetuneOptions().missing_fraction,
+            "Share of pseudo-anomalies that remove a patch (a hole) instead of "
+            "pushing it along its normal (Norm-AS); 0 is the paper's recipe",
+        )
+        self.dropout_spin = self._share_spin(
+            0.95,
+            FinetuneOptions().point_dropout,
+            "Each training sample drops a random share of its points, up to this "
+            "much, so the model sees other samplings of the same surface; 0 is "
+            "the paper's recipe",
+        )
         self.device_combo = QComboBox(self)
         for choice in model_jobs.device_choices():
             self.device_combo.addItem(choice.text, choice.spec)
@@ -142,9 +150,11 @@ class FinetuneDialog(QDialog):
         self.out_edit.textEdited.connect(lambda _t: self.out_edit.setProperty("defaulted", False))
         self.annotated_box = QCheckBox("Also use annotated scans (defects and normals marked in open scans)", self)
         form = QFormLayout()
-        rows = (_path_row(self.folder_edit, "Browse…", self._choose_folder),
-                _path_row(self.init_edit, "Browse…", self._choose_init),
-                _path_row(self.out_edit, "Save as…", self._choose_out))
+        rows = (
+            _path_row(self.folder_edit, "Browse…", self._choose_folder),
+            _path_row(self.init_edit, "Browse…", self._choose_init),
+            _path_row(self.out_edit, "Save as…", self._choose_out),
+        )
         form.addRow("Normal scans", rows[0])
         form.addRow("Base checkpoint", rows[1])
         form.addRow("Epochs", self.epochs_spin)
@@ -155,9 +165,16 @@ class FinetuneDialog(QDialog):
         form.addRow("Device", self.device_combo)
         form.addRow("Output", rows[2])
         form.addRow("", self.annotated_box)
-        self._form_widgets = (*rows, self.epochs_spin, self.lr_spin, self.batch_spin, self.missing_spin,
-                              self.dropout_spin, self.device_combo,
-                              self.annotated_box)
+        self._form_widgets = (
+            *rows,
+            self.epochs_spin,
+            self.lr_spin,
+            self.batch_spin,
+            self.missing_spin,
+            self.dropout_spin,
+            self.device_combo,
+            self.annotated_box,
+        )
         self._layout = QVBoxLayout(self)
         self._layout.addLayout(form)
 
@@ -202,8 +219,9 @@ class FinetuneDialog(QDialog):
             self.init_edit.setText(path)
 
     def _choose_out(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Fine-tuned checkpoint", self.out_edit.text(),
-                                              "safetensors (*.safetensors)")
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Fine-tuned checkpoint", self.out_edit.text(), "safetensors (*.safetensors)"
+        )
         if path:
             self.out_edit.setText(path if path.endswith(".safetensors") else path + ".safetensors")
 
@@ -232,12 +250,23 @@ class FinetuneDialog(QDialog):
         out = Path(self.out_edit.text().strip())
         if not self.out_edit.text().strip() or not out.parent.is_dir():
             raise ConfigError(f"{out}: choose an output file in an existing folder")
-        options = FinetuneOptions(epochs=self.epochs_spin.value(), lr=self.lr_spin.value(),
-                                  batch_size=self.batch_spin.value(), missing_fraction=self.missing_spin.value(),
-                                  point_dropout=self.dropout_spin.value())
+        options = FinetuneOptions(
+            epochs=self.epochs_spin.value(),
+            lr=self.lr_spin.value(),
+            batch_size=self.batch_spin.value(),
+            missing_fraction=self.missing_spin.value(),
+            point_dropout=self.dropout_spin.value(),
+        )
         labelled = tuple(self._labelled()) if self.annotated_box.isChecked() else ()
-        return model_jobs.FinetuneRequest(folder, out, Path(init_text) if init_text else None, options,
-                                          self.device_combo.currentData(), resume, labelled)
+        return model_jobs.FinetuneRequest(
+            folder,
+            out,
+            Path(init_text) if init_text else None,
+            options,
+            self.device_combo.currentData(),
+            resume,
+            labelled,
+        )
 
     def start(self, resume: bool = False) -> None:
         """Start (or, with ``resume``, continue) the run the form describes; errors go to a dialog."""
@@ -255,8 +284,13 @@ class FinetuneDialog(QDialog):
         self.load_button.setEnabled(False)
         self.progress_bar.setValue(0)
         self.status_label.setText("Resuming…" if resume else "Preparing the scans…")
-        job = self.runner.submit("Fine-tuning CASL", partial(model_jobs.run_finetune, request), self._succeeded,
-                                 self._failed, lambda: self._set_running(False))
+        job = self.runner.submit(
+            "Fine-tuning CASL",
+            partial(model_jobs.run_finetune, request),
+            self._succeeded,
+            self._failed,
+            lambda: self._set_running(False),
+        )
         job.signals.progress.connect(self._progress)
         job.signals.cancelled.connect(self._cancelled)
         self._set_running(True)
@@ -294,8 +328,10 @@ class FinetuneDialog(QDialog):
             self.status_label.setText(f"Epoch {report.epoch}/{report.epochs} done: loss {report.loss:.4f}{extra}")
             return
         self.plot.add_step(report.epoch - 1 + report.step / max(1, report.steps), report.loss)
-        self.status_label.setText(f"Epoch {report.epoch}/{report.epochs}, step {report.step}/{report.steps}: "
-                                  f"loss {report.loss:.4f}, {report.throughput:,.0f} points/s")
+        self.status_label.setText(
+            f"Epoch {report.epoch}/{report.epochs}, step {report.step}/{report.steps}: "
+            f"loss {report.loss:.4f}, {report.throughput:,.0f} points/s"
+        )
         self.eta_label.setText(eta_text(report.eta_s))
 
     def _succeeded(self, result) -> None:
@@ -314,8 +350,11 @@ class FinetuneDialog(QDialog):
     def _cancelled(self) -> None:
         out = self.out_edit.text().strip()
         saved = bool(out) and model_jobs.resume_file(out).is_file()
-        self.status_label.setText("Cancelled; Resume continues from the last finished epoch" if saved
-                                  else "Cancelled before the first epoch finished; nothing was saved")
+        self.status_label.setText(
+            "Cancelled; Resume continues from the last finished epoch"
+            if saved
+            else "Cancelled before the first epoch finished; nothing was saved"
+        )
         self.eta_label.setText("")
 
     def _load(self) -> None:
@@ -324,5 +363,6 @@ class FinetuneDialog(QDialog):
 
     def shutdown(self) -> None:
         """Stop any run and wait for it (the window calls this when it closes; closing the dialog
-        itself only hides it, and a run goes on)."""
+        itself only hides it, and a run goes on).
+        """
         self.runner.shutdown()

@@ -81,8 +81,10 @@ class LossPlot(QWidget):
         painter.end()
 
     def _point(self, area: QRectF, x: float, y: float, top: float) -> QPointF:
-        return QPointF(area.left() + min(x, self._total) / self._total * area.width(),
-                       area.bottom() - max(0.0, min(y, top)) / top * area.height())
+        return QPointF(
+            area.left() + min(x, self._total) / self._total * area.width(),
+            area.bottom() - max(0.0, min(y, top)) / top * area.height(),
+        )
 
     def _draw_axes(self, painter: QPainter, area: QRectF, top: float) -> None:
         painter.setPen(self.palette().text().color())
@@ -94,8 +96,9 @@ class LossPlot(QWidget):
         for epoch in ticks:
             x = self._point(area, epoch, 0, top).x()
             painter.drawText(QRectF(x - 20, area.bottom() + 2, 40, 14), Qt.AlignmentFlag.AlignCenter, str(epoch))
-        painter.drawText(QRectF(area.left(), area.bottom() + 14, area.width(), 16), Qt.AlignmentFlag.AlignCenter,
-                         "epoch")
+        painter.drawText(
+            QRectF(area.left(), area.bottom() + 14, area.width(), 16), Qt.AlignmentFlag.AlignCenter, "epoch"
+        )
 
     def _draw_curve(self, painter: QPainter, area: QRectF, top: float) -> None:
         pts = [self._point(area, x, y, top) for x, y in self._steps]

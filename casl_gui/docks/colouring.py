@@ -105,7 +105,8 @@ class ColouringDock(QDockWidget):
         s = self._state
         self.field_combo.currentIndexChanged.connect(lambda row: self._pick_field(self.field_combo, row, s.set_field))
         self.second_combo.currentIndexChanged.connect(
-            lambda row: self._pick_field(self.second_combo, row, s.set_second_field))
+            lambda row: self._pick_field(self.second_combo, row, s.set_second_field)
+        )
         self.compare_box.toggled.connect(s.set_compare)
         self.cmap_combo.currentTextChanged.connect(s.set_cmap)
         self.threshold_spin.valueChanged.connect(self._scale_edited)

@@ -75,8 +75,9 @@ class HistogramPlot(QWidget):
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt naming
         return QSize(260, 120)
 
-    def set_data(self, hist: Histogram | None, threshold: float, clim: tuple[float, float], cmap: str,
-                 grey_below: bool) -> None:
+    def set_data(
+        self, hist: Histogram | None, threshold: float, clim: tuple[float, float], cmap: str, grey_below: bool
+    ) -> None:
         """Show a histogram (None clears the plot) with its threshold and colouring."""
         self._hist = hist
         self._clim = clim

@@ -84,8 +84,9 @@ class RegionsDock(QDockWidget):
     delete_requested = Signal(int)
     export_requested = Signal()
 
-    def __init__(self, state: AppState, inspection: InspectionState, rectangle_action: QAction,
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self, state: AppState, inspection: InspectionState, rectangle_action: QAction, parent: QWidget | None = None
+    ) -> None:
         super().__init__("Regions and annotations", parent)
         self.setObjectName("RegionsDock")
         self._state = state
@@ -179,9 +180,13 @@ class RegionsDock(QDockWidget):
         table.setRowCount(len(regions))
         for row, region in enumerate(regions):
             centre = np.asarray(region.centroid) + offset
-            cells = [_item(row + 1, number=True), _item(region.size, number=True),
-                     _item(f"{region.max_score:.4g}"), _item(f"{region.mean_score:.4g}"),
-                     _item(", ".join(f"{c:.4g}" for c in centre))]
+            cells = [
+                _item(row + 1, number=True),
+                _item(region.size, number=True),
+                _item(f"{region.max_score:.4g}"),
+                _item(f"{region.mean_score:.4g}"),
+                _item(", ".join(f"{c:.4g}" for c in centre)),
+            ]
             for col, cell in enumerate(cells):
                 table.setItem(row, col, cell)
 
@@ -199,8 +204,14 @@ class RegionsDock(QDockWidget):
         anns = () if notes is None else notes.annotations
         table.setRowCount(len(anns))
         for row, ann in enumerate(anns):
-            cells = [_item(ann.id, number=True), _item(ann.label.text), _item(ann.size, number=True),
-                     _item(ann.selection), _item(ann.note), _item(ann.created)]
+            cells = [
+                _item(ann.id, number=True),
+                _item(ann.label.text),
+                _item(ann.size, number=True),
+                _item(ann.selection),
+                _item(ann.note),
+                _item(ann.created),
+            ]
             cells[0].setData(_ID_ROLE, ann.id)
             for col, cell in enumerate(cells):
                 table.setItem(row, col, cell)

@@ -73,8 +73,9 @@ class ScalePlot(QWidget):
         painter.setPen(text)
         for value in (0.0, top):
             y = self._y(area, value, top)
-            painter.drawText(QRectF(0, y - 8, 36, 16), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
-                             f"{value:.2g}")
+            painter.drawText(
+                QRectF(0, y - 8, 36, 16), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, f"{value:.2g}"
+            )
         for i, label in enumerate(self._labels):
             x = self._x(area, i)
             painter.drawText(QRectF(x - 24, area.bottom() + 4, 48, 16), Qt.AlignmentFlag.AlignCenter, label)
@@ -86,8 +87,7 @@ class ScalePlot(QWidget):
             painter.drawLine(QPointF(x - 9, y), QPointF(x + 9, y))
 
     def _draw_line(self, painter: QPainter, area: QRectF, top: float) -> None:
-        pts = [QPointF(self._x(area, i), self._y(area, v, top))
-               for i, v in enumerate(self._values) if math.isfinite(v)]
+        pts = [QPointF(self._x(area, i), self._y(area, v, top)) for i, v in enumerate(self._values) if math.isfinite(v)]
         painter.setPen(QPen(QColor("#2a9df4"), 2))
         for a, b in zip(pts, pts[1:]):
             painter.drawLine(a, b)

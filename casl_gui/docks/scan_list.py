@@ -79,5 +79,6 @@ class ScanListDock(QDockWidget):
             item.setText(1, text)
             item.setForeground(1, QBrush(QColor(VERDICT_COLOURS.get(text, "#808080"))))
             if verdict is not None:
-                item.setToolTip(1, f"largest region {verdict.largest_region} points; "
-                                   f"a region of {verdict.fail_points} fails")
+                item.setToolTip(
+                    1, f"largest region {verdict.largest_region} points; a region of {verdict.fail_points} fails"
+                )

@@ -170,8 +170,9 @@ class ThresholdDock(QDockWidget):
             return
         result = found.result
         n = len(self._state.active_scan())
-        self.above_label.setText(f"{result.above:,} points ({100.0 * result.above / max(n, 1):.2f} %), "
-                                 f"{len(result.regions)} regions")
+        self.above_label.setText(
+            f"{result.above:,} points ({100.0 * result.above / max(n, 1):.2f} %), {len(result.regions)} regions"
+        )
         verdict = self._inspection.verdict(key)
         self.verdict_label.setText(verdict_text(verdict))
         self.verdict_label.setStyleSheet(PASS_STYLE if verdict.passed else FAIL_STYLE)

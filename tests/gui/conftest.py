@@ -13,11 +13,9 @@ os.environ.setdefault("QT_API", "pyside6")
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
+from gui_helpers import EXPOSE_TIMEOUT_MS, DialogLog  # noqa: E402
 from PySide6.QtCore import QSettings  # noqa: E402
 from PySide6.QtWidgets import QMessageBox  # noqa: E402
-
-from gui_helpers import EXPOSE_TIMEOUT_MS, DialogLog  # noqa: E402
-
 
 _HERE = Path(__file__).resolve().parent
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from matplotlib import colormaps
-from scipy.spatial import cKDTree
 from PySide6.QtWidgets import QMessageBox
+from scipy.spatial import cKDTree
 
 LOAD_TIMEOUT_MS = 60_000
 #: How long a new window may take to appear: on a loaded two-core machine the first one, with
@@ -31,8 +31,7 @@ class DialogLog:
 
 def wait_loaded(qtbot, window, scans: int) -> None:
     """Wait until ``scans`` scans are open and no background job is left."""
-    qtbot.waitUntil(lambda: len(window.state.scans) >= scans and not window.runner.busy(),
-                    timeout=LOAD_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: len(window.state.scans) >= scans and not window.runner.busy(), timeout=LOAD_TIMEOUT_MS)
 
 
 def wait_failed(qtbot, dialogs: DialogLog, count: int = 1) -> None:

@@ -54,8 +54,12 @@ def test_a_rectangle_selects_the_visible_points_under_it_and_not_those_behind(wi
     assert sel is not None and sel.kind == "rectangle"
     assert sel.indices.max() < n_front, "points of the back plane, hidden by the front one, were selected"
     xy = np.array([[vp.widget_position(int(i)).x(), vp.widget_position(int(i)).y()] for i in range(n_front)])
-    inside = np.flatnonzero((xy[:, 0] >= inner.left() + 1) & (xy[:, 0] <= inner.right() - 1)
-                            & (xy[:, 1] >= inner.top() + 1) & (xy[:, 1] <= inner.bottom() - 1))
+    inside = np.flatnonzero(
+        (xy[:, 0] >= inner.left() + 1)
+        & (xy[:, 0] <= inner.right() - 1)
+        & (xy[:, 1] >= inner.top() + 1)
+        & (xy[:, 1] <= inner.bottom() - 1)
+    )
     assert set(inside.tolist()) <= set(sel.indices.tolist())
     assert len(sel.indices) <= len(inside) * 1.25
     # the camera did not turn: apart from the marks, the picture is the same
@@ -87,8 +91,9 @@ def test_a_sphere_around_the_pick_selects_the_points_within_the_radius(window, q
     assert dock.selection_label.text().startswith(f"{len(expected):,} points selected (sphere)")
 
 
-def test_marking_a_selection_saves_a_sidecar_in_file_order_and_it_comes_back(window, qtbot, tmp_path, scans_dir,
-                                                                           settings, dialogs):
+def test_marking_a_selection_saves_a_sidecar_in_file_order_and_it_comes_back(
+    window, qtbot, tmp_path, scans_dir, settings, dialogs
+):
     rows = read_scan(scans_dir / "common-3d-test-models" / "fandisk.obj").points_f64()
     rows[::5] = np.nan  # the reader drops these rows: scan indices and file rows differ
     path = tmp_path / "holey.xyz"
@@ -129,9 +134,16 @@ def test_marking_a_selection_saves_a_sidecar_in_file_order_and_it_comes_back(win
 def test_a_sidecar_for_another_file_is_refused_with_a_message(window, qtbot, tmp_path, dialogs):
     path = tmp_path / "small.xyz"
     np.savetxt(path, np.random.default_rng(0).random((300, 3)))
-    (tmp_path / "small.xyz.casl-annotations.json").write_text(json.dumps({
-        "format": "casl-annotations", "version": 1, "scan": {"file": "small.xyz", "points_in_file": 999},
-        "annotations": []}))
+    (tmp_path / "small.xyz.casl-annotations.json").write_text(
+        json.dumps(
+            {
+                "format": "casl-annotations",
+                "version": 1,
+                "scan": {"file": "small.xyz", "points_in_file": 999},
+                "annotations": [],
+            }
+        )
+    )
     window.open_paths([path])
     wait_loaded(qtbot, window, 1)
     assert any("999" in text and "small.xyz" in text for _, _, text in dialogs.shown)

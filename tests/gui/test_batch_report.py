@@ -92,8 +92,13 @@ def test_an_html_report_holds_both_views_settings_metrics_regions_and_annotation
     text = out.read_text()
     # the demo is scored by the bundled demo model: the report names it by its hash
     assert window.casl.has_model and window.casl.fingerprint.sha256[:8] in text
-    for words in ("Inspection report: demo flange", "Curvature scales", "Point AUROC",
-                  "Regions above the threshold", "the dent"):
+    for words in (
+        "Inspection report: demo flange",
+        "Curvature scales",
+        "Point AUROC",
+        "Regions above the threshold",
+        "the dent",
+    ):
         assert words in text
     from casl_core.metrics import auroc
 

@@ -27,5 +27,6 @@ def test_methods_that_return_nothing_leave_the_reference_count_of_none_alone(qap
         model.clear()
     assert sys.getrefcount(None) - before > -100, (
         f"None lost {before - sys.getrefcount(None)} references over 4000 calls: this PySide6 "
-        "build miscounts references and will crash the GUI")
+        "build miscounts references and will crash the GUI"
+    )
     assert not void_calls_lose_references()

@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.gui, pytest.mark.timeout(300)]
 
 
 def _rgb(colour: str) -> tuple[int, int, int]:
-    return tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    return tuple(int(colour[i : i + 2], 16) for i in (1, 3, 5))
 
 
 def _select(combo, text: str) -> None:
@@ -66,9 +66,10 @@ def test_compare_mode_puts_curvature_left_and_casl_right(window, scored_demo):
     assert window.colouring_dock.second_combo.currentText() == "CASL score"
     image = window.viewport.screenshot()
     half = image.shape[1] // 2
-    left, right = image[:, :half], image[:, half: 2 * half]
-    assert (np.abs(left.astype(int) - right.astype(int)).sum(axis=2) > 40).mean() > 0.01, \
+    left, right = image[:, :half], image[:, half : 2 * half]
+    assert (np.abs(left.astype(int) - right.astype(int)).sum(axis=2) > 40).mean() > 0.01, (
         "two different fields must colour the two views differently"
+    )
 
 
 def test_agreement_colours_each_point_by_which_scorers_flag_it(window, qtbot, scored_demo):
@@ -107,8 +108,7 @@ def test_the_demo_casl_model_trains_in_the_background_then_scores_the_demo(windo
     window.open_demo()
     wait_loaded(qtbot, window, 1)
     window.casl.demo_model_path = tmp_path / "demo.safetensors"
-    tiny = FinetuneOptions(epochs=1, batch_size=1, max_points=1000, val_samples=1, val_fraction=0.25,
-                           config="small")
+    tiny = FinetuneOptions(epochs=1, batch_size=1, max_points=1000, val_samples=1, val_fraction=0.25, config="small")
     window.casl.make_demo_model(options=tiny)
     assert window.status.train_bar.isVisible() and window.status.train_cancel_button.isVisible()
     window.open_demo()  # opening goes on while the model trains
@@ -126,8 +126,9 @@ def test_the_demo_opens_scored_by_the_bundled_demo_model(window, qtbot, dialogs)
 
     window.open_demo()
     wait_loaded(qtbot, window, 1)
-    qtbot.waitUntil(lambda: "casl_score" in window.state.active_scan().fields and not window.runner.busy(),
-                    timeout=120_000)
+    qtbot.waitUntil(
+        lambda: "casl_score" in window.state.active_scan().fields and not window.runner.busy(), timeout=120_000
+    )
     assert dialogs.shown == []
     assert window.casl.has_model and window.casl.fingerprint.path == bundled_file(DEMO_MODEL)
     assert window.colouring_dock.field_combo.item_for("casl_score").isEnabled()

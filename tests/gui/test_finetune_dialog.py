@@ -24,7 +24,7 @@ TRAIN_TIMEOUT_MS = 240_000
 
 
 def _hex_rgb(colour: str) -> tuple[int, int, int]:
-    return tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    return tuple(int(colour[i : i + 2], 16) for i in (1, 3, 5))
 
 
 def _fill(dialog, folder, out, epochs: int) -> None:
@@ -41,8 +41,9 @@ def _grab(widget) -> np.ndarray:
     return data[:, : image.width() * 3].reshape(image.height(), image.width(), 3)
 
 
-def test_a_run_shows_its_loss_is_cancelled_then_resumed_and_its_model_loaded(window, qtbot, dialogs, normal_parts,
-                                                                              tmp_path):
+def test_a_run_shows_its_loss_is_cancelled_then_resumed_and_its_model_loaded(
+    window, qtbot, dialogs, normal_parts, tmp_path
+):
     window.window_actions.finetune.trigger()
     dialog = window.casl.finetune_dialog
     qtbot.waitExposed(dialog, timeout=EXPOSE_TIMEOUT_MS)
@@ -82,8 +83,9 @@ def test_a_run_shows_its_loss_is_cancelled_then_resumed_and_its_model_loaded(win
     assert window.scorer.name == "casl"
 
 
-def test_a_missing_folder_or_a_broken_scan_is_reported_and_the_dialog_stays_usable(window, qtbot, dialogs,
-                                                                                    normal_parts, tmp_path):
+def test_a_missing_folder_or_a_broken_scan_is_reported_and_the_dialog_stays_usable(
+    window, qtbot, dialogs, normal_parts, tmp_path
+):
     dialog = window.casl.show_finetune()
     _fill(dialog, tmp_path / "no-such-folder", tmp_path / "m.safetensors", epochs=1)
     dialog.start_button.click()
@@ -93,8 +95,10 @@ def test_a_missing_folder_or_a_broken_scan_is_reported_and_the_dialog_stays_usab
 
     broken = tmp_path / "broken"
     broken.mkdir()
-    (broken / "bad.ply").write_bytes(b"ply\nformat binary_little_endian 1.0\nelement vertex 500\n"
-                                     b"property float x\nproperty float y\nproperty float z\nend_header\n" + b"\0" * 12)
+    (broken / "bad.ply").write_bytes(
+        b"ply\nformat binary_little_endian 1.0\nelement vertex 500\n"
+        b"property float x\nproperty float y\nproperty float z\nend_header\n" + b"\0" * 12
+    )
     _fill(dialog, broken, tmp_path / "m.safetensors", epochs=1)
     dialog.start_button.click()
     qtbot.waitUntil(lambda: len(dialogs.shown) >= 2 and not dialog.running(), timeout=60_000)
@@ -113,8 +117,9 @@ def test_the_device_list_names_the_cpu_and_every_cuda_device(window):
     assert "threads" in dialog.device_combo.itemText(1)
 
 
-@pytest.mark.parametrize("spin, option, top", [("missing_spin", "missing_fraction", 1.0),
-                                                ("dropout_spin", "point_dropout", 0.95)])
+@pytest.mark.parametrize(
+    "spin, option, top", [("missing_spin", "missing_fraction", 1.0), ("dropout_spin", "point_dropout", 0.95)]
+)
 def test_the_sample_shares_reach_the_training_options(window, normal_parts, tmp_path, spin, option, top):
     dialog = window.casl.show_finetune()
     box = getattr(dialog, spin)
@@ -129,8 +134,7 @@ def test_the_sample_shares_reach_the_training_options(window, normal_parts, tmp_
 
 
 def test_annotated_open_scans_are_passed_as_labelled_samples(window, qtbot, normal_parts, tmp_path):
-    scan = synthesize_defect(make_part("hex_nut", seed=7, n_points=1500), DefectKind.BULGE,
-                             np.random.default_rng(2))
+    scan = synthesize_defect(make_part("hex_nut", seed=7, n_points=1500), DefectKind.BULGE, np.random.default_rng(2))
     window.open_scan(scan, "annotated nut")
     defect = np.flatnonzero(scan.labels == 1)
     window.inspection.set_selection(defect, "rectangle")

@@ -38,4 +38,3 @@ def test_closing_the_window_leaves_no_widget_and_finalises_vtk(qtbot, settings, 
     assert not alive, "the main window outlived its closing"
     left = [w for w in QApplication.topLevelWidgets() if w not in before]
     assert left == [], f"widgets left behind: {left}"
-

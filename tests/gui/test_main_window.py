@@ -87,8 +87,10 @@ def test_the_colour_range_is_set_per_field_and_shared_by_every_scan(window, qtbo
 
 def test_a_corrupt_file_shows_an_error_naming_it_and_the_app_stays_usable(window, qtbot, dialogs, scans_dir, tmp_path):
     broken = tmp_path / "broken.ply"
-    broken.write_bytes(b"ply\nformat binary_little_endian 1.0\nelement vertex 1000\n"
-                       b"property float x\nproperty float y\nproperty float z\nend_header\n" + b"\x00" * 37)
+    broken.write_bytes(
+        b"ply\nformat binary_little_endian 1.0\nelement vertex 1000\n"
+        b"property float x\nproperty float y\nproperty float z\nend_header\n" + b"\x00" * 37
+    )
     window.open_paths([broken])
     wait_failed(qtbot, dialogs)
     kind, title, text = dialogs.shown[0]
@@ -127,7 +129,7 @@ def test_clicking_a_point_shows_it_in_the_inspector(window, qtbot):
     assert inspector.xyz_label.text() == f"{x:.6g}, {y:.6g}, {z:.6g}"
     assert len(inspector.plot.values()) == 3
     image = viewport.screenshot()
-    near = image[max(pos.y() - 8, 0):pos.y() + 9, max(pos.x() - 8, 0):pos.x() + 9]
+    near = image[max(pos.y() - 8, 0) : pos.y() + 9, max(pos.x() - 8, 0) : pos.x() + 9]
     assert colour_mask(near, PICK_RGB).sum() >= 10, "the pick is not marked where it was clicked"
 
 
@@ -174,8 +176,9 @@ def test_dropping_a_folder_opens_its_scans_and_remembers_them(window, qtbot, set
         np.savetxt(tmp_path / name, np.c_[u, v, 0.1 * np.sin(6 * u)], fmt="%.6f")
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(tmp_path))])
-    drop = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime,
-                      Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    drop = QDropEvent(
+        QPointF(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    )
     window.dropEvent(drop)
     wait_loaded(qtbot, window, 2)
     assert sorted(window.scan_dock.names()) == ["a (800 points)", "b (800 points)"]

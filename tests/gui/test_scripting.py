@@ -30,8 +30,9 @@ def test_the_command_saves_a_screenshot_of_the_demo(tmp_path):
     script = Path(sys.executable).with_name("casl-gui")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "casl_gui.app"]
     env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "config"), QT_API="pyside6")
-    result = subprocess.run(command + ["--demo", "--screenshot", str(out)],
-                            capture_output=True, text=True, timeout=150, env=env)
+    result = subprocess.run(
+        command + ["--demo", "--screenshot", str(out)], capture_output=True, text=True, timeout=150, env=env
+    )
     assert result.returncode == 0, result.stderr
     image = np.asarray(Image.open(out).convert("RGB"))
     assert image.shape[0] >= 600 and image.shape[1] >= 900
@@ -42,8 +43,18 @@ def test_the_command_saves_a_screenshot_of_the_demo(tmp_path):
 def test_screenshot_of_a_file_in_compare_mode_with_a_chosen_field(qapp, settings, tmp_path, scans_dir):
     out = tmp_path / "shot.png"
     bunny = scans_dir / "common-3d-test-models" / "stanford-bunny.obj"
-    status = main([str(bunny), "--color", "curvature_s64", "--compare", "--screenshot", str(out),
-                   "--screenshot-target", "viewport"])
+    status = main(
+        [
+            str(bunny),
+            "--color",
+            "curvature_s64",
+            "--compare",
+            "--screenshot",
+            str(out),
+            "--screenshot-target",
+            "viewport",
+        ]
+    )
     assert status == 0
     image = np.asarray(Image.open(out).convert("RGB"))
     half = image.shape[1] // 2

@@ -19,8 +19,10 @@ SELECTION = (255, 43, 214)
 
 
 def _wait_regions(qtbot, window) -> None:
-    qtbot.waitUntil(lambda: not window.runner.busy() and not window.region_finder.busy()
-                    and not window.threshold_dock.pending(), timeout=30000)
+    qtbot.waitUntil(
+        lambda: not window.runner.busy() and not window.region_finder.busy() and not window.threshold_dock.pending(),
+        timeout=30000,
+    )
 
 
 @pytest.fixture
