@@ -25,12 +25,12 @@ sys.path.insert(0, str(REPO))
 from meshes import MESHES, SCANS  # noqa: E402
 
 from casl_core import metrics  # noqa: E402
-from casl_core.anomaly.baseline import FUSIONS, fuse_curvature  # noqa: E402
-from casl_core.anomaly.pooling import object_score  # noqa: E402
-from casl_core.anomaly.synth import make_test_set  # noqa: E402
 from casl_core.datasets import open_dataset  # noqa: E402
 from casl_core.geometry import add_curvature  # noqa: E402
 from casl_core.io import read_scan  # noqa: E402
+from casl_core.scorers.curvature import FUSIONS, fuse_curvature  # noqa: E402
+from casl_core.scorers.pooling import object_score  # noqa: E402
+from casl_core.synth.testset import make_test_set  # noqa: E402
 
 CATEGORIES = MESHES
 

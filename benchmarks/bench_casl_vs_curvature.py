@@ -41,12 +41,12 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 from meshes import MESHES, SCANS  # noqa: E402
 
-from casl_core.anomaly.synth import _jittered, make_test_set  # noqa: E402
 from casl_core.datasets.pointgt import read_gt  # noqa: E402
 from casl_core.datasets.write import write_train_scan  # noqa: E402
-from casl_core.demo import PART_KINDS, make_part  # noqa: E402
 from casl_core.io import read_scan  # noqa: E402
 from casl_core.metrics import auroc  # noqa: E402
+from casl_core.synth.parts import PART_KINDS, make_part  # noqa: E402
+from casl_core.synth.testset import jittered_copy, make_test_set  # noqa: E402
 
 CATEGORIES = {name: MESHES[name] for name in ("rocker_arm", "fandisk", "bunny")}
 TARGET_SECONDS = 600.0
@@ -106,7 +106,7 @@ def build_data(work: Path, category: str, args: argparse.Namespace) -> tuple[Pat
         scan = sample_scan(category, args.points, s)
         if not args.clean_train:
             # the synthesiser's own "second scan of the part", so train and test share the noise
-            scan = _jittered(scan, np.random.default_rng([args.seed, 77, s]))
+            scan = jittered_copy(scan, np.random.default_rng([args.seed, 77, s]))
         write_train_scan(train_root, "real3d", category, s, scan)
     held_out = [sample_scan(category, args.points, HELD_OUT_SEED + i) for i in range(args.n_held_out)]
     test_root = make_test_set(

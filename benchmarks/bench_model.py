@@ -43,10 +43,10 @@ def _random_checkpoint(path: Path, config: str) -> Path:
 
 
 def bench_inference(tmp: Path, repeats: int) -> None:
-    from casl_core.anomaly.baseline import CurvatureBaseline
-    from casl_core.demo import make_part
     from casl_core.geometry import add_curvature
-    from casl_core.infer import infer_scan, load_model
+    from casl_core.scorers.casl import infer_scan, load_model
+    from casl_core.scorers.curvature import CurvatureBaseline
+    from casl_core.synth.parts import make_part
 
     scan = make_part("flange", seed=1, n_points=20_000)
     with_curv = add_curvature(scan)
@@ -78,14 +78,14 @@ def bench_inference(tmp: Path, repeats: int) -> None:
 _MEMORY_CHILD = r"""
 import json, resource, sys, torch
 torch.set_num_threads(int(sys.argv[3]))
-from casl_core.demo import make_part
+from casl_core.synth.parts import make_part
 scan = make_part("flange", seed=2, n_points=1_000_000)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 if sys.argv[1] == "baseline":
-    from casl_core.anomaly.baseline import CurvatureBaseline
+    from casl_core.scorers.curvature import CurvatureBaseline
     result = CurvatureBaseline().score(scan)
 else:
-    from casl_core.infer import infer_scan, load_model
+    from casl_core.scorers.casl import infer_scan, load_model
     result = infer_scan(load_model(sys.argv[2], "cpu"), scan)
 assert result.point_scores.shape == (1_000_000,)
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -119,9 +119,9 @@ def bench_memory(tmp: Path, threads: int) -> None:
 
 
 def bench_finetune(tmp: Path) -> None:
-    from casl_core.demo import make_part
     from casl_core.io import write_scan
     from casl_core.metrics import auroc
+    from casl_core.synth.parts import make_part
     from casl_core.train.finetune import FinetuneOptions, finetune, make_validation
 
     train = tmp / "flange" / "train"

@@ -226,6 +226,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_curvature(args: argparse.Namespace) -> int:
+    from casl_core.fields import curvature_fields
     from casl_core.geometry import add_curvature
     from casl_core.io import write_scan
 
@@ -236,14 +237,14 @@ def cmd_curvature(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     write_scan(scan, args.output, binary=not args.ascii)
-    names = [n for n in scan.fields if n.startswith("curvature_") and n != "curvature_flags"]
+    names = curvature_fields(scan.fields)
     print(f"{args.output}: {len(scan):,} points with {', '.join(names)}")
     return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from casl_core.anomaly.baseline import CurvatureBaseline
     from casl_core.evaluate import evaluate
+    from casl_core.scorers.curvature import CurvatureBaseline
 
     if args.method == "casl":
         scorer = eval_scorer(args)
@@ -265,7 +266,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from casl_core.anomaly.demo_run import run_demo
+    from casl_core.demo import run_demo
 
     summary = run_demo(Path(args.out_dir), seed=args.seed, device=args.device)
     print(summary.text())

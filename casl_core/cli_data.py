@@ -14,8 +14,8 @@ from casl_core.errors import ConfigError
 
 def add_data_verbs(verbs: argparse._SubParsersAction) -> None:
     """Add ``parts`` and ``synth`` to ``casl``'s sub-parsers."""
-    from casl_core.anomaly.synth import DefectKind
-    from casl_core.demo import PART_KINDS
+    from casl_core.synth.defects import DefectKind
+    from casl_core.synth.parts import PART_KINDS
 
     p = verbs.add_parser(
         "parts",
@@ -66,8 +66,8 @@ def _split(value: str, allowed: tuple[str, ...] | list[str], what: str) -> list[
 
 
 def cmd_parts(args: argparse.Namespace) -> int:
-    from casl_core.demo import PART_KINDS, make_part
     from casl_core.io import write_scan
+    from casl_core.synth.parts import PART_KINDS, make_part
 
     if args.count < 1 or args.points < 100:
         raise ConfigError(f"--count must be >= 1 and --points >= 100, got {args.count} and {args.points}")
@@ -85,8 +85,9 @@ def cmd_parts(args: argparse.Namespace) -> int:
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    from casl_core.anomaly.synth import DefectKind, make_test_set
     from casl_core.io import read_scan
+    from casl_core.synth.defects import DefectKind
+    from casl_core.synth.testset import make_test_set
 
     kinds = _split(args.kinds, [k.value for k in DefectKind], "defect kind")
     scans = [read_scan(path, surface_samples=args.sample, seed=args.seed + i) for i, path in enumerate(args.scans)]

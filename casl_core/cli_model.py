@@ -170,7 +170,7 @@ def eval_scorer(args: argparse.Namespace):
     ConfigError
         When ``--checkpoint`` is missing.
     """
-    from casl_core.infer import CaslScorer
+    from casl_core.scorers.casl import CaslScorer
 
     if not getattr(args, "checkpoint", None):
         raise ConfigError("--method casl needs --checkpoint PATH (a fine-tuned checkpoint)")

@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from casl_core import metrics
-from casl_core.anomaly.scoring import Scorer
 from casl_core.atomic import atomic_write_bytes
 from casl_core.errors import DatasetError
 from casl_core.progress import CancelFn, ProgressFn, check_cancel, report
+from casl_core.scorers.base import Scorer
 
 METRIC_NAMES = ("object_auroc", "point_auroc", "object_aupr", "point_aupr", "point_f1_max", "aupro")
 
@@ -126,7 +126,7 @@ def evaluate(
     root:
         Data-set root (see :func:`casl_core.datasets.open_dataset`).
     scorer:
-        The method, e.g. :class:`casl_core.anomaly.baseline.CurvatureBaseline`.
+        The method, e.g. :class:`casl_core.scorers.curvature.CurvatureBaseline`.
     layout:
         ``"auto"`` or a layout name.
     categories:

@@ -11,9 +11,9 @@ from PySide6.QtCore import QObject, QStandardPaths, Signal
 from PySide6.QtWidgets import QFileDialog, QWidget
 
 from casl_core.annotations import scan_point_labels
-from casl_core.anomaly.baseline import CurvatureBaseline
 from casl_core.errors import CaslError
 from casl_core.scan import Scan
+from casl_core.scorers.curvature import CurvatureBaseline
 from casl_gui import model_jobs
 from casl_gui.colouring import CASL_SCORE
 from casl_gui.dialogs.finetune import FinetuneDialog
@@ -86,7 +86,7 @@ class CaslController(QObject):
     def load_checkpoint(self, path: str | os.PathLike[str]) -> bool:
         """Use a fine-tuned checkpoint as the scorer; errors go to a dialog. True when loaded."""
         try:
-            from casl_core.infer import CaslScorer
+            from casl_core.scorers.casl import CaslScorer
 
             scorer = CaslScorer(path, device="auto")
             fingerprint = model_jobs.model_fingerprint(path)

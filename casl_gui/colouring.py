@@ -8,13 +8,15 @@ threshold always sits in the middle of the colour bar.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 
 from casl_core.errors import ConfigError
+from casl_core.fields import CASL_SCORE, CURVATURE_FLAGS, curvature_size, field_spec
+from casl_core.fields import CURVATURE_SCORE as BASELINE_SCORE
+from casl_core.fields import curvature_fields as _curvature_names
 from casl_core.scan import Scan
 
 #: Key of the "colour by the scan's own RGB" choice (not a valid field name, so no clash).
@@ -23,10 +25,6 @@ RGB = "<rgb>"
 LABELS = "<labels>"
 #: Key of the "colour by height" choice, always available (shown before curvature is ready).
 HEIGHT = "<height>"
-#: Name of the per-point CASL anomaly score field.
-CASL_SCORE = "casl_score"
-#: Name of the curvature baseline's per-point score field (the fused scales).
-BASELINE_SCORE = "curvature_score"
 #: Key of the "agreement between curvature and CASL" choice.
 AGREEMENT = "<agreement>"
 #: Classes of the agreement colouring, in value order 0..3.
@@ -39,8 +37,6 @@ COLOUR_MAPS: tuple[str, ...] = ("viridis", "inferno", "plasma", "turbo", "coolwa
 
 #: Colours of the ground-truth classes: normal, anomalous.
 LABEL_COLOURS: tuple[str, str] = ("#b8bcc4", "#e4572e")
-
-_CURVATURE = re.compile(r"^curvature_(s|k)(\d+)$")
 
 
 @dataclass(frozen=True)
@@ -136,14 +132,12 @@ class ColourSpec(NamedTuple):
 
 def curvature_order(name: str) -> int | None:
     """The neighbourhood size in a curvature field name (``curvature_s64`` -> 64), else None."""
-    match = _CURVATURE.match(name)
-    return int(match.group(2)) if match else None
+    return curvature_size(name)
 
 
 def curvature_fields(scan: Scan) -> list[str]:
     """The scan's curvature fields, smallest neighbourhood first."""
-    names = [n for n in scan.fields if curvature_order(n) is not None]
-    return sorted(names, key=lambda n: (n.split("_")[1][0], curvature_order(n)))
+    return _curvature_names(scan.fields)
 
 
 def field_text(key: str) -> str:
@@ -152,23 +146,15 @@ def field_text(key: str) -> str:
         return "RGB colours"
     if key == LABELS:
         return "Ground truth labels"
-    if key == CASL_SCORE:
-        return "CASL score"
     if key == HEIGHT:
         return "Height (z)"
-    if key == BASELINE_SCORE:
-        return "Curvature score (baseline)"
     if key == AGREEMENT:
         return "Agreement (curvature vs CASL)"
-    order = curvature_order(key)
-    if order is not None:
-        kind = "scale" if key.split("_")[1].startswith("s") else "k"
-        return f"Curvature, {kind} {order}"
-    return key
+    return field_spec(key).title
 
 
 def _other_scalar_fields(scan: Scan) -> list[str]:
-    skip = set(curvature_fields(scan)) | {CASL_SCORE, BASELINE_SCORE, "curvature_flags"}
+    skip = set(curvature_fields(scan)) | {CASL_SCORE, BASELINE_SCORE, CURVATURE_FLAGS}
     return sorted(n for n, v in scan.fields.items() if n not in skip and np.issubdtype(v.dtype, np.number))
 
 

@@ -13,8 +13,8 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from casl_core.annotations import AnnotationSet
-from casl_core.anomaly.regions import RegionResult, Verdict, verdict
 from casl_core.errors import ConfigError
+from casl_core.inspection.regions import RegionResult, Verdict, verdict
 
 #: Default smallest region listed (smaller groups of points are speckle).
 DEFAULT_MIN_POINTS = 10

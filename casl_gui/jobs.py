@@ -12,7 +12,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from casl_core.anomaly.regions import RegionResult
+from casl_core.fields import curvature_fields
+from casl_core.inspection.regions import RegionResult
 from casl_core.progress import CancelFn, ProgressFn, check_cancel, report
 from casl_core.scan import Scan
 
@@ -26,13 +27,13 @@ def scan_suffixes() -> tuple[str, ...]:
 
 def has_curvature(scan: Scan) -> bool:
     """Whether the scan already holds curvature fields."""
-    return any(name.startswith("curvature_") and name != "curvature_flags" for name in scan.fields)
+    return bool(curvature_fields(scan.fields))
 
 
 def with_curvature(scan: Scan, progress: ProgressFn, cancel: CancelFn) -> Scan:
     """Add multi-scale curvature (unless the scan has it) and the baseline's fused score."""
-    from casl_core.anomaly.baseline import SCORE_FIELD, CurvatureBaseline
     from casl_core.geometry import DEFAULT_FIELDS
+    from casl_core.scorers.curvature import SCORE_FIELD, CurvatureBaseline
 
     if SCORE_FIELD in scan.fields:
         return scan
@@ -127,7 +128,7 @@ def find_scan_regions(
     tasks: list[RegionTask], min_points: int, progress: ProgressFn, cancel: CancelFn
 ) -> dict[int, RegionResult]:
     """Connected regions above the threshold of each task's scan, by scan key."""
-    from casl_core.anomaly.regions import find_regions, link_radius
+    from casl_core.inspection.regions import find_regions, link_radius
 
     out: dict[int, RegionResult] = {}
     for done, task in enumerate(tasks):
@@ -173,7 +174,7 @@ def inspect_file(
 ) -> BatchRow:
     """Read a scan, score it, find its regions above ``threshold`` and give the verdict.
 
-    ``scorer`` is any :class:`~casl_core.anomaly.scoring.Scorer` (the curvature baseline,
+    ``scorer`` is any :class:`~casl_core.scorers.base.Scorer` (the curvature baseline,
     the CASL model).
 
     Raises
@@ -183,7 +184,7 @@ def inspect_file(
     Cancelled
         If ``cancel`` asks to stop.
     """
-    from casl_core.anomaly.regions import find_regions, verdict
+    from casl_core.inspection.regions import find_regions, verdict
 
     check_cancel(cancel)
     scan = read_only(path, progress, cancel)

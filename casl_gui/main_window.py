@@ -10,10 +10,10 @@ from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKe
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QWidget
 
 from casl_core.errors import CaslError, ConfigError
+from casl_core.fields import score_field
 from casl_core.scan import Scan
 from casl_gui.annotation_store import AnnotationStore
 from casl_gui.casl_controller import CaslController
-from casl_gui.colouring import CASL_SCORE
 from casl_gui.dialogs.batch import BatchDialog
 from casl_gui.dialogs.errors import ErrorSink, dialog_sink
 from casl_gui.docks.colouring import ColouringDock
@@ -212,7 +212,7 @@ class MainWindow(QMainWindow):
 
     def score_field(self) -> str:
         """The per-point field the current scorer writes."""
-        return CASL_SCORE if self.scorer.name == "casl" else "curvature_score"
+        return score_field(self.scorer.name)
 
     def batch_settings(self):
         """``(scorer, threshold, min_points, fail_points)`` a batch runs with."""

@@ -213,8 +213,8 @@ def score_scans(scorer, scans: list[tuple[int, Scan]], progress: ProgressFn, can
 
 def write_demo_parts(folder: Path, count: int = DEMO_SCANS, n_points: int = DEMO_POINTS) -> list[Path]:
     """Write normal procedural parts of the demo's family to ``folder`` (PLY), return their paths."""
-    from casl_core.demo import make_part
     from casl_core.io import write_scan
+    from casl_core.synth.parts import make_part
 
     folder.mkdir(parents=True, exist_ok=True)
     paths = []

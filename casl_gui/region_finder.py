@@ -11,7 +11,7 @@ from functools import partial
 
 from PySide6.QtCore import QObject, QTimer
 
-from casl_core.anomaly.regions import RegionResult
+from casl_core.inspection.regions import RegionResult
 from casl_gui import jobs
 from casl_gui.colouring import HEIGHT, field_values, is_scalar
 from casl_gui.inspection import InspectionState, ScanRegions

@@ -10,6 +10,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QSettings
 from PySide6.QtWidgets import QFileDialog, QMenu, QWidget
 
+from casl_core.fields import CURVATURE_SCORE
 from casl_core.scan import Scan
 from casl_gui import jobs
 from casl_gui.state import AppState
@@ -84,7 +85,7 @@ class ScanOpener(QObject):
     def add_then_curvature(self, scan: Scan, name: str | None = None) -> int:
         """Show a scan at once (coloured by what it has), then add its curvature in the background."""
         key = self._state.add_scan(scan, name)
-        if not jobs.has_curvature(scan) or "curvature_score" not in scan.fields:
+        if not jobs.has_curvature(scan) or CURVATURE_SCORE not in scan.fields:
             title = f"Curvature of {self._state.entry(key).name}"
             self._runner.submit(
                 title,

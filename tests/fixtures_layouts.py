@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from casl_core.anomaly.synth import DefectKind, synthesize_defect
 from casl_core.io import read_scan
 from casl_core.scan import Scan
+from casl_core.synth.defects import DefectKind, synthesize_defect
 
 SCANS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "scans"
 MODELS = {

@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from casl_core.demo import PART_KINDS, circle, demo_scan, make_part, part_mesh
+from casl_core.demo import demo_scan
 from casl_core.errors import ConfigError
+from casl_core.synth.parts import PART_KINDS, circle, make_part, part_mesh
 
 
 def _areas(tri: np.ndarray) -> np.ndarray:

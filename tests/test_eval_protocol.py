@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from casl_core.anomaly.synth import make_test_set
 from casl_core.datasets import open_dataset
 from casl_core.io import read_scan
+from casl_core.synth.testset import make_test_set
 
 
 @pytest.fixture(scope="module")

@@ -6,14 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from casl_core.anomaly.pooling import object_score
 from casl_core.errors import CheckpointError, ConfigError
-from casl_core.infer import SCORE_FIELD, CaslScorer, infer_files, infer_scan, load_model, point_scores
+from casl_core.infer import infer_files
 from casl_core.io import read_scan
 from casl_core.nn.casl_net import CaslBatch
 from casl_core.nn.config import config_by_name
 from casl_core.nn.preprocess import normalize_points
 from casl_core.scan import Scan
+from casl_core.scorers.casl import SCORE_FIELD, CaslScorer, infer_scan, load_model, point_scores
+from casl_core.scorers.pooling import object_score
 from casl_core.train.checkpoint import CheckpointInfo, save_checkpoint
 
 
@@ -146,10 +147,10 @@ def test_empty_scan_is_refused(model_path):
 def test_eval_with_the_casl_scorer_scores_every_test_point(model_path, fandisk, tmp_path):
     import argparse
 
-    from casl_core.anomaly.synth import make_test_set
     from casl_core.cli_model import add_eval_model_options, eval_scorer
     from casl_core.datasets import open_dataset
     from casl_core.evaluate import evaluate
+    from casl_core.synth.testset import make_test_set
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--device", default="auto")

@@ -6,19 +6,19 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from casl_core.anomaly.missing_patch import RIM_WIDTH, missing_patch
-from casl_core.anomaly.norm_as import (
+from casl_core.errors import ConfigError
+from casl_core.geometry import compute_curvature
+from casl_core.io import read_scan
+from casl_core.nn.config import CaslConfig
+from casl_core.nn.preprocess import normalize_points
+from casl_core.pseudo.missing_patch import RIM_WIDTH, missing_patch
+from casl_core.pseudo.norm_as import (
     CANDIDATE_PATCHES,
     N_PATCHES,
     norm_as,
     random_rotation,
     split_patches,
 )
-from casl_core.errors import ConfigError
-from casl_core.geometry import compute_curvature
-from casl_core.io import read_scan
-from casl_core.nn.config import CaslConfig
-from casl_core.nn.preprocess import normalize_points
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,11 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from casl_core.anomaly.norm_as import (
+from casl_core.errors import ConfigError
+from casl_core.geometry import compute_curvature
+from casl_core.io import read_scan
+from casl_core.nn.preprocess import normalize_points
+from casl_core.pseudo.norm_as import (
     CANDIDATE_PATCHES,
     DEPTH_RANGE,
     N_PATCHES,
@@ -14,10 +18,6 @@ from casl_core.anomaly.norm_as import (
     random_rotation,
     split_patches,
 )
-from casl_core.errors import ConfigError
-from casl_core.geometry import compute_curvature
-from casl_core.io import read_scan
-from casl_core.nn.preprocess import normalize_points
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from casl_core.anomaly.pooling import object_score, top_k_count
 from casl_core.errors import ConfigError
+from casl_core.scorers.pooling import object_score, top_k_count
 
 
 def test_top_k_is_one_percent_rounded_up_and_at_least_one():

@@ -7,7 +7,9 @@ import pytest
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial.distance import cdist, pdist, squareform
 
-from casl_core.anomaly.regions import (
+from casl_core.demo import demo_scan
+from casl_core.errors import ConfigError
+from casl_core.inspection.regions import (
     NEIGHBOURS_QUERIED,
     find_regions,
     link_radius,
@@ -15,8 +17,6 @@ from casl_core.anomaly.regions import (
     radius_components,
     verdict,
 )
-from casl_core.demo import demo_scan
-from casl_core.errors import ConfigError
 from casl_core.io import read_scan
 
 

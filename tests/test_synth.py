@@ -12,11 +12,12 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from casl_core.anomaly.synth import DefectKind, estimate_normals, make_test_set, synthesize_defect
 from casl_core.datasets import open_dataset
 from casl_core.errors import ConfigError
 from casl_core.io import read_scan
 from casl_core.scan import Scan
+from casl_core.synth.defects import DefectKind, estimate_normals, synthesize_defect
+from casl_core.synth.testset import make_test_set
 
 SHAPES = ("fandisk", "bunny", "rocker-arm")
 

@@ -13,9 +13,9 @@ import sys
 import numpy as np
 import pytest
 
-from casl_core.anomaly.synth import make_test_set
-from casl_core.demo import make_part
 from casl_core.io import read_scan, write_scan
+from casl_core.synth.parts import make_part
+from casl_core.synth.testset import make_test_set
 
 CASL = [sys.executable, "-m", "casl_core.cli"]
 

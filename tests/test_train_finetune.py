@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from casl_core.anomaly.missing_patch import missing_patch
-from casl_core.anomaly.norm_as import norm_as
-from casl_core.demo import make_part
 from casl_core.errors import Cancelled, CheckpointError, ConfigError
-from casl_core.infer import load_model
 from casl_core.io import write_scan
+from casl_core.pseudo.missing_patch import missing_patch
+from casl_core.pseudo.norm_as import norm_as
+from casl_core.scorers.casl import load_model
+from casl_core.synth.parts import make_part
 from casl_core.train import TrainProgress
 from casl_core.train.checkpoint import load_checkpoint
 from casl_core.train.data import ScanCache, curvature_matrix, find_scan_files
@@ -212,8 +212,8 @@ def test_scan_cache_prepares_each_content_once(parts, tmp_path):
 
 
 def test_a_dataset_root_contributes_only_its_training_files(scans_dir, tmp_path):
-    from casl_core.anomaly.synth import make_test_set
     from casl_core.io import read_scan
+    from casl_core.synth.testset import make_test_set
 
     scan = read_scan(scans_dir / "common-3d-test-models" / "fandisk.obj")
     for category in ("a", "b"):

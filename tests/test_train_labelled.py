@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from casl_core.anomaly.synth import DefectKind, synthesize_defect
-from casl_core.demo import make_part
 from casl_core.errors import DatasetError
 from casl_core.io import write_scan
+from casl_core.synth.defects import DefectKind, synthesize_defect
+from casl_core.synth.parts import make_part
 from casl_core.train.checkpoint import load_checkpoint
 from casl_core.train.data import data_fingerprint, file_digest
 from casl_core.train.distributed import init_distributed

@@ -38,6 +38,7 @@ import numpy as np
 
 from casl_core.columns import column_mean
 from casl_core.errors import CaslError, ConfigError
+from casl_core.fields import CURVATURE_FLAGS, curvature_field
 from casl_core.geometry.moments import SurfaceVariation, cell_covariances, point_covariances, surface_variation
 from casl_core.geometry.neighbors import KnnIndex, chunk_rows, spatial_order
 from casl_core.geometry.pyramid import CELLS_QUERIED, PER_CELL_SCALE, PyramidLevel, build_level, first_guesses
@@ -48,10 +49,10 @@ from casl_core.scan import Scan
 DEFAULT_SCALES: tuple[int, ...] = (16, 64, 256)
 
 #: Field names of the default multi-scale mode, fine to coarse.
-DEFAULT_FIELDS: tuple[str, ...] = tuple(f"curvature_s{s}" for s in DEFAULT_SCALES)
+DEFAULT_FIELDS: tuple[str, ...] = tuple(curvature_field(s) for s in DEFAULT_SCALES)
 
 #: Name of the per-point uint8 field holding the degenerate-neighbourhood bits.
-FLAGS_FIELD = "curvature_flags"
+FLAGS_FIELD = CURVATURE_FLAGS
 
 #: Largest number of scales (one flag bit each).
 MAX_SCALES = 8
@@ -209,7 +210,7 @@ def compute_curvature(
     if ks is None:
         names = list(DEFAULT_FIELDS)
         return _run(rel, order, index, (DEFAULT_SCALES[0],), DEFAULT_SCALES[1:], names, backend, progress, cancel)
-    names = [f"curvature_k{k}" for k in ks]
+    names = [curvature_field(k, exact=True) for k in ks]
     return _run(rel, order, index, ks, (), names, backend, progress, cancel)
 
 

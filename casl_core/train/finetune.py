@@ -4,9 +4,9 @@ Every step, each scan of the batch becomes a fresh pseudo-anomalous sample, its 
 computed again on the sample's points, and the model's per-point logits are trained with
 cross-entropy against the sample's labels. Two kinds of sample exist:
 
-- Norm-AS (:mod:`casl_core.anomaly.norm_as`: rotation, normalisation, one of 64 patches
+- Norm-AS (:mod:`casl_core.pseudo.norm_as`: rotation, normalisation, one of 64 patches
   pushed along its normal, the patch labelled), the paper's recipe;
-- missing patch (:mod:`casl_core.anomaly.missing_patch`: the same rotation, normalisation
+- missing patch (:mod:`casl_core.pseudo.missing_patch`: the same rotation, normalisation
   and patch choice, the patch removed and the rim left around it labelled).
 
 ``FinetuneOptions.missing_fraction`` is the probability of a missing patch. At 0 (the
@@ -41,10 +41,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from casl_core.anomaly.missing_patch import RIM_WIDTH, MissingPatchSample, missing_patch
-from casl_core.anomaly.norm_as import NORMAL_MODE, NormAsSample, norm_as
 from casl_core.errors import CheckpointError
 from casl_core.progress import CancelFn
+from casl_core.pseudo.missing_patch import RIM_WIDTH, MissingPatchSample, missing_patch
+from casl_core.pseudo.norm_as import NORMAL_MODE, NormAsSample, norm_as
 from casl_core.train.checkpoint import CheckpointInfo, read_safetensors_doc, refuse_pickle
 from casl_core.train.data import PreparedScan, ScanCache, curvature_matrix, data_fingerprint, find_scan_files
 from casl_core.train.distributed import DistContext, init_distributed, step_share, steps_per_epoch

@@ -35,7 +35,7 @@ class FinetuneOptions:
         checkpoint it must match the checkpoint or be ``None``.
     missing_fraction:
         Probability that a pseudo-anomaly (training or validation) is a missing patch
-        (:mod:`casl_core.anomaly.missing_patch`) instead of a Norm-AS sample. ``0`` is the
+        (:mod:`casl_core.pseudo.missing_patch`) instead of a Norm-AS sample. ``0`` is the
         paper's recipe (Norm-AS only) and draws nothing to pick the kind; above 0, one
         ``rng.uniform()`` per sample decides the kind.
     point_dropout:

@@ -81,8 +81,8 @@ def window(qtbot, settings, dialogs):
 @pytest.fixture(scope="session")
 def normal_parts(tmp_path_factory):
     """A folder of three normal procedural hex nuts (2,000 points each), written as PLY."""
-    from casl_core.demo import make_part
     from casl_core.io import write_scan
+    from casl_core.synth.parts import make_part
 
     folder = tmp_path_factory.mktemp("normal_parts")
     for seed in range(3):

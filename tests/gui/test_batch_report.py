@@ -15,8 +15,8 @@ from PIL import Image
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
-from casl_core.anomaly.baseline import CurvatureBaseline
 from casl_core.io import read_scan
+from casl_core.scorers.curvature import CurvatureBaseline
 from casl_gui.app import main
 
 pytestmark = [pytest.mark.gui, pytest.mark.timeout(180)]

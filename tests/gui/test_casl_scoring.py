@@ -9,7 +9,7 @@ import pytest
 from gui_helpers import colour_mask, wait_loaded
 from PySide6.QtWidgets import QFileDialog
 
-from casl_core.infer import infer_scan, load_model
+from casl_core.scorers.casl import infer_scan, load_model
 from casl_gui.colouring import AGREEMENT, AGREEMENT_CLASSES, AGREEMENT_COLOURS, FieldScale, agreement_values
 
 pytestmark = [pytest.mark.gui, pytest.mark.timeout(300)]

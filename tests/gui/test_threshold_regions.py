@@ -8,9 +8,9 @@ from gui_helpers import background_mask, colour_mask, wait_loaded
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 
-from casl_core.anomaly.regions import find_regions
 from casl_core.demo import demo_scan
 from casl_core.geometry import add_curvature
+from casl_core.inspection.regions import find_regions
 
 pytestmark = [pytest.mark.gui, pytest.mark.timeout(120)]
 

@@ -3,7 +3,7 @@
 The paper's finding is that per-point surface variation alone is a strong anomaly score.
 Here the point score is a fusion of the multi-scale curvature fields computed by
 :func:`casl_core.geometry.add_curvature`, and the object score is the mean of the top 1 %
-point scores (:mod:`casl_core.anomaly.pooling`).
+point scores (:mod:`casl_core.scorers.pooling`).
 
 Fusions (``CurvatureBaseline.fusion``):
 
@@ -25,23 +25,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from casl_core.anomaly.pooling import DEFAULT_TOP_FRACTION, object_score
-from casl_core.anomaly.scoring import ScanScores
 from casl_core.errors import ConfigError
+from casl_core.fields import CURVATURE_SCORE, curvature_field, curvature_fields, curvature_size
 from casl_core.progress import CancelFn, ProgressFn
 from casl_core.scan import Scan
+from casl_core.scorers.base import ScanScores
+from casl_core.scorers.pooling import DEFAULT_TOP_FRACTION, object_score
 
 FUSIONS = ("mean", "max", "finest", "coarsest")
 
 #: Name of the per-point score field the baseline adds to a scan.
-SCORE_FIELD = "curvature_score"
+SCORE_FIELD = CURVATURE_SCORE
 
 
 def curvature_field_names(scan: Scan) -> list[str]:
     """The scan's curvature fields (``curvature_s*`` or ``curvature_k*``), fine to coarse."""
-    names = [n for n in scan.fields if n.startswith("curvature_") and n[len("curvature_") :][:1] in "sk"]
-    names = [n for n in names if n[len("curvature_") + 1 :].isdigit()]
-    return sorted(names, key=lambda n: int(n[len("curvature_") + 1 :]))
+    return sorted(curvature_fields(scan.fields), key=lambda n: curvature_size(n) or 0)
 
 
 def fuse_curvature(scan: Scan, fusion: str = "mean") -> np.ndarray:
@@ -109,5 +108,5 @@ class CurvatureBaseline:
 
             wanted = set(DEFAULT_FIELDS)
         else:
-            wanted = {f"curvature_k{k}" for k in self.ks}
+            wanted = {curvature_field(k, exact=True) for k in self.ks}
         return wanted <= set(scan.fields)

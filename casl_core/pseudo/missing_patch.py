@@ -1,17 +1,17 @@
 """Missing-patch pseudo-anomalies: a normal scan with one patch of points removed.
 
-Norm-AS (:mod:`casl_core.anomaly.norm_as`) only pushes a patch along its normal, so a model
+Norm-AS (:mod:`casl_core.pseudo.norm_as`) only pushes a patch along its normal, so a model
 fine-tuned on it never sees a defect that takes geometry away: a hole scores like normal
 surface. This second kind of pseudo-anomaly removes a patch instead. Steps 1-4 are Norm-AS's
 own, with its helpers and constants:
 
 1. rotate the cloud by random angles about z, then y, then x
-   (:func:`~casl_core.anomaly.norm_as.random_rotation`);
+   (:func:`~casl_core.pseudo.norm_as.random_rotation`);
 2. normalise it to the unit sphere (:func:`casl_core.nn.normalize_points`, applied to the
    rotated points cast to float32, exactly as Norm-AS does);
-3. split it into :data:`~casl_core.anomaly.norm_as.N_PATCHES` (64) patches
-   (:func:`~casl_core.anomaly.norm_as.split_patches`);
-4. pick one of the first :data:`~casl_core.anomaly.norm_as.CANDIDATE_PATCHES` (32) uniformly;
+3. split it into :data:`~casl_core.pseudo.norm_as.N_PATCHES` (64) patches
+   (:func:`~casl_core.pseudo.norm_as.split_patches`);
+4. pick one of the first :data:`~casl_core.pseudo.norm_as.CANDIDATE_PATCHES` (32) uniformly;
 5. remove that patch's points;
 6. label anomalous (1) every kept point within ``rim_width`` of the nearest removed point,
    and every other kept point normal (0).
@@ -22,7 +22,7 @@ either), so they stay in the frame of step 2.
 Random numbers are drawn in this order, the same as Norm-AS's first draws: three uniforms
 for the rotation, one integer per patch for the patch seeds, one integer for the patch. The
 same generator state therefore gives the same rotation, patches and chosen patch as
-:func:`~casl_core.anomaly.norm_as.norm_as`.
+:func:`~casl_core.pseudo.norm_as.norm_as`.
 
 Rim width: :data:`RIM_WIDTH` is 0.03 normalised units, one voxel of the CASL model
 (``CaslConfig.voxel_size``). Points that close to the gap share a voxel, or sit next to one,
@@ -39,13 +39,13 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial import cKDTree
 
-from casl_core.anomaly.norm_as import (
+from casl_core.errors import ConfigError
+from casl_core.pseudo.norm_as import (
     CANDIDATE_PATCHES,
     N_PATCHES,
     random_rotation,
     split_patches,
 )
-from casl_core.errors import ConfigError
 
 #: Kept points within this distance (normalised units) of a removed point are labelled 1.
 RIM_WIDTH = 0.03

@@ -23,7 +23,7 @@ class ScanScores:
         float32 ``(N,)``, one score per point of ``scan``, in its point order; higher
         means more anomalous.
     object_score:
-        The pooled score of the whole scan (see :mod:`casl_core.anomaly.pooling`).
+        The pooled score of the whole scan (see :mod:`casl_core.scorers.pooling`).
     """
 
     scan: Scan

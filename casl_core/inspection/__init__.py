@@ -1,0 +1,1 @@
+"""What an inspector reads off scores: connected regions above a threshold and the verdict."""

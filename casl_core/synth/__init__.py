@@ -1,0 +1,1 @@
+"""Data anyone can regenerate from a seed: procedural parts, synthesised defects, whole test sets."""
