@@ -9,6 +9,7 @@ from PySide6.QtCore import QObject
 from casl_core.annotations import (
     AnnotationSet,
     Label,
+    backup_sidecar,
     empty_for,
     export_csv,
     file_rows,
@@ -46,18 +47,21 @@ class AnnotationStore(QObject):
         self._inspection = inspection
         self._errors = errors
         self._known: set[int] = set()
+        #: scans whose unreadable sidecar could not be moved aside: never written over
+        self._read_only: set[int] = set()
         state.scans_changed.connect(self._scans_changed)
 
     def _scans_changed(self) -> None:
         keys = {e.key for e in self._state.scans}
         for key in self._known - keys:
             self._inspection.forget(key)
+            self._read_only.discard(key)
         for entry in self._state.scans:
             if entry.key not in self._known:
-                self._inspection.set_annotations(entry.key, self._load(entry.scan))
+                self._inspection.set_annotations(entry.key, self._load(entry.key, entry.scan))
         self._known = keys
 
-    def _load(self, scan) -> AnnotationSet:
+    def _load(self, key: int, scan) -> AnnotationSet:
         source = scan.metadata.source
         if not source or not os.path.exists(sidecar_path(source)):
             return empty_for(scan)
@@ -65,16 +69,28 @@ class AnnotationStore(QObject):
         try:
             loaded = load_annotations(path)
         except CaslError as exc:
-            self._errors("Cannot read the annotations", str(exc))
-            return empty_for(scan)
+            return self._set_aside(key, scan, "Cannot read the annotations", str(exc))
+        except Exception as exc:  # noqa: BLE001 - a loader fault must not lose the file either
+            return self._set_aside(key, scan, "Cannot read the annotations", f"{path}: {type(exc).__name__}: {exc}")
         if loaded.points_in_file != points_in_file(scan):
-            self._errors(
-                "Annotations do not fit the scan",
+            problem = (
                 f"{path}: made for {loaded.points_in_file} points, the scan's file has "
-                f"{points_in_file(scan)}; they are not loaded",
+                f"{points_in_file(scan)}; they are not loaded"
             )
-            return empty_for(scan)
+            return self._set_aside(key, scan, "Annotations do not fit the scan", problem)
         return loaded
+
+    def _set_aside(self, key: int, scan, title: str, problem: str) -> AnnotationSet:
+        """Move an unusable sidecar to a dated backup (never overwrite it) and say where."""
+        path = sidecar_path(scan.metadata.source)
+        try:
+            kept = backup_sidecar(path)
+        except CaslError as exc:
+            self._read_only.add(key)
+            self._errors(title, f"{problem}. {exc}; new annotations of this scan will not be saved")
+            return empty_for(scan)
+        self._errors(title, f"{problem}. The file is kept unchanged as {kept}; new annotations go to {path}")
+        return empty_for(scan)
 
     def sidecar(self, key: int | None) -> str | None:
         """Where the annotations of a scan are saved, None for a scan without a file."""
@@ -110,7 +126,7 @@ class AnnotationStore(QObject):
     def _store(self, key: int, notes: AnnotationSet) -> None:
         self._inspection.set_annotations(key, notes)
         path = self.sidecar(key)
-        if path is None:
+        if path is None or key in self._read_only:
             return
         try:
             save_annotations(path, notes)

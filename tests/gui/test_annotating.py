@@ -148,3 +148,39 @@ def test_a_sidecar_for_another_file_is_refused_with_a_message(window, qtbot, tmp
     wait_loaded(qtbot, window, 1)
     assert any("999" in text and "small.xyz" in text for _, _, text in dialogs.shown)
     assert window.regions_dock.annotation_rows() == []
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b'{"format": "casl-annotations", "version": 1, "scan": {"file": "small.xyz", "points_in_file": 300}, '
+        b'"annotations": [{"id": 1, "label": "defect", "created": "x", "points": [1180591620717411303424]}]}',
+        b'{"format": "casl-annotations", "version": 1, "scan": {"file": "small.xyz", "points_in_file": 999}, '
+        b'"annotations": [{"id": 1, "label": "defect", "created": "x", "points": [5, 6]}]}',
+        b"[" * 200_000 + b"]" * 200_000,
+        b'{"format": "casl-annotations", "version": 1, "scan": ',
+    ],
+    ids=["index-2**70", "points-in-file-mismatch", "deep-nesting", "truncated-json"],
+)
+def test_an_unloadable_sidecar_is_moved_aside_unchanged_before_new_marks_are_saved(
+    window, qtbot, tmp_path, dialogs, content
+):
+    path = tmp_path / "small.xyz"
+    np.savetxt(path, np.random.default_rng(0).random((300, 3)))
+    side = tmp_path / "small.xyz.casl-annotations.json"
+    side.write_bytes(content)
+    window.open_paths([path])
+    wait_loaded(qtbot, window, 1)
+    backups = list(tmp_path.glob("small.xyz.casl-annotations.json.bak-*"))
+    assert len(backups) == 1 and backups[0].read_bytes() == content
+    assert any(str(backups[0]) in text for _, _, text in dialogs.shown), dialogs.shown
+    assert window.regions_dock.annotation_rows() == []
+    window.state.set_pick(10)
+    window.regions_dock.radius_spin.setValue(0.3)
+    QTest.mouseClick(window.regions_dock.sphere_button, Qt.MouseButton.LeftButton)
+    picked = window.inspection.selection.indices.copy()
+    QTest.mouseClick(window.regions_dock.defect_button, Qt.MouseButton.LeftButton)
+    doc = json.loads(side.read_text())
+    assert doc["scan"]["points_in_file"] == 300
+    assert doc["annotations"][0]["points"] == sorted(picked.tolist())
+    assert backups[0].read_bytes() == content
