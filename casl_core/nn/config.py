@@ -10,6 +10,73 @@ from casl_core.errors import ConfigError
 
 LEVELS = 4
 
+#: Largest number of learned parameters a config may ask for (checked before any tensor is
+#: built; the ``base`` preset has about 30 million).
+MAX_PARAMETERS = 200_000_000
+#: Allowed ranges of each integer setting: (smallest, largest).
+RANGES: dict[str, tuple[int, int]] = {
+    "curvature_channels": (1, 64),
+    "token_channels": (1, 1024),
+    "stem_channels": (1, 4096),
+    "stem_kernel": (1, 9),
+    "encoder_channels": (1, 4096),
+    "encoder_depths": (1, 64),
+    "decoder_channels": (1, 4096),
+    "decoder_depths": (1, 64),
+    "prompt_channels": (1, 4096),
+    "prompt_depth": (0, 64),
+    "head_hidden": (1, 4096),
+}
+MIN_VOXEL, MAX_VOXEL = 1e-4, 1.0
+
+
+def _shown(value: object) -> str:
+    text = repr(value) if isinstance(value, (bool, int, float, str)) or value is None else type(value).__name__
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _check_int(field: str, value: object, name: str) -> None:
+    """Refuse ``value`` unless it is an int (not a bool) within ``RANGES[field]``."""
+    if type(value) is not int:
+        raise ConfigError(f"{field} must be a whole number in config {name!r}, got {_shown(value)}")
+    low, high = RANGES[field]
+    if not low <= value <= high:
+        raise ConfigError(f"{field} must be in {low}..{high} in config {name!r}, got {_shown(value)}")
+
+
+def _block(c_in: int, c_out: int) -> int:
+    """Parameters of one residual block (two 3^3 convolutions, batch norms, projection)."""
+    return 27 * c_in * c_out + 27 * c_out * c_out + 4 * c_out + (c_in * c_out + 2 * c_out if c_in != c_out else 0)
+
+
+def _stage(c_in: int, c_out: int, depth: int) -> int:
+    return (_block(c_in, c_out) + (depth - 1) * _block(c_out, c_out)) if depth else 0
+
+
+def estimated_parameters(config: CaslConfig) -> int:
+    """The learned parameter count of :class:`~casl_core.nn.casl_net.CaslNet` for ``config``.
+
+    Computed from the widths alone (nothing is allocated), so an absurd config can be
+    refused in microseconds. Agrees with ``CaslNet(config).parameter_count()``.
+    """
+    c = config
+    total = c.token_channels + c.stem_kernel**3 * c.token_channels * c.stem_channels + 2 * c.stem_channels
+    width = c.stem_channels
+    for channels, depth in zip(c.encoder_channels, c.encoder_depths):
+        total += 8 * width * width + 2 * width + _stage(width, channels, depth)
+        width = channels
+    first = c.prompt_channels[0]
+    total += c.curvature_channels * first + first * first + 4 * first
+    for c_in, c_out in zip(c.prompt_channels[:-1], c.prompt_channels[1:]):
+        total += 8 * c_in * c_out + 2 * c_out + _stage(c_out, c_out, c.prompt_depth)
+    for channels, depth, prompt in zip(c.decoder_channels, c.decoder_depths, reversed(c.prompt_channels)):
+        total += 8 * width * channels + 2 * channels + _stage(channels + prompt, channels, depth)
+        width = channels
+    head_in = c.decoder_channels[-1] + c.curvature_channels
+    for out in (3, 2):
+        total += head_in * c.head_hidden + 2 * c.head_hidden + c.head_hidden * out + out
+    return total
+
 
 @dataclass(frozen=True)
 class CaslConfig:
@@ -54,28 +121,46 @@ class CaslConfig:
     voxel_size: float = 0.03
 
     def __post_init__(self) -> None:
+        if not isinstance(self.name, str):
+            raise ConfigError(f"config name must be a string, got {type(self.name).__name__}")
         for field in ("encoder_channels", "encoder_depths", "decoder_channels", "decoder_depths", "prompt_channels"):
-            value = tuple(getattr(self, field))
+            raw = getattr(self, field)
+            if not isinstance(raw, (tuple, list)):
+                raise ConfigError(f"{field} must be a list of {LEVELS} integers, got {_shown(raw)}")
+            value = tuple(raw)
             object.__setattr__(self, field, value)
             if len(value) != LEVELS:
-                raise ConfigError(f"{field} must have {LEVELS} entries, got {value}")
-        widths = (
-            self.curvature_channels,
-            self.token_channels,
-            self.stem_channels,
-            self.head_hidden,
-            *self.encoder_channels,
-            *self.decoder_channels,
-            *self.prompt_channels,
-        )
-        if min(widths) < 1:
-            raise ConfigError(f"every width must be >= 1 in config {self.name!r}")
-        if min(*self.encoder_depths, *self.decoder_depths) < 1 or self.prompt_depth < 0:
-            raise ConfigError(f"stage depths must be >= 1 (prompt depth >= 0) in config {self.name!r}")
-        if self.stem_kernel < 1 or self.stem_kernel % 2 == 0:
+                raise ConfigError(f"{field} must have {LEVELS} entries, got {len(value)}")
+        for field, values in self._integers().items():
+            for value in values:
+                _check_int(field, value, self.name)
+        if not isinstance(self.voxel_size, (int, float)) or isinstance(self.voxel_size, bool):
+            raise ConfigError(f"voxel_size must be a number, got {_shown(self.voxel_size)}")
+        if not (MIN_VOXEL <= self.voxel_size <= MAX_VOXEL):
+            raise ConfigError(f"voxel size must be in {MIN_VOXEL}..{MAX_VOXEL}, got {_shown(self.voxel_size)}")
+        if self.stem_kernel % 2 == 0:
             raise ConfigError(f"stem kernel must be odd, got {self.stem_kernel}")
-        if not self.voxel_size > 0:
-            raise ConfigError(f"voxel size must be positive, got {self.voxel_size}")
+        count = estimated_parameters(self)
+        if count > MAX_PARAMETERS:
+            raise ConfigError(
+                f"config {self.name!r} would have about {count:,} parameters, more than the "
+                f"{MAX_PARAMETERS:,} allowed (widths, depths or stem kernel too large)"
+            )
+
+    def _integers(self) -> dict[str, tuple]:
+        return {
+            "curvature_channels": (self.curvature_channels,),
+            "token_channels": (self.token_channels,),
+            "stem_channels": (self.stem_channels,),
+            "stem_kernel": (self.stem_kernel,),
+            "encoder_channels": self.encoder_channels,
+            "encoder_depths": self.encoder_depths,
+            "decoder_channels": self.decoder_channels,
+            "decoder_depths": self.decoder_depths,
+            "prompt_channels": self.prompt_channels,
+            "prompt_depth": (self.prompt_depth,),
+            "head_hidden": (self.head_hidden,),
+        }
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready values (tuples become lists)."""
@@ -90,6 +175,8 @@ class CaslConfig:
         ConfigError
             On unknown keys or invalid values.
         """
+        if not isinstance(values, dict):
+            raise ConfigError(f"a CASL config must be an object, got {type(values).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
@@ -98,7 +185,7 @@ class CaslConfig:
         try:
             return cls(**converted)
         except TypeError as exc:
-            raise ConfigError(f"invalid CASL config: {exc}") from exc
+            raise ConfigError(f"invalid CASL config: {str(exc).splitlines()[0][:200]}") from None
 
 
 BASE = CaslConfig()

@@ -12,9 +12,17 @@ A checkpoint named ``PATH`` is two files:
     a readable copy of the same description (config, training command, data fingerprint,
     versions, metrics), written atomically after the weights.
 
+The two are one unit: every save draws a fresh ``save_id`` recorded in both descriptions. A
+process killed between the two writes leaves new weights beside an older JSON; a reader
+given the JSON finds the ids differ and refuses it (the weight file, whose own header holds
+its description, stays usable). Readers given the weight file use its header only.
+
 ``PATH`` may be given as ``model.safetensors``, ``model.json`` or ``model`` (a name with any
 other suffix gets ``.safetensors`` appended). The ``--out`` of training is what
 ``--checkpoint`` accepts.
+
+The description's ``config`` is checked (types, ranges, estimated parameter count) when the
+header is read, before any tensor is loaded or built.
 
 Safety: loading never unpickles. The header is parsed by this module and the tensors by
 the ``safetensors`` library; a pickle or ``torch.save`` zip file, whatever its name, is
@@ -26,6 +34,7 @@ from __future__ import annotations
 import json
 import os
 import struct
+import uuid
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -36,13 +45,15 @@ from safetensors.torch import save as save_tensors
 
 from casl_core import __version__
 from casl_core.atomic import atomic_write_bytes
-from casl_core.errors import CheckpointError
+from casl_core.errors import CaslError, CheckpointError
 
 #: Value of the ``format`` key of every description.
 CHECKPOINT_FORMAT = "casl-checkpoint"
 #: Bumped when the layout of the description or of the weights changes incompatibly.
 FORMAT_VERSION = 1
 _META_KEY = "casl"
+#: Key of the id both files of one save carry.
+_SAVE_ID = "save_id"
 _MAX_HEADER = 100 * 1024 * 1024
 
 
@@ -127,7 +138,34 @@ class CheckpointInfo:
         missing = {"kind", "config_name", "config"} - set(doc)
         if missing:
             raise CheckpointError(f"{where}: checkpoint description lacks {', '.join(sorted(missing))}")
+        _check_types(doc, where)
+        from casl_core.nn.config import CaslConfig
+
+        try:
+            CaslConfig.from_dict(doc["config"])
+        except CaslError as exc:
+            raise CheckpointError(f"{where}: {exc}") from None
         return cls(**{k: v for k, v in doc.items() if k in names})
+
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "kind": (str,),
+    "config_name": (str,),
+    "config": (dict,),
+    "command": (list,),
+    "data_fingerprint": (str,),
+    "data_files": (int,),
+    "epoch": (int,),
+    "metrics": (dict,),
+    "training": (dict,),
+    "version": (str,),
+}
+
+
+def _check_types(doc: dict[str, Any], where: str) -> None:
+    for key, kinds in _TYPES.items():
+        if key in doc and (not isinstance(doc[key], kinds) or isinstance(doc[key], bool)):
+            raise CheckpointError(f"{where}: checkpoint description: {key!r} must be {kinds[0].__name__}")
 
 
 @dataclass(frozen=True)
@@ -151,7 +189,7 @@ def save_checkpoint(
     """
     paths = checkpoint_paths(path)
     paths.weights.parent.mkdir(parents=True, exist_ok=True)
-    doc = info.to_json()
+    doc = {**info.to_json(), _SAVE_ID: uuid.uuid4().hex}
     write_safetensors(paths.weights, state_dict, doc)
     atomic_write_bytes(paths.sidecar, (json.dumps(doc, indent=2) + "\n").encode())
     return paths
@@ -197,8 +235,10 @@ def resolve_weights(path: str | os.PathLike[str]) -> Path:
     if given.is_file():
         refuse_pickle(given)
         if given.suffix == ".json":
-            _check_json(given)
+            claimed = _check_json(given)
             weights = checkpoint_paths(given).weights
+            if weights.is_file():
+                _check_pair(given, weights, claimed)
         else:
             weights = given
     else:
@@ -226,13 +266,29 @@ def refuse_pickle(path: Path) -> None:
         )
 
 
-def _check_json(path: Path) -> None:
+def _check_json(path: Path) -> str | None:
+    """Parse a checkpoint's JSON description; returns the save id it records, if any."""
     try:
-        json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise CheckpointError(
             f"{path}: not a JSON checkpoint description and not safetensors; refusing to load it"
         ) from None
+    save_id = doc.get(_SAVE_ID) if isinstance(doc, dict) else None
+    return save_id if isinstance(save_id, str) else None
+
+
+def _check_pair(description: Path, weights: Path, claimed: str | None) -> None:
+    """Refuse a JSON description written by another save than the weight file beside it."""
+    if claimed is None:
+        return  # written before save ids were recorded: the weight file's own header decides
+    doc = read_safetensors_doc(weights)
+    if not isinstance(doc, dict) or doc.get(_SAVE_ID) != claimed:
+        epochs = f" (epoch {doc.get('epoch')!r} in the weights)" if isinstance(doc, dict) else ""
+        raise CheckpointError(
+            f"{description}: describes another save than {weights}{epochs}: a save was interrupted "
+            f"between the two files; give {weights} itself, whose header holds its own description"
+        )
 
 
 def read_safetensors_doc(path: Path) -> dict[str, Any]:
@@ -264,6 +320,8 @@ def read_safetensors_doc(path: Path) -> dict[str, Any]:
         raise CheckpointError(
             f"{path}: not a CASL safetensors checkpoint (header unreadable or without the CASL description)"
         ) from None
+    except RecursionError:
+        raise CheckpointError(f"{path}: not a CASL safetensors checkpoint (header nested too deep)") from None
     return doc
 
 
