@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -69,6 +70,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"casl {__version__}")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--max-memory",
+        type=float,
+        metavar="GB",
+        help="memory budget for what an input file may ask to allocate (counts, shapes, decompressed "
+        "sizes are checked against it before reading); default: $CASL_MAX_MEMORY_GB, else half the "
+        "machine's memory, at most 16",
+    )
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
 
     p = verbs.add_parser(
@@ -229,7 +238,9 @@ def cmd_curvature(args: argparse.Namespace) -> int:
     from casl_core.fields import curvature_fields
     from casl_core.geometry import add_curvature
     from casl_core.io import write_scan
+    from casl_core.io.guard import check_not_an_input
 
+    check_not_an_input(args.output, [args.input], "-o/--output")
     scan = _read(args.input, args.sample)
     bar = _Bar(not args.quiet and sys.stderr.isatty())
     try:
@@ -250,6 +261,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         scorer = eval_scorer(args)
     else:
         scorer = CurvatureBaseline(fusion=args.fusion, ks=args.k, device=args.device)
+    if args.scores_dir:
+        from casl_core.io.guard import check_outside
+
+        check_outside(args.scores_dir, [args.root], "--scores-dir")
     cats = [c.strip() for c in args.categories.split(",") if c.strip()] if args.categories else None
     bar = _Bar(not args.quiet and sys.stderr.isatty())
     try:
@@ -273,14 +288,35 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(32), 127] if c != 9} | {10: "\\n", 13: "\\r"}
+
+
+def one_line(text: object) -> str:
+    """``text`` on one line: newlines and other control characters (in file names too) escaped."""
+    return str(text).translate(_CONTROL)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"casl: warning: {one_line(message)}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``casl`` console script; returns the exit status."""
+    import warnings
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    warnings.showwarning = _show_warning
+    if args.max_memory is not None:
+        from casl_core.io.budget import ENV_VAR
+
+        if not 0 < args.max_memory < 1e9:
+            parser.error(f"--max-memory must be a positive number of GB, got {args.max_memory}")
+        os.environ[ENV_VAR] = repr(args.max_memory)
     try:
         return int(args.func(args))
     except CaslError as exc:
-        print(f"casl: error: {exc}", file=sys.stderr)
+        print(f"casl: error: {one_line(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("casl: interrupted", file=sys.stderr)
@@ -288,7 +324,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         # e.g. an output folder that does not exist or is not writable
         where = f"{exc.filename}: " if exc.filename else ""
-        print(f"casl: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        print(f"casl: error: {one_line(where)}{one_line(exc.strerror or exc)}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        print(
+            "casl: error: out of memory (the input asks for more than this machine has; "
+            "see --max-memory / CASL_MAX_MEMORY_GB)",
+            file=sys.stderr,
+        )
+        return 1
+    except RecursionError:
+        print("casl: error: an input is nested too deep to read", file=sys.stderr)
         return 1
 
 

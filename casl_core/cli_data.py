@@ -86,10 +86,12 @@ def cmd_parts(args: argparse.Namespace) -> int:
 
 def cmd_synth(args: argparse.Namespace) -> int:
     from casl_core.io import read_scan
+    from casl_core.io.guard import check_outside
     from casl_core.synth.defects import DefectKind
     from casl_core.synth.testset import make_test_set
 
     kinds = _split(args.kinds, [k.value for k in DefectKind], "defect kind")
+    check_outside(args.out, args.scans, "--out")
     scans = [read_scan(path, surface_samples=args.sample, seed=args.seed + i) for i, path in enumerate(args.scans)]
     root = make_test_set(
         scans,

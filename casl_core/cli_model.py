@@ -250,6 +250,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         missing_fraction=args.missing_fraction,
         point_dropout=args.point_dropout,
     )
+    _check_out_is_not_init(args.out, args.init)
     return _train(
         args,
         lambda progress: finetune(
@@ -292,6 +293,16 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     )
 
 
+def _check_out_is_not_init(out: str, init: str | None) -> None:
+    from casl_core.io.guard import check_not_an_input
+    from casl_core.train.checkpoint import checkpoint_paths
+
+    if init:
+        sources = [checkpoint_paths(init).weights, checkpoint_paths(init).sidecar, init]
+        for written in checkpoint_paths(out).weights, checkpoint_paths(out).sidecar:
+            check_not_an_input(written, sources, "--out")
+
+
 def _train(args: argparse.Namespace, run) -> int:
     """Run ``run(progress)`` with a progress printer on rank 0, then report and leave the process group."""
     from casl_core.train.distributed import init_distributed, shutdown_distributed
@@ -311,6 +322,7 @@ def cmd_infer(args: argparse.Namespace) -> int:
     import torch.distributed as dist
 
     from casl_core.infer import infer_files
+    from casl_core.io.guard import free_name
     from casl_core.train.distributed import init_distributed, shutdown_distributed
 
     ctx = init_distributed(args.device)
@@ -331,7 +343,7 @@ def cmd_infer(args: argparse.Namespace) -> int:
         if ctx.is_main:
             order = {str(Path(f)): i for i, f in enumerate(args.files)}
             records.sort(key=lambda r: order.get(r.source, 0))
-            _write_summary(Path(args.out_dir) / "object_scores.csv", records)
+            _write_summary(free_name(Path(args.out_dir) / "object_scores.csv", args.files), records)
             for r in records:
                 print(f"{r.source}: {r.points:,} points, object score {r.object_score:.4f} -> {r.scan_out}")
     finally:

@@ -1,13 +1,15 @@
 """Batch inference: score files with a fine-tuned CASL checkpoint and write the results.
 
 Each file gives ``<stem>.ply`` (the scan with ``scalar_casl_score``) and
-``<stem>_casl_score.npy``; the scoring itself is :mod:`casl_core.scorers.casl`.
+``<stem>_casl_score.npy``; an output that is one of the inputs is named
+``<stem>_scored...`` instead (see :func:`output_names`); the scoring itself is :mod:`casl_core.scorers.casl`.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +18,7 @@ import numpy as np
 
 from casl_core.atomic import atomic_write_bytes
 from casl_core.errors import ConfigError
+from casl_core.io.guard import free_name
 from casl_core.progress import CancelFn, ProgressFn, check_cancel, report
 from casl_core.scorers.casl import DEFAULT_CHUNK_POINTS, SCORE_FIELD, infer_scan, load_model
 
@@ -34,16 +37,33 @@ class InferRecord:
 def output_names(files: Sequence[Path], out_dir: Path) -> list[tuple[Path, Path]]:
     """``(<stem>.ply, <stem>_casl_score.npy)`` in ``out_dir`` per input file.
 
+    An output that would be one of the inputs (``--out-dir`` is the inputs' own folder and an
+    input is ``<stem>.ply``) becomes ``<stem>_scored.ply`` instead, with a warning naming both:
+    an input is never written over.
+
     Raises
     ------
     ConfigError
-        When two inputs share a file stem (their outputs would collide).
+        When two inputs share a file stem (their outputs would collide), or no free name is left.
     """
     stems = [f.stem for f in files]
     clash = sorted({s for s in stems if stems.count(s) > 1})
     if clash:
         raise ConfigError(f"several inputs are named {', '.join(clash)}: their outputs in {out_dir} would collide")
-    return [(out_dir / f"{s}.ply", out_dir / f"{s}_{SCORE_FIELD}.npy") for s in stems]
+    names = []
+    for s in stems:
+        pair = []
+        for wanted in (out_dir / f"{s}.ply", out_dir / f"{s}_{SCORE_FIELD}.npy"):
+            chosen = free_name(wanted, files)
+            if chosen != wanted:
+                warnings.warn(f"{wanted}: is an input; writing {chosen} instead", OutputRenamed, stacklevel=2)
+            pair.append(chosen)
+        names.append((pair[0], pair[1]))
+    return names
+
+
+class OutputRenamed(UserWarning):
+    """An output was given another name because the planned one is an input."""
 
 
 def write_scores_npy(path: Path, scores: np.ndarray) -> None:

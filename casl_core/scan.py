@@ -195,7 +195,9 @@ def finite_scan(
 
     Drops points with a non-finite coordinate (counted in ``dropped_nonfinite``, with
     ``source_index`` kept), shifts very large coordinates by a float64 offset before
-    storing them as float32, and refuses a cloud left with no point.
+    storing them as float32, and refuses a cloud left with no point. A coordinate that
+    float32 cannot hold even after the offset (``|x - offset| > 3.4e38``, e.g. doubles near
+    1e300 far from the others) would be stored as inf: it counts as non-finite too.
 
     Raises
     ------
@@ -211,9 +213,19 @@ def finite_scan(
     if n_file == 0:
         raise ScanFormatError(source, "the file holds no point")
     finite = np.isfinite(pts).all(axis=1)
+    if not finite.any():
+        raise ScanFormatError(source, f"all {n_file} points have non-finite coordinates")
+    offset = _offset_for(pts[finite] if not finite.all() else pts)
+    if pts.dtype.itemsize > 4:
+        # a coordinate float32 cannot hold even after the offset would be stored as inf:
+        # such points count as non-finite (dropped and counted), like NaN and inf
+        with np.errstate(invalid="ignore", over="ignore"):
+            finite &= (np.abs(pts - np.asarray(offset)) <= _FLOAT32_MAX).all(axis=1)
     n_bad = int(n_file - finite.sum())
     if n_bad == n_file:
-        raise ScanFormatError(source, f"all {n_file} points have non-finite coordinates")
+        raise ScanFormatError(
+            source, f"all {n_file} points have non-finite coordinates or coordinates beyond float32 range"
+        )
     keep = None if n_bad == 0 else np.flatnonzero(finite)
 
     def take(a):
@@ -222,7 +234,6 @@ def finite_scan(
         return np.asarray(a)[keep]
 
     pts = take(pts)
-    offset = _offset_for(pts)
     if any(offset):
         pts = pts.astype(np.float64) - np.asarray(offset)
     if faces is not None and keep is not None:
@@ -252,6 +263,9 @@ def finite_scan(
         raise ScanFormatError(source, str(exc)) from None
 
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def _offset_for(points: np.ndarray) -> tuple[float, float, float]:
     """A round shift that brings far-from-origin coordinates near zero, else zeros.
 
@@ -260,7 +274,10 @@ def _offset_for(points: np.ndarray) -> tuple[float, float, float]:
     """
     lo = column_min(points).astype(np.float64)
     hi = column_max(points).astype(np.float64)
-    centre = (lo + hi) / 2
+    centre = lo / 2 + hi / 2  # no overflow near the float64 limit
+    if np.any(hi / 2 - lo / 2 > 1e37):
+        # a span float32 cannot hold: centre on the bulk (median), outliers beyond it are dropped
+        centre = np.median(np.asarray(points, dtype=np.float64), axis=0)
     if np.max(np.abs(centre)) < 1e5:
         return (0.0, 0.0, 0.0)
     shift = np.round(centre / 1000.0) * 1000.0

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from casl_core.errors import CaslError, ScanFormatError
 from casl_core.io import expe_pts, numpy_arrays, obj, off, pcd, ply_read, stl, text, tiff_xyz
 from casl_core.io._common import atomic_write, read_bytes
+from casl_core.io.mesh_sampling import check_samples, mesh_scan
 from casl_core.io.pcd_write import pcd_bytes
 from casl_core.io.ply_write import ply_bytes
 from casl_core.io.text_write import text_bytes
@@ -36,6 +37,7 @@ _SUFFIX_FORMAT = {
 READ_SUFFIXES: tuple[str, ...] = tuple(_SUFFIX_FORMAT)
 WRITE_SUFFIXES: tuple[str, ...] = (".ply", ".pcd", ".csv", ".xyz", ".txt")
 _TEXT = ("xyz", "txt", "csv", "asc", "pts")
+_MESHES = ("obj", "stl", "off")
 _READ_ERRORS = (
     ValueError,
     IndexError,
@@ -120,8 +122,9 @@ def read_scan(
     path:
         The file.
     surface_samples:
-        For meshes (OBJ, STL, OFF): sample this many points uniformly on the surface
-        instead of returning the vertices (normals from the faces).
+        For meshes (OBJ, STL, OFF, PLY with faces): sample this many points uniformly on
+        the surface instead of returning the vertices (normals from the faces). A file
+        without faces is refused.
     seed:
         Random seed of the surface sampling.
     columns:
@@ -140,12 +143,20 @@ def read_scan(
         If the file is missing, empty, of an unknown format, truncated or malformed.
     ConfigError
         If ``surface_samples`` is not a positive integer.
+
+    Every size a file declares (counts, shapes, decompressed lengths) is checked against the
+    file's size and the memory budget (:mod:`casl_core.io.budget`) before it is allocated.
     """
     name = os.fspath(path)
+    if surface_samples is not None:
+        check_samples(surface_samples)
     data = read_bytes(name)
     fmt = _format_for(name, data)
     try:
-        return _read(name, data, fmt, surface_samples, seed, columns)
+        scan = _read(name, data, fmt, surface_samples, seed, columns)
+        if surface_samples is not None and fmt not in _MESHES:
+            scan = _sample_faces(name, fmt, scan, surface_samples, seed)
+        return scan
     except CaslError:
         raise
     except RecursionError:
@@ -153,6 +164,15 @@ def read_scan(
     except _READ_ERRORS as exc:
         detail = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
         raise ScanFormatError(name, f"could not be read as {fmt}: {detail}") from None
+
+
+def _sample_faces(path: str, fmt: str, scan: Scan, samples: int, seed: int) -> Scan:
+    """Surface samples of a PLY mesh; a format or file without faces is refused."""
+    faces = scan.metadata.faces
+    if faces is None or len(faces) == 0:
+        kind = "file holds points only" if fmt != "ply" else "PLY file has no faces"
+        raise ScanFormatError(path, f"cannot sample the surface (--sample): this {kind}, not a mesh")
+    return mesh_scan(path, fmt, scan.points_f64(), faces, colors=scan.colors, surface_samples=samples, seed=seed)
 
 
 def _read(path: str, data: bytes, fmt: str, samples: int | None, seed: int, columns) -> Scan:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from casl_core.errors import ConfigError, ScanFormatError
+from casl_core.io.budget import check_declared
 from casl_core.scan import Scan, finite_scan
 
 
@@ -31,10 +32,10 @@ def mesh_scan(
     """
     if surface_samples is None:
         return finite_scan(vertices, source=path, format=fmt, normals=normals, colors=colors, faces=faces, extra=extra)
-    if isinstance(surface_samples, bool) or not isinstance(surface_samples, (int, np.integer)) or surface_samples < 1:
-        raise ConfigError(f"surface_samples must be a positive integer, got {surface_samples!r}")
+    check_samples(surface_samples)
     if faces is None or len(faces) == 0:
-        raise ScanFormatError(path, "cannot sample the surface: the file has no faces")
+        raise ScanFormatError(path, "cannot sample the surface (--sample): the file has no faces")
+    check_declared(path, int(surface_samples) * BYTES_PER_SAMPLE, f"{int(surface_samples):,} surface samples")
     points, face_normals, picked, bary = sample_surface(
         path, np.asarray(vertices, np.float64), faces, int(surface_samples), seed
     )
@@ -48,6 +49,22 @@ def mesh_scan(
     return finite_scan(
         points, source=path, format=f"{fmt}+sampled", normals=face_normals, colors=sampled_colors, extra=info
     )
+
+
+#: Bytes the sampling holds per sample at its peak (points, barycentric weights, normals, indices).
+BYTES_PER_SAMPLE = 160
+
+
+def check_samples(surface_samples: object) -> None:
+    """Refuse a sample count that is not a positive integer.
+
+    Raises
+    ------
+    ConfigError
+        Naming the option (``--sample``) and the value.
+    """
+    if isinstance(surface_samples, bool) or not isinstance(surface_samples, (int, np.integer)) or surface_samples < 1:
+        raise ConfigError(f"--sample (surface_samples) must be a positive integer, got {surface_samples!r}")
 
 
 def sample_surface(path: str, vertices: np.ndarray, faces: np.ndarray, n: int, seed: int):

@@ -10,12 +10,57 @@ import numpy as np
 from casl_core.errors import ScanFormatError
 from casl_core.io._common import as_labels, field_name, to_colors
 from casl_core.io._roles import assign_roles, build_scan
+from casl_core.io.budget import check_declared
 from casl_core.scan import Scan
 
 _SKIP = ("", "_", "skip")
 
 
+def _declared(path: str, handle, what: str) -> tuple[int, int]:
+    """``(array bytes, header bytes)`` an ``.npy`` stream declares, read from its header only."""
+    from numpy.lib import format as npformat
+
+    try:
+        version = npformat.read_magic(handle)
+        if version == (1, 0):
+            shape, _, dtype = npformat.read_array_header_1_0(handle)
+        else:
+            shape, _, dtype = npformat.read_array_header_2_0(handle)
+    except Exception as exc:  # numpy raises ValueError and others on a bad header
+        raise ScanFormatError(path, f"{what}: not a readable numpy header ({_one_line(exc)})") from None
+    count = 1
+    for side in shape:
+        count *= int(side)
+    return count * dtype.itemsize, handle.tell()
+
+
+def _check_sizes(path: str, data: bytes) -> None:
+    """Hold every array's declared size against the bytes present and the memory budget."""
+    import zipfile
+
+    if data.startswith(b"\x93NUMPY"):
+        need, head = _declared(path, io.BytesIO(data), "the array")
+        check_declared(path, need, "the array")
+        if need > len(data) - head:
+            raise ScanFormatError(path, f"truncated: the header declares {need:,} bytes of data, the file holds less")
+        return
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            for info in archive.infolist():
+                what = f"array {info.filename!r}"
+                check_declared(path, info.file_size, what, stored=info.compress_size)
+                if info.filename.endswith(".npy"):
+                    with archive.open(info) as member:
+                        need, head = _declared(path, member, what)
+                    check_declared(path, need, what, stored=info.compress_size)
+                    if need > info.file_size - head:
+                        raise ScanFormatError(path, f"{what}: declares {need:,} bytes, the archive holds less")
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
+        raise ScanFormatError(path, f"not a readable numpy file ({_one_line(exc)})") from None
+
+
 def _load(path: str, data: bytes):
+    _check_sizes(path, data)
     try:
         return np.load(io.BytesIO(data), allow_pickle=False)
     except ValueError as exc:

@@ -14,6 +14,8 @@ from casl_core.io.mesh_sampling import mesh_scan
 from casl_core.scan import Scan
 
 _SLASH_PARTS = re.compile(rb"/\S*")
+_CONTINUATION = re.compile(rb"\\\r?\n")
+_INT64 = 2**63
 
 
 def _tagged(lines: list[bytes], tag: bytes) -> tuple[np.ndarray, list[bytes]]:
@@ -48,8 +50,8 @@ def read_obj(path: str, data: bytes, surface_samples: int | None = None, seed: i
     """Read an OBJ mesh (``v``, ``vn``, ``f`` lines; everything else ignored).
 
     ``v x y z r g b`` colours are kept; ``vn`` normals are kept only when there is one
-    per vertex; faces (``a``, ``a/b``, ``a//c``, ``a/b/c``, negative indices) are
-    fan-triangulated.
+    per vertex; a backslash ending a line continues it on the next line; faces (``a``,
+    ``a/b``, ``a//c``, ``a/b/c``, negative indices) are fan-triangulated.
 
     Raises
     ------
@@ -57,6 +59,8 @@ def read_obj(path: str, data: bytes, surface_samples: int | None = None, seed: i
         If there is no vertex, a vertex or face line is malformed, or a face refers to a
         missing vertex.
     """
+    if b"\\\n" in data or b"\\\r\n" in data:
+        data = _CONTINUATION.sub(b" ", data)  # a backslash at the end of a line joins the next one
     lines = data.splitlines()
     v_idx, v_bodies = _tagged(lines, b"v")
     if not v_bodies:
@@ -95,8 +99,8 @@ def _faces(path: str, lines: list[bytes], v_idx: np.ndarray) -> np.ndarray | Non
     try:
         flat = np.array([int(w) for r in rows for w in r], dtype=np.int64)
     except (ValueError, OverflowError):
-        bad = next(i for i, r in enumerate(rows) if not all(_is_int(w) for w in r))
-        raise ScanFormatError(path, f"line {f_idx[bad] + 1}: a face index is not an integer") from None
+        bad = next((i for i, r in enumerate(rows) if not all(_is_int(w) for w in r)), 0)
+        raise ScanFormatError(path, f"line {f_idx[bad] + 1}: a face index is not an integer in range") from None
     before = np.repeat(np.searchsorted(v_idx, f_idx), counts)
     if np.any(flat == 0):
         line = f_idx[np.repeat(np.arange(len(rows)), counts)[np.argmax(flat == 0)]]
@@ -107,7 +111,6 @@ def _faces(path: str, lines: list[bytes], v_idx: np.ndarray) -> np.ndarray | Non
 
 def _is_int(word: bytes) -> bool:
     try:
-        int(word)
+        return -_INT64 <= int(word) < _INT64
     except ValueError:
         return False
-    return True

@@ -11,6 +11,7 @@ import numpy as np
 from casl_core.errors import ScanFormatError
 from casl_core.io._common import header_lines
 from casl_core.io._roles import assign_roles, build_scan
+from casl_core.io.budget import check_declared
 from casl_core.io.lzf import lzf_decompress
 from casl_core.scan import Scan
 
@@ -177,6 +178,7 @@ def _compressed_columns(path: str, data: bytes, header: PcdHeader) -> list[np.nd
         raise ScanFormatError(
             path, f"truncated: the compressed block needs {packed} bytes, the file holds {len(data) - start - 8}"
         )
+    check_declared(path, expected, f"the compressed data ({header.points:,} points)")
     if expected > _LZF_MAX_RATIO * max(packed, 1) + 64:
         raise ScanFormatError(path, f"corrupt compressed PCD data: {packed} bytes cannot expand to {expected}")
     raw = lzf_decompress(data[start + 8 : start + 8 + packed], expected, path)

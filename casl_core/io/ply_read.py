@@ -303,6 +303,12 @@ def _cast(values: np.ndarray, dtype: str) -> np.ndarray:
     return np.clip(np.nan_to_num(values), info.min, info.max).astype(dtype)
 
 
+def _list_values(values: list, element: PlyElement, name: str) -> np.ndarray:
+    """A list property's values: float64 for a float list (texture coordinates), else int64."""
+    dtype = next(p.dtype for p in element.properties if p.name == name)
+    return np.asarray(values, dtype=np.float64 if dtype[0] == "f" else np.int64)
+
+
 def _ascii_list_rows(path: str, rows: list[bytes], element: PlyElement, first_line: int) -> ElementData:
     scalars = {p.name: [] for p in element.properties if not p.count_dtype}
     counts = {p.name: [] for p in element.properties if p.count_dtype}
@@ -320,7 +326,8 @@ def _ascii_list_rows(path: str, rows: list[bytes], element: PlyElement, first_li
                 if n < 0 or at + 1 + n > len(words):
                     raise ValueError
                 counts[p.name].append(n)
-                flats[p.name].extend(int(w) for w in words[at + 1 : at + 1 + n])
+                parse = float if p.dtype[0] == "f" else int
+                flats[p.name].extend(parse(w) for w in words[at + 1 : at + 1 + n])
                 at += 1 + n
         except (ValueError, IndexError):
             raise ScanFormatError(path, f"PLY data line {first_line + i} of '{element.name}' is malformed") from None
@@ -329,5 +336,5 @@ def _ascii_list_rows(path: str, rows: list[bytes], element: PlyElement, first_li
             k: _cast(np.asarray(v, dtype=np.float64), next(p.dtype for p in element.properties if p.name == k))
             for k, v in scalars.items()
         },
-        {k: (np.asarray(counts[k], dtype=np.int64), np.asarray(flats[k], dtype=np.int64)) for k in counts},
+        {k: (np.asarray(counts[k], dtype=np.int64), _list_values(flats[k], element, k)) for k in counts},
     )

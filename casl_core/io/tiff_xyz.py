@@ -7,6 +7,7 @@ import io
 import numpy as np
 
 from casl_core.errors import ScanFormatError
+from casl_core.io.budget import check_declared
 from casl_core.scan import Scan, finite_scan
 
 MAGICS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
@@ -22,6 +23,7 @@ def read_tiff_xyz(path: str, data: bytes) -> Scan:
     """
     import tifffile
 
+    _check_size(path, data)
     try:
         image = tifffile.imread(io.BytesIO(data))
     except Exception as exc:  # tifffile raises many exception types on a corrupt file
@@ -42,3 +44,20 @@ def read_tiff_xyz(path: str, data: bytes) -> Scan:
         pixel_index=present.astype(np.int64),
         image_shape=(height, width),
     )
+
+
+def _check_size(path: str, data: bytes) -> None:
+    """Hold the image's declared size against the file and the memory budget before decoding."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(io.BytesIO(data)) as tif:
+            sizes = [int(np.prod(s.shape, dtype=object)) * np.dtype(s.dtype).itemsize for s in tif.series]
+            compressed = any(int(page.compression) != 1 for page in tif.pages[:1])
+    except Exception as exc:  # tifffile raises many exception types on a corrupt file
+        first = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise ScanFormatError(path, f"not a readable TIFF ({first})") from None
+    need = sum(sizes)
+    check_declared(path, need, "the image", stored=len(data) if compressed else None)
+    if not compressed and need > len(data):
+        raise ScanFormatError(path, f"truncated: the image declares {need:,} bytes, the file holds {len(data):,}")
