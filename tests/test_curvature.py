@@ -139,7 +139,8 @@ def test_all_duplicates_give_zero_and_set_every_flag():
         for values in result.fields.values():
             assert np.all(values == 0)
         n_scales = len(result.fields)
-        assert np.all(result.degenerate == (1 << n_scales) - 1)
+        assert np.all(result.degenerate & 0x7F == (1 << n_scales) - 1)
+        assert np.all(result.degenerate & 0x80)  # every point is a duplicate (DUPLICATE_BIT)
         assert np.all(np.isfinite(result.normals))
         assert np.allclose(np.linalg.norm(result.normals, axis=1), 1.0)
 

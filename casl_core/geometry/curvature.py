@@ -17,6 +17,10 @@ Two modes, computed in one pass over chunks of points (memory stays bounded):
   up exactly, so the covariance of that union is exact; only which points are in the
   neighbourhood differs from exact k-NN (see ``docs/curvature.md`` for the measured gap).
 
+Degenerate clouds stay near-linear in time: coincident points are searched once (see
+:mod:`casl_core.geometry.degenerate`), and a cloud that is identical, collinear, coplanar or
+a handful of points as a whole gets a :class:`~casl_core.geometry.degenerate.DegenerateCloudWarning`.
+
 Normals are the eigenvectors of ``l0`` at the finest scale, oriented away from the
 cloud's centroid (where a normal is nearly perpendicular to that direction, towards the
 side of the cloud's own smallest principal axis). Eigenvalues and eigenvectors are closed
@@ -27,19 +31,27 @@ normals run in torch on the GPU; the k-d tree searches stay on the CPU.
 from __future__ import annotations
 
 import os
-import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from casl_core.columns import column_mean
 from casl_core.errors import CaslError, ConfigError
 from casl_core.fields import CURVATURE_FLAGS, curvature_field
-from casl_core.geometry.moments import SurfaceVariation, cell_covariances, point_covariances, surface_variation
+from casl_core.geometry.curvature_passes import (
+    Backend,
+    Outputs,
+    Tally,
+    chunk_cells,
+    chunk_points,
+    collect,
+    resolve_backend,
+    store_per_cell,
+    submit_per_cell,
+)
+from casl_core.geometry.degenerate import DUPLICATE_BIT, collapse_duplicates, warn_if_degenerate
 from casl_core.geometry.neighbors import KnnIndex, chunk_rows, spatial_order
 from casl_core.geometry.pyramid import CELLS_QUERIED, PER_CELL_SCALE, PyramidLevel, build_level, first_guesses
 from casl_core.progress import CancelFn, ProgressFn, check_cancel, report
@@ -54,8 +66,8 @@ DEFAULT_FIELDS: tuple[str, ...] = tuple(curvature_field(s) for s in DEFAULT_SCAL
 #: Name of the per-point uint8 field holding the degenerate-neighbourhood bits.
 FLAGS_FIELD = CURVATURE_FLAGS
 
-#: Largest number of scales (one flag bit each).
-MAX_SCALES = 8
+#: Largest number of scales (one flag bit each, bits 0..6; bit 7 is :data:`DUPLICATE_BIT`).
+MAX_SCALES = 7
 
 
 @dataclass(frozen=True)
@@ -70,7 +82,11 @@ class CurvatureResult:
     degenerate:
         uint8 ``(N,)``; bit ``i`` is set when the neighbourhood of field ``i`` was degenerate:
         rank < 2 (all points at one place, duplicates only, or on a line) or fewer points
-        available than asked (the whole cloud was used).
+        available than asked (the whole cloud was used). Bit 7
+        (:data:`~casl_core.geometry.degenerate.DUPLICATE_BIT`, value 128) is set on points
+        that share their exact position with another point: duplicates are collapsed before
+        the neighbour search (each position searched once, counted with its copies, so the
+        values are those of the full cloud) and the values given back to every copy.
     normals:
         float32 ``(N, 3)`` unit normals from the finest scale, oriented away from the centroid.
     mean_neighbors:
@@ -81,43 +97,6 @@ class CurvatureResult:
     degenerate: np.ndarray
     normals: np.ndarray
     mean_neighbors: dict[str, float]
-
-
-@dataclass(frozen=True)
-class _Backend:
-    """Where the moment math runs: NumPy (``torch_device`` None) or torch on a device."""
-
-    torch_device: Any = None
-
-    def put(self, a: np.ndarray):
-        if self.torch_device is None:
-            return a
-        import torch
-
-        return torch.from_numpy(np.ascontiguousarray(a)).to(self.torch_device)
-
-    def get(self, a) -> np.ndarray:
-        return a if self.torch_device is None or isinstance(a, np.ndarray) else a.cpu().numpy()
-
-
-def _resolve_device(device: str) -> _Backend:
-    """Map ``cpu``/``auto``/``cuda``/``cuda:N``/``torch-cpu`` to a backend, or raise ConfigError."""
-    text = device.strip().lower() if isinstance(device, str) else None
-    if text == "cpu" or (text == "auto" and _surely_no_cuda()):
-        return _Backend()
-    if text == "torch-cpu":
-        import torch
-
-        return _Backend(torch.device("cpu"))
-    from casl_core.device import resolve_device
-
-    dev = resolve_device(device)
-    return _Backend() if dev.type == "cpu" else _Backend(dev)
-
-
-def _surely_no_cuda() -> bool:
-    """True on Linux when no NVIDIA device node exists (saves importing torch for "auto")."""
-    return sys.platform.startswith("linux") and not any(Path("/dev").glob("nvidia[0-9]*"))
 
 
 def _validate_points(points: np.ndarray) -> np.ndarray:
@@ -198,7 +177,7 @@ def compute_curvature(
     """
     pts = _validate_points(points)
     ks = _validate_ks(ks)
-    backend = _resolve_device(device)
+    backend = resolve_backend(device)
     report(progress, "neighbours", 0, len(pts), "building the k-d tree")
     check_cancel(cancel)
     # Work in a spatially coherent order: neighbour queries and gathers then hit the cache.
@@ -206,12 +185,23 @@ def compute_curvature(
     rel = pts[order]
     del pts
     rel -= column_mean(rel)
-    index = KnnIndex(rel)
+    collapsed = collapse_duplicates(rel)
+    if collapsed is None:
+        index = KnnIndex(rel)
+        warn_if_degenerate(rel, len(rel), 0)
+    else:
+        # the k-d tree holds each position once, with its number of copies (no quadratic ties)
+        index = KnnIndex(collapsed.points, weights=np.bincount(collapsed.inverse))
+        warn_if_degenerate(collapsed.points, len(rel), int(collapsed.shared.sum()))
     if ks is None:
         names = list(DEFAULT_FIELDS)
-        return _run(rel, order, index, (DEFAULT_SCALES[0],), DEFAULT_SCALES[1:], names, backend, progress, cancel)
-    names = [curvature_field(k, exact=True) for k in ks]
-    return _run(rel, order, index, ks, (), names, backend, progress, cancel)
+        result = _run(rel, order, index, (DEFAULT_SCALES[0],), DEFAULT_SCALES[1:], names, backend, progress, cancel)
+    else:
+        names = [curvature_field(k, exact=True) for k in ks]
+        result = _run(rel, order, index, ks, (), names, backend, progress, cancel)
+    if collapsed is not None:
+        result.degenerate[order[collapsed.shared]] |= np.uint8(1 << DUPLICATE_BIT)
+    return result
 
 
 def _run(
@@ -221,7 +211,7 @@ def _run(
     point_ks: tuple[int, ...],
     cell_scales: tuple[int, ...],
     names: list[str],
-    backend: _Backend,
+    backend: Backend,
     progress: ProgressFn | None,
     cancel: CancelFn | None,
 ) -> CurvatureResult:
@@ -234,13 +224,13 @@ def _run(
     order; row ``i`` of it is input point ``order[i]``.
     """
     n = len(rel)
-    out = _Outputs(
+    out = Outputs(
         fields={name: np.empty(n, dtype=np.float32) for name in names},
         flags=np.zeros(n, dtype=np.uint8),
         normals=np.empty((n, 3), dtype=np.float32),
         sizes=np.zeros(len(names), dtype=np.float64),
     )
-    dev_points = backend.put(np.ascontiguousarray(rel.T))
+    dev_points = backend.put(np.ascontiguousarray(index.points.T))
     workers = 1 if backend.torch_device is not None else max(1, min(8, len(os.sched_getaffinity(0))))
     chunks = list(chunk_rows(n, max(max(point_ks), CELLS_QUERIED)))
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -252,7 +242,7 @@ def _run(
             # queued first, so a worker starts on them at once
             coarse = [pool.submit(build_level, rel, s, g) for s, g in zip(cell_scales[1:], guesses[1:])]
         point_jobs = [
-            (rows, pool.submit(_chunk_points, rel[rows], dev_points, index, point_ks, backend)) for rows in chunks
+            (rows, pool.submit(chunk_points, rel[rows], dev_points, index, point_ks, backend)) for rows in chunks
         ]
         cell_jobs: list[tuple[slice, Future]] = []
         cell_value_jobs: list[tuple[int, PyramidLevel, list[tuple[slice, Future]]]] = []
@@ -270,20 +260,20 @@ def _run(
             per_point = [(lv, cells) for lv, cells in zip(levels, dev_cells) if lv.scale < PER_CELL_SCALE]
             if per_point:
                 cell_jobs = [
-                    (rows, pool.submit(_chunk_cells, rel[rows], rows, levels[0], per_point, backend)) for rows in chunks
+                    (rows, pool.submit(chunk_cells, rel[rows], rows, levels[0], per_point, backend)) for rows in chunks
                 ]
             for offset, (lv, cells) in enumerate(zip(levels, dev_cells)):
                 if lv.scale >= PER_CELL_SCALE:
                     bit = len(point_ks) + offset
-                    cell_value_jobs.append((bit, lv, _submit_per_cell(pool, lv, cells, levels[0], backend)))
-        tally = _Tally(
+                    cell_value_jobs.append((bit, lv, submit_per_cell(pool, lv, cells, levels[0], backend)))
+        tally = Tally(
             progress, cancel, n, len(chunks) * (1 + bool(cell_jobs)) + sum(len(jobs) for _, _, jobs in cell_value_jobs)
         )
-        _collect(out, point_jobs, 0, backend, tally)
+        collect(out, point_jobs, 0, backend, tally)
         if cell_jobs:
-            _collect(out, cell_jobs, len(point_ks), backend, tally)
+            collect(out, cell_jobs, len(point_ks), backend, tally)
         for bit, level, jobs in cell_value_jobs:
-            _store_per_cell(out, bit, level, levels[0], jobs, tally)
+            store_per_cell(out, bit, level, levels[0], jobs, tally)
     _orient_normals(out.normals, rel)
     for name in names:
         out.fields[name][order] = out.fields[name].copy()
@@ -291,147 +281,6 @@ def _run(
     out.normals[order] = out.normals.copy()
     mean_sizes = {name: float(s / n) for name, s in zip(names, out.sizes)}
     return CurvatureResult(fields=out.fields, degenerate=out.flags, normals=out.normals, mean_neighbors=mean_sizes)
-
-
-@dataclass
-class _Outputs:
-    """Result arrays being filled chunk by chunk (spatial order)."""
-
-    fields: dict[str, np.ndarray]
-    flags: np.ndarray
-    normals: np.ndarray
-    sizes: np.ndarray
-
-
-@dataclass
-class _Tally:
-    """Chunks done out of all passes, reported in points so the bar ends at the cloud's size."""
-
-    progress: ProgressFn | None
-    cancel: CancelFn | None
-    points: int
-    total: int
-    done: int = 0
-
-    def step(self) -> None:
-        self.done += 1
-        report(
-            self.progress,
-            "curvature",
-            self.points if self.done == self.total else self.done * self.points // self.total,
-            self.points,
-        )
-
-
-def _collect(out: _Outputs, jobs: list[tuple[slice, Future]], first_bit: int, backend: _Backend, tally: _Tally) -> None:
-    """Store finished chunks in order; on cancel, drop the queued ones and raise."""
-    names = list(out.fields)
-    for rows, result in _finished(jobs, tally.cancel):
-        for offset, (sv, size, short) in enumerate(result):
-            bit = first_bit + offset
-            out.fields[names[bit]][rows] = backend.get(sv.curvature)
-            out.flags[rows] |= (backend.get(sv.rank_deficient) | short).astype(np.uint8) << np.uint8(bit)
-            out.sizes[bit] += size
-            if sv.normals is not None:
-                out.normals[rows] = backend.get(sv.normals)
-        tally.step()
-
-
-def _finished(jobs: list[tuple[slice, Future]], cancel: CancelFn | None) -> Iterator[tuple[slice, Any]]:
-    """Each job's rows and result, in order; on cancel or any error the queued jobs are dropped."""
-    try:
-        for rows, job in jobs:
-            check_cancel(cancel)
-            yield rows, job.result()
-    except BaseException:
-        for _, job in jobs:
-            job.cancel()
-        raise
-
-
-def _chunk_points(
-    queries: np.ndarray, dev_points: Any, index: KnnIndex, point_ks: tuple[int, ...], backend: _Backend
-) -> list[tuple[SurfaceVariation, float, np.ndarray | bool]]:
-    """Surface variation of one chunk at the exact k-NN scales, with summed sizes and shortfalls."""
-    n = len(index)
-    k_used = [min(k, n) for k in point_ks]
-    _, idx = index.query(queries, max(k_used))
-    covs = point_covariances(dev_points, backend.put(queries), backend.put(idx), k_used)
-    return [
-        (surface_variation(cov, normals=i == 0), float(min(k, n) * len(queries)), k > n)
-        for i, (cov, k) in enumerate(zip(covs, point_ks))
-    ]
-
-
-def _submit_per_cell(
-    pool: ThreadPoolExecutor, level: PyramidLevel, cells: Any, anchor: PyramidLevel, backend: _Backend
-) -> list[tuple[slice, Future]]:
-    """Queue the surface variation of ``level``'s neighbourhood around each cell of ``anchor``.
-
-    ``anchor`` is the finest grid of the pyramid (about 4 points a cell); the points of
-    one of its cells share the value computed at the cell's centroid. The centroid's
-    cells are ranked among the candidates of the ``level`` cell holding one of the
-    anchor cell's points.
-    """
-    member = np.empty(len(anchor.cells), dtype=np.int64)
-    member[anchor.cells.point_cell] = np.arange(len(anchor.cells.point_cell))
-    near = level.cells.point_cell[member]
-    centroids = anchor.cells.centroids
-    return [
-        (rows, pool.submit(_chunk_per_cell, centroids[rows], near[rows], level, cells, backend))
-        for rows in chunk_rows(len(centroids), CELLS_QUERIED)
-    ]
-
-
-def _chunk_per_cell(
-    centres: np.ndarray, near: np.ndarray, level: PyramidLevel, cells: Any, backend: _Backend
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(curvature, rank_deficient, points used)`` of ``level``'s neighbourhood of each centre."""
-    cidx = level.nearest_cells(centres, near)
-    cov, total = cell_covariances(cells, backend.put(cidx), float(level.scale))
-    sv = surface_variation(cov, normals=False)
-    return backend.get(sv.curvature), backend.get(sv.rank_deficient), backend.get(total)
-
-
-def _store_per_cell(
-    out: _Outputs, bit: int, level: PyramidLevel, anchor: PyramidLevel, jobs: list[tuple[slice, Future]], tally: _Tally
-) -> None:
-    """Gather ``level``'s per-cell chunks and give every point the value of its ``anchor`` cell."""
-    m = len(anchor.cells)
-    curvature = np.empty(m, dtype=np.float64)
-    deficient = np.empty(m, dtype=bool)
-    used = np.empty(m, dtype=np.float64)
-    for rows, (values, flags, sizes) in _finished(jobs, tally.cancel):
-        curvature[rows], deficient[rows], used[rows] = values, flags, sizes
-        tally.step()
-    own = anchor.cells.point_cell
-    n = len(own)
-    short = used[own] < 0.5 * level.scale if n >= level.scale else True
-    out.fields[list(out.fields)[bit]][:] = curvature[own]
-    out.flags |= (deficient[own] | short).astype(np.uint8) << np.uint8(bit)
-    out.sizes[bit] += float(used[own].sum())
-
-
-def _chunk_cells(
-    queries: np.ndarray,
-    rows: slice,
-    anchor: PyramidLevel,
-    levels: list[tuple[PyramidLevel, Any]],
-    backend: _Backend,
-) -> list[tuple[SurfaceVariation, float, np.ndarray | bool]]:
-    """Surface variation of one chunk at each per-point voxel-pyramid scale.
-
-    ``anchor`` is the finest grid; the query points are its points ``rows``.
-    """
-    n = len(anchor.cells.point_cell)
-    out = []
-    for level, cells in levels:
-        cidx = level.nearest_cells(queries, level.cells.point_cell[rows])
-        cov, total = cell_covariances(cells, backend.put(cidx), float(level.scale))
-        total = backend.get(total)
-        short = total < 0.5 * level.scale if n >= level.scale else True
-        out.append((surface_variation(cov, normals=False), float(total.sum()), short))
-    return out
 
 
 #: A cloud whose own surface variation is below this is treated as one sheet (a single

@@ -82,6 +82,26 @@ def point_covariances(columns: Array, centres: Array, idx: Array, ks: Sequence[i
     return out
 
 
+def weighted_point_covariances(columns: Array, centres: Array, idx: Array, take: Array) -> tuple[Array, Array]:
+    """Covariances of weighted neighbourhoods: neighbour ``j`` of centre ``c`` counts ``take[c, j]`` times.
+
+    With distinct positions standing for several coincident points, taking each position's
+    copies nearest first until ``k`` (``take = clip(k - copies before, 0, copies)``) gives the
+    same covariance as the ``k`` nearest points of the full cloud.
+
+    Returns
+    -------
+    tuple
+        ``(C, 6)`` covariances about the weighted mean and the ``(C,)`` weight totals.
+    """
+    xp = _xp(columns)
+    xyz = [gather(columns[c], idx) - centres[:, c, None] for c in range(3)]
+    count = take.sum(1)
+    weighted = [take * a for a in xyz]
+    sums = [w.sum(1) for w in weighted] + [_dot(weighted[i], xyz[j], xp) for i, j in SYM6_PAIRS]
+    return _covariance(sums, count, xp), count
+
+
 def cell_covariances(raw: Array, idx: Array, target: float) -> tuple[Array, Array]:
     """Covariance of the nearest cells around each centre, filled up to ``target`` points.
 

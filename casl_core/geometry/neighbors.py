@@ -27,10 +27,16 @@ class KnnIndex:
     ----------
     points:
         ``(M, 3)`` float64 coordinates to search among.
+    weights:
+        Optional ``(M,)`` int64 multiplicities: each indexed position stands for that many
+        coincident points (see :mod:`casl_core.geometry.degenerate`); ``None`` means 1 each.
     """
 
-    def __init__(self, points: np.ndarray) -> None:
+    def __init__(self, points: np.ndarray, weights: np.ndarray | None = None) -> None:
         self.points = points
+        self.weights = weights
+        #: Number of points the index stands for (``M`` without weights).
+        self.total = len(points) if weights is None else int(weights.sum())
         self._tree = cKDTree(points, leafsize=32, balanced_tree=False, compact_nodes=True)
 
     def __len__(self) -> int:
