@@ -109,7 +109,7 @@ class ScanVerdict:
         rate = f"{100 * (self.false_alarm_rate or 0):.2g} % false alarms"
         head = f"({self.scorer}, {rate})"
         if self.status is VerdictStatus.OUT_OF_DISTRIBUTION:
-            return f"OUT OF DISTRIBUTION {head}: {self.share_above:.0%} of points above threshold"
+            return f"OUT OF DISTRIBUTION {head}: {100 * self.share_above:.0f} % of points above threshold"
         if self.status is VerdictStatus.PASS:
             return f"PASS {head}"
         n = len(self.regions)
