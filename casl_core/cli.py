@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from casl_core import __version__
+from casl_core.cli_calibrate import add_calibrate_verb
 from casl_core.cli_data import add_data_verbs
 from casl_core.cli_model import add_eval_model_options, add_model_verbs, eval_scorer
 from casl_core.errors import CaslError
@@ -126,7 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="evaluate a method on a data set with the published protocol",
         description="Score every test sample of a data set (Real3D-AD, Anomaly-ShapeNet, "
         "MVTec 3D-AD or a plain train/ + test/ folder) and print object and point AUROC per "
-        "category and their unweighted mean. RESULTS.json also holds AUPR, point F1-max and, "
+        "category and their unweighted mean, beside the verdicts at calibrated thresholds: how "
+        "many good test scans FAIL, how many defective ones PASS, and the share of defective "
+        "scans whose top region overlaps the defect. RESULTS.json also holds AUPR, point F1-max and, "
         "for MVTec, AUPRO at FPR 0.3.",
     )
     p.add_argument("--root", required=True, help="data-set root folder")
@@ -151,6 +154,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--k", type=int, nargs="+", metavar="K", help="curvature with exact k-NN at these sizes")
     add_eval_model_options(p)
+    p.add_argument(
+        "--calibration",
+        metavar="CAL.json",
+        help="verdicts at this calibration's thresholds (casl calibrate); default: a CASL checkpoint's "
+        "own, else one learnt on each category's train split",
+    )
     p.add_argument("--out", required=True, help="RESULTS.json to write")
     p.add_argument(
         "--scores-dir",
@@ -174,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_model_verbs(verbs)
     add_data_verbs(verbs)
+    add_calibrate_verb(verbs)
     return parser
 
 
@@ -265,11 +275,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
         from casl_core.io.guard import check_outside
 
         check_outside(args.scores_dir, [args.root], "--scores-dir")
+    from casl_core.cli_model import _calibration_arg
+
     cats = [c.strip() for c in args.categories.split(",") if c.strip()] if args.categories else None
+    calibration = _calibration_arg(args)
     bar = _Bar(not args.quiet and sys.stderr.isatty())
     try:
         results = evaluate(
-            args.root, scorer, layout=args.layout, categories=cats, scores_dir=args.scores_dir, progress=bar
+            args.root,
+            scorer,
+            layout=args.layout,
+            categories=cats,
+            scores_dir=args.scores_dir,
+            calibration=calibration,
+            progress=bar,
         )
     finally:
         bar.close()

@@ -138,12 +138,20 @@ def add_model_verbs(verbs: argparse._SubParsersAction) -> None:
         "infer",
         help="score scans with a fine-tuned checkpoint",
         description="Score every point of each file: write <stem>.ply with the scalar_casl_score "
-        "property and <stem>_casl_score.npy (float32, file point order) into --out-dir, and "
-        "object_scores.csv.",
+        "property (and scalar_casl_score_norm, 0.5 at the threshold, when calibrated) and "
+        "<stem>_casl_score.npy (float32, file point order) into --out-dir, and object_scores.csv "
+        "with each file's verdict at the checkpoint's calibrated thresholds (PASS, FAIL, "
+        "OUT_OF_DISTRIBUTION or NOT_CALIBRATED).",
     )
     p.add_argument("files", nargs="+", metavar="FILE", help="scan files")
     p.add_argument("--checkpoint", required=True, help=_CHECKPOINT_HELP)
     p.add_argument("--out-dir", required=True, help="folder for the outputs")
+    p.add_argument(
+        "--calibration",
+        metavar="CAL.json",
+        help="verdicts at this calibration's thresholds (from casl calibrate --method casl) instead of "
+        "the checkpoint's; without either, each verdict is 'not calibrated'",
+    )
     p.add_argument(
         "--chunk-points",
         type=int,
@@ -195,6 +203,8 @@ class _TrainPrinter:
             extra = f"  val point AUROC {val:.4f}" if val is not None else ""
             saved = f"  ({p.message})" if p.message else ""
             print(f"epoch {p.epoch}/{p.epochs}  loss {p.loss:.5f}{extra}{saved}", file=sys.stderr, flush=True)
+        elif p.phase == "calibrate":
+            print(f"calibrated {p.message}", file=sys.stderr, flush=True)
         elif p.phase == "train" and not self.quiet and sys.stderr.isatty():
             self._bar(p)
 
@@ -335,6 +345,7 @@ def cmd_infer(args: argparse.Namespace) -> int:
             rank=ctx.rank,
             world_size=ctx.world_size,
             chunk_points=args.chunk_points,
+            calibration=_calibration_arg(args),
         )
         if ctx.distributed:
             gathered: list = [None] * ctx.world_size
@@ -346,6 +357,7 @@ def cmd_infer(args: argparse.Namespace) -> int:
             _write_summary(free_name(Path(args.out_dir) / "object_scores.csv", args.files), records)
             for r in records:
                 print(f"{r.source}: {r.points:,} points, object score {r.object_score:.4f} -> {r.scan_out}")
+                print(f"  {r.verdict_text}")
     finally:
         shutdown_distributed(ctx)
     return 0
@@ -354,7 +366,32 @@ def cmd_infer(args: argparse.Namespace) -> int:
 def _write_summary(path: Path, records) -> None:
     text = io.StringIO()
     writer = csv.writer(text)
-    writer.writerow(["file", "points", "object_score", "scan", "scores"])
+    writer.writerow(["file", "points", "object_score", "scan", "scores"] + list(_VERDICT_COLUMNS))
     for r in records:
-        writer.writerow([r.source, r.points, f"{r.object_score:.9g}", r.scan_out, r.scores_out])
+        row = [r.source, r.points, f"{r.object_score:.9g}", r.scan_out, r.scores_out]
+        writer.writerow(row + ["" if getattr(r, c) is None else _cell(getattr(r, c)) for c in _VERDICT_COLUMNS])
     atomic_write_bytes(path, text.getvalue().encode())
+
+
+_VERDICT_COLUMNS = (
+    "verdict",
+    "verdict_text",
+    "false_alarm_rate",
+    "object_threshold",
+    "share_above",
+    "regions",
+    "top_region_points",
+)
+
+
+def _cell(value) -> str:
+    return f"{value:.9g}" if isinstance(value, float) else str(value)
+
+
+def _calibration_arg(args: argparse.Namespace):
+    """The calibration read from ``--calibration`` (``None`` when not given)."""
+    if not getattr(args, "calibration", None):
+        return None
+    from casl_core.inspection.calibration import read_calibration
+
+    return read_calibration(args.calibration)

@@ -45,3 +45,7 @@ class ConfigError(CaslError):
 
 class Cancelled(CaslError):
     """Long work stopped because its cancel callable asked it to."""
+
+
+class CalibrationError(CaslError):
+    """A calibration file or a calibration stored in a checkpoint is missing, malformed or unusable."""

@@ -1,8 +1,11 @@
 """Batch inference: score files with a fine-tuned CASL checkpoint and write the results.
 
-Each file gives ``<stem>.ply`` (the scan with ``scalar_casl_score``) and
-``<stem>_casl_score.npy``; an output that is one of the inputs is named
-``<stem>_scored...`` instead (see :func:`output_names`); the scoring itself is :mod:`casl_core.scorers.casl`.
+Each file gives ``<stem>.ply`` (the scan with ``scalar_casl_score``, and
+``scalar_casl_score_norm`` when calibrated) and ``<stem>_casl_score.npy``; an output that is
+one of the inputs is named ``<stem>_scored...`` instead (see :func:`output_names`); the
+scoring itself is :mod:`casl_core.scorers.casl`. Each file also gets a verdict
+(:mod:`casl_core.inspection.verdict`) at the checkpoint's calibrated thresholds, or at those
+of a calibration given; without either it is "not calibrated".
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import numpy as np
 
 from casl_core.atomic import atomic_write_bytes
 from casl_core.errors import ConfigError
+from casl_core.inspection.calibration import Calibration
+from casl_core.inspection.verdict import ScanVerdict, VerdictStatus, scan_verdict
 from casl_core.io.guard import free_name
 from casl_core.progress import CancelFn, ProgressFn, check_cancel, report
 from casl_core.scorers.casl import DEFAULT_CHUNK_POINTS, SCORE_FIELD, infer_scan, load_model
@@ -25,13 +30,25 @@ from casl_core.scorers.casl import DEFAULT_CHUNK_POINTS, SCORE_FIELD, infer_scan
 
 @dataclass(frozen=True)
 class InferRecord:
-    """One scored file: where its outputs went and its object score."""
+    """One scored file: where its outputs went, its object score and its verdict.
+
+    ``verdict`` is the :class:`~casl_core.inspection.verdict.VerdictStatus` value and
+    ``verdict_text`` the line for people; the threshold and region fields are those of
+    :class:`~casl_core.inspection.verdict.ScanVerdict` (``None``/0 when not calibrated).
+    """
 
     source: str
     points: int
     object_score: float
     scan_out: str
     scores_out: str
+    verdict: str = VerdictStatus.NOT_CALIBRATED.value
+    verdict_text: str = "not calibrated"
+    false_alarm_rate: float | None = None
+    object_threshold: float | None = None
+    share_above: float | None = None
+    regions: int = 0
+    top_region_points: int = 0
 
 
 def output_names(files: Sequence[Path], out_dir: Path) -> list[tuple[Path, Path]]:
@@ -82,12 +99,14 @@ def infer_files(
     rank: int = 0,
     world_size: int = 1,
     chunk_points: int = DEFAULT_CHUNK_POINTS,
+    calibration: Calibration | None = None,
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
 ) -> list[InferRecord]:
     """Score files and write ``<stem>.ply`` (with ``scalar_casl_score``) and ``<stem>_casl_score.npy``.
 
-    With ``world_size > 1`` this process scores ``files[rank::world_size]`` only.
+    With ``world_size > 1`` this process scores ``files[rank::world_size]`` only. Verdicts use
+    ``calibration`` when given (a CASL one), else the checkpoint's.
 
     Raises
     ------
@@ -101,6 +120,9 @@ def infer_files(
     names = output_names(paths, target)
     target.mkdir(parents=True, exist_ok=True)
     model = load_model(checkpoint, device)
+    if calibration is not None and calibration.scorer != "casl":
+        raise ConfigError(f"the calibration given is for scorer {calibration.scorer!r}, not casl")
+    cal = calibration if calibration is not None else model.calibration
     records = []
     mine = list(range(rank, len(paths), world_size))
     for done, i in enumerate(mine):
@@ -109,8 +131,30 @@ def infer_files(
         scan = read_scan(paths[i])
         result = infer_scan(model, scan, chunk_points=chunk_points, cancel=cancel)
         scan_out, npy_out = names[i]
-        write_scan(result.scan, scan_out)
+        scored = result.scan if cal is None else cal.apply(result.scan)
+        verdict = scan_verdict(
+            scored, {} if cal is None else {"casl": cal}, object_scores={"casl": result.object_score}
+        )
+        write_scan(scored, scan_out)
         write_scores_npy(npy_out, result.point_scores)
-        records.append(InferRecord(str(paths[i]), len(scan), result.object_score, str(scan_out), str(npy_out)))
+        records.append(_record(str(paths[i]), len(scan), result.object_score, str(scan_out), str(npy_out), verdict))
     report(progress, "files", len(mine), len(mine))
     return records
+
+
+def _record(source: str, points: int, obj: float, scan_out: str, scores_out: str, verdict: ScanVerdict) -> InferRecord:
+    calibrated = verdict.calibrated
+    return InferRecord(
+        source,
+        points,
+        obj,
+        scan_out,
+        scores_out,
+        verdict=verdict.status.value,
+        verdict_text=verdict.text,
+        false_alarm_rate=verdict.false_alarm_rate,
+        object_threshold=verdict.object_threshold,
+        share_above=verdict.share_above if calibrated else None,
+        regions=len(verdict.regions),
+        top_region_points=verdict.top_region.size if verdict.top_region is not None else 0,
+    )

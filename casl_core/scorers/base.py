@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -43,4 +43,26 @@ class Scorer(Protocol):
 
     def for_category(self, category: str) -> Scorer:
         """The scorer to use on one data-set category (itself, or that category's model)."""
+        ...  # pragma: no cover - protocol
+
+
+@runtime_checkable
+class ReferenceScorer(Scorer, Protocol):
+    """A scorer that compares scans with references (good scans or CAD of the same part).
+
+    Calibration scores the normal scans, and a normal scan that is also one of the scorer's
+    references must not be compared with itself (its deviation would be zero everywhere and
+    the threshold learnt far too low). :func:`casl_core.inspection.calibration.calibrate`
+    therefore scores each normal scan (and its augmented copies) with
+    ``scorer.without_reference(source)``.
+
+    ``without_reference(source)`` returns the same scorer with every reference read from the
+    file ``source`` left out; references are matched by resolved path
+    (``Path(ref).resolve() == Path(source).resolve()``) or by identical file contents, and a
+    ``source`` that is no reference returns the scorer unchanged (``self`` is fine). It raises
+    :class:`~casl_core.errors.ConfigError` when no reference would remain.
+    """
+
+    def without_reference(self, source: str) -> Scorer:
+        """The scorer without the reference(s) read from ``source`` (see the class docstring)."""
         ...  # pragma: no cover - protocol

@@ -21,9 +21,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from casl_core.errors import CheckpointError, ConfigError
+from casl_core.errors import CalibrationError, CheckpointError, ConfigError
 from casl_core.fields import CASL_SCORE
 from casl_core.geometry import DEFAULT_FIELDS
+from casl_core.inspection.calibration import Calibration
 from casl_core.progress import CancelFn, ProgressFn, check_cancel, report
 from casl_core.scan import Scan
 from casl_core.scorers.base import ScanScores
@@ -51,12 +52,16 @@ class CaslModel:
         Its safetensors file.
     device:
         Where it runs.
+    calibration:
+        The thresholds stored with the checkpoint at the end of fine-tuning, or ``None``
+        (a checkpoint without them is "not calibrated").
     """
 
     net: torch.nn.Module
     info: CheckpointInfo
     path: Path
     device: torch.device
+    calibration: Calibration | None = None
 
 
 def load_model(checkpoint: str | os.PathLike[str], device: str = "auto", *, allow_pretrain: bool = False) -> CaslModel:
@@ -86,7 +91,26 @@ def load_model(checkpoint: str | os.PathLike[str], device: str = "auto", *, allo
         net.load_state_dict(ckpt.state_dict)
     except (RuntimeError, ConfigError) as exc:
         raise CheckpointError(f"{ckpt.path}: weights do not fit the CASL model: {str(exc).splitlines()[0]}") from None
-    return CaslModel(net=net.to(target).eval(), info=ckpt.info, path=ckpt.path, device=target)
+    calibration = checkpoint_calibration(ckpt.info, ckpt.path)
+    return CaslModel(net=net.to(target).eval(), info=ckpt.info, path=ckpt.path, device=target, calibration=calibration)
+
+
+def checkpoint_calibration(info: CheckpointInfo, path: Path) -> Calibration | None:
+    """The CASL calibration stored in a checkpoint's description, or ``None`` when it has none.
+
+    Raises
+    ------
+    CalibrationError
+        Naming the checkpoint, when the stored calibration is malformed or not a CASL one.
+    """
+    if info.calibration is None:
+        return None
+    from casl_core.inspection.calibration_io import from_json
+
+    cal = from_json(info.calibration, f"{path}: calibration")
+    if cal.scorer != "casl":
+        raise CalibrationError(f"{path}: the stored calibration is for scorer {cal.scorer!r}, not casl")
+    return cal
 
 
 def scan_curvature(
@@ -218,6 +242,11 @@ class CaslScorer:
         self.top_fraction = top_fraction
         self.chunk_points = chunk_points
         self._model = None if self.checkpoint.is_dir() else load_model(self.checkpoint, device)
+
+    @property
+    def calibration(self) -> Calibration | None:
+        """The loaded checkpoint's calibration (``None`` when it has none, or for a folder of checkpoints)."""
+        return None if self._model is None else self._model.calibration
 
     def for_category(self, category: str) -> CaslScorer:
         """The scorer of one category: itself for a single checkpoint, ``<folder>/<category>.safetensors`` else.

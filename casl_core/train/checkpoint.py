@@ -101,6 +101,10 @@ class CheckpointInfo:
         Options of the run (learning rate, batch size, Norm-AS settings, seed, ...).
     version:
         casl version that wrote it.
+    calibration:
+        The model's thresholds learnt from normal data at the end of fine-tuning, as the
+        JSON document of :mod:`casl_core.inspection.calibration_io`; ``None`` for a checkpoint
+        written before calibration existed or not calibrated (it scores, but gives no verdict).
     """
 
     kind: str
@@ -113,6 +117,7 @@ class CheckpointInfo:
     metrics: dict[str, float] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
     version: str = __version__
+    calibration: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The description document, with ``format`` and ``format_version`` keys."""

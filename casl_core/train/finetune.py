@@ -27,6 +27,10 @@ become the output checkpoint. With a single scan, validation samples come from t
 with their own seeds (noted as a warning). When no validation sample labels any point (missing
 patches only, on scans sparser than the rim width) there is no metric, every epoch is saved,
 and a warning says so.
+
+At the end, the saved checkpoint is calibrated on the held-out scans and augmented copies of
+the normal scans (:mod:`casl_core.train.calibrate_model`); its thresholds are stored in the
+checkpoint's description and reported as a ``"calibrate"`` progress.
 """
 
 from __future__ import annotations
@@ -49,7 +53,15 @@ from casl_core.train.checkpoint import CheckpointInfo, read_safetensors_doc, ref
 from casl_core.train.data import PreparedScan, ScanCache, curvature_matrix, data_fingerprint, find_scan_files
 from casl_core.train.distributed import DistContext, init_distributed, step_share, steps_per_epoch
 from casl_core.train.labelled import LabelledInput, labelled_clouds
-from casl_core.train.loop import LoopOptions, Run, StepBatch, TrainProgressFn, TrainResult, run_training
+from casl_core.train.loop import (
+    LoopOptions,
+    Run,
+    StepBatch,
+    TrainProgress,
+    TrainProgressFn,
+    TrainResult,
+    run_training,
+)
 from casl_core.train.options import FinetuneOptions
 from casl_core.train.resume import resume_path
 from casl_core.train.start import build_model, curvature_device, note, prepare_scans
@@ -347,4 +359,23 @@ def finetune(
         },
         notes=notes,
     )
-    return run_training(task, run, resume=resume, progress=progress, cancel=cancel)
+    result = run_training(task, run, resume=resume, progress=progress, cancel=cancel)
+    if ctx.is_main:
+        from casl_core.train.calibrate_model import calibrate_checkpoint
+
+        held = [prepared[i].path for i in val_idx if i not in set(train_idx)]
+        cal = calibrate_checkpoint(
+            result.checkpoint,
+            held,
+            [prepared[i].path for i in train_idx],
+            device=str(ctx.device),
+            seed=options.seed,
+            cancel=cancel,
+        )
+        if progress is not None:
+            progress(
+                TrainProgress(
+                    options.epochs, options.epochs, 0, 0, float("nan"), phase="calibrate", message=cal.summary()
+                )
+            )
+    return result

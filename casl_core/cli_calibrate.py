@@ -1,0 +1,156 @@
+"""``casl calibrate``: learn a scorer's thresholds from a folder of good scans.
+
+``casl calibrate --method M --normal DIR [--checkpoint CKPT] [--reference REF ...]
+[--false-alarm-rate R] --out CAL.json`` scores every normal scan (and augmented copies of
+each, :mod:`casl_core.inspection.calibration`) and writes the calibration JSON that
+``casl eval --calibration`` and ``casl infer --calibration`` read. :func:`make_scorer` builds
+the scorer of a method from command-line arguments, for this verb and ``eval``.
+
+The deviation scorer (``--method deviation``) is found by name: the module
+``casl_core.scorers.deviation`` must provide ``scorer_from_references(references, *, device)``
+returning a :class:`~casl_core.scorers.base.ReferenceScorer`; the normal scans that are also
+references are scored leave-one-out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+
+from casl_core.errors import ConfigError
+
+#: Methods ``casl calibrate`` knows.
+METHODS = ("curvature", "casl", "deviation")
+_DEVIATION_MODULE = "casl_core.scorers.deviation"
+
+
+def add_calibrate_verb(verbs: argparse._SubParsersAction) -> None:
+    """Add the ``calibrate`` verb to ``casl``'s sub-parsers."""
+    from casl_core.inspection.calibration import DEFAULT_COPIES, DEFAULT_FALSE_ALARM_RATE, DEFAULT_OBJECT_MARGIN
+
+    p = verbs.add_parser(
+        "calibrate",
+        help="learn a scorer's thresholds from good scans",
+        description="Score a folder of good (normal) scans and augmented copies of each, and write "
+        "the scorer's calibration: the point threshold at the chosen false-alarm rate, the object "
+        "threshold (largest normal object score plus a margin), and the parameters of the "
+        "normalised score (0.5 at the threshold). casl eval and casl infer give verdicts with it.",
+    )
+    p.add_argument("--method", required=True, choices=METHODS, help="the scorer to calibrate")
+    p.add_argument(
+        "--normal",
+        required=True,
+        nargs="+",
+        metavar="DIR",
+        help="folders of good scans (searched recursively; a category folder is read from its train/)",
+    )
+    p.add_argument("--checkpoint", help="with --method casl: the fine-tuned checkpoint")
+    p.add_argument(
+        "--reference", nargs="+", metavar="REF", help="with --method deviation: reference scans or CAD meshes"
+    )
+    p.add_argument(
+        "--false-alarm-rate",
+        type=float,
+        default=DEFAULT_FALSE_ALARM_RATE,
+        metavar="R",
+        help=f"share of normal points allowed above the point threshold (default: {DEFAULT_FALSE_ALARM_RATE:g})",
+    )
+    p.add_argument(
+        "--object-margin",
+        type=float,
+        default=DEFAULT_OBJECT_MARGIN,
+        help="object threshold = max + margin * (max - median) of the normal object scores "
+        f"(default: {DEFAULT_OBJECT_MARGIN:g})",
+    )
+    p.add_argument(
+        "--copies",
+        type=int,
+        default=DEFAULT_COPIES,
+        help=f"augmented copies scored per normal scan (default: {DEFAULT_COPIES})",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the augmented copies (default: 0)")
+    p.add_argument("--out", required=True, metavar="CAL.json", help="calibration file to write")
+    p.add_argument("--device", default="auto", help="'auto', 'cpu', 'cuda' or 'cuda:N' (default: auto)")
+    p.set_defaults(func=cmd_calibrate)
+
+
+def make_scorer(
+    method: str,
+    *,
+    checkpoint: str | None = None,
+    references: list[str] | None = None,
+    device: str = "auto",
+    fusion: str = "mean",
+    ks: list[int] | None = None,
+):
+    """The :class:`~casl_core.scorers.base.Scorer` of a method.
+
+    Raises
+    ------
+    ConfigError
+        On an unknown method, a missing ``--checkpoint``/``--reference``, or a method this
+        build does not have.
+    """
+    if method == "curvature":
+        from casl_core.scorers.curvature import CurvatureBaseline
+
+        return CurvatureBaseline(fusion=fusion, ks=ks, device="cpu" if device == "auto" else device)
+    if method == "casl":
+        if not checkpoint:
+            raise ConfigError("--method casl needs --checkpoint PATH (a fine-tuned checkpoint)")
+        from casl_core.scorers.casl import CaslScorer
+
+        return CaslScorer(checkpoint, device)
+    if method == "deviation":
+        return _deviation_scorer(references, device)
+    raise ConfigError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+
+
+def _deviation_scorer(references: list[str] | None, device: str):
+    if importlib.util.find_spec(_DEVIATION_MODULE) is None:
+        raise ConfigError("--method deviation: the deviation scorer is not available in this casl")
+    module = importlib.import_module(_DEVIATION_MODULE)
+    build = getattr(module, "scorer_from_references", None)
+    if build is None:
+        raise ConfigError(
+            f"--method deviation: {_DEVIATION_MODULE} has no scorer_from_references(); it cannot be calibrated here"
+        )
+    if not references:
+        raise ConfigError("--method deviation needs --reference REF ... (reference scans or CAD meshes)")
+    missing = [r for r in references if not Path(r).is_file()]
+    if missing:
+        raise ConfigError(f"reference file not found: {', '.join(missing)}")
+    return build(references, device=device)
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    """``casl calibrate``."""
+    from casl_core.cli import _Bar
+    from casl_core.inspection.calibration import calibrate, write_calibration
+    from casl_core.train.data import find_scan_files
+
+    out = Path(args.out)
+    if not out.parent.is_dir():
+        raise ConfigError(f"{out}: the output folder {out.parent} does not exist")
+    files = find_scan_files(args.normal)
+    scorer = make_scorer(args.method, checkpoint=args.checkpoint, references=args.reference, device=args.device)
+    bar = _Bar(not args.quiet and sys.stderr.isatty())
+    try:
+        cal = calibrate(
+            scorer,
+            files,
+            false_alarm_rate=args.false_alarm_rate,
+            object_margin=args.object_margin,
+            copies=args.copies,
+            seed=args.seed,
+            progress=bar,
+        )
+    finally:
+        bar.close()
+    write_calibration(out, cal)
+    print(cal.summary())
+    print(f"calibration written to {out}")
+    return 0
