@@ -248,6 +248,14 @@ class FusedScorer:
             object_score=object_score(fused, self.top_fraction),
         )
 
+    def without_reference(self, source: str) -> FusedScorer:
+        """The same fusion with ``source`` left out of every component that compares with references."""
+        components = [
+            c.without_reference(source) if callable(getattr(c, "without_reference", None)) else c  # type: ignore[attr-defined] # reference scorers only
+            for c in self.components
+        ]
+        return FusedScorer(components, self.params, top_fraction=self.top_fraction)
+
     def for_category(self, category: str) -> FusedScorer:
         """The same fusion over each component's scorer for ``category``."""
         return FusedScorer(

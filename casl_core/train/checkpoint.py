@@ -105,6 +105,9 @@ class CheckpointInfo:
         The model's thresholds learnt from normal data at the end of fine-tuning, as the
         JSON document of :mod:`casl_core.inspection.calibration_io`; ``None`` for a checkpoint
         written before calibration existed or not calibrated (it scores, but gives no verdict).
+    inspector:
+        The fused inspector fitted on this model (:mod:`casl_core.inspector`): fusion
+        parameters, references by path and SHA-256, and the fused calibration; ``None`` if none.
     """
 
     kind: str
@@ -118,6 +121,7 @@ class CheckpointInfo:
     training: dict[str, Any] = field(default_factory=dict)
     version: str = __version__
     calibration: dict[str, Any] | None = None
+    inspector: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The description document, with ``format`` and ``format_version`` keys."""
