@@ -11,6 +11,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -28,8 +29,8 @@ class _Bar:
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
-        self._bar = None
-        self._stage = None
+        self._bar: Any = None  # a tqdm bar while a stage runs (tqdm ships no type information)
+        self._stage: str | None = None
 
     def __call__(self, p: Progress) -> None:
         if not self.enabled:
@@ -197,6 +198,7 @@ def scan_info(scan) -> dict:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    """``casl info``: print a scan's format, size, fields and bounds; returns the exit status."""
     info = scan_info(_read(args.file, args.sample))
     if args.json:
         print(json.dumps(info))
@@ -219,13 +221,14 @@ def cmd_info(args: argparse.Namespace) -> int:
     if info["organized"] is not None:
         print(f"organized: {info['organized'][0]} x {info['organized'][1]}")
     lo, hi = info["bounds"]["min"], info["bounds"]["max"]
-    print("bounds:    " + "  ".join(f"{a}: {l:.6g} .. {h:.6g}" for a, l, h in zip("xyz", lo, hi)))
+    print("bounds:    " + "  ".join(f"{a}: {low:.6g} .. {high:.6g}" for a, low, high in zip("xyz", lo, hi)))
     if info["labels"]:
         print(f"anomalous: {info['anomalous_points']:,} labelled points")
     return 0
 
 
 def cmd_curvature(args: argparse.Namespace) -> int:
+    """``casl curvature``: write the scan with its multi-scale curvature fields; returns the exit status."""
     from casl_core.fields import curvature_fields
     from casl_core.geometry import add_curvature
     from casl_core.io import write_scan
@@ -243,6 +246,7 @@ def cmd_curvature(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    """``casl eval``: score a data set with one method and write its results; returns the exit status."""
     from casl_core.evaluate import evaluate
     from casl_core.scorers.curvature import CurvatureBaseline
 
@@ -266,6 +270,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    """``casl demo``: run the built-in demo and print its summary; returns the exit status."""
     from casl_core.demo import run_demo
 
     summary = run_demo(Path(args.out_dir), seed=args.seed, device=args.device)

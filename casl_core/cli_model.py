@@ -15,6 +15,7 @@ import io
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from casl_core.atomic import atomic_write_bytes
 from casl_core.errors import ConfigError
@@ -182,7 +183,7 @@ class _TrainPrinter:
 
     def __init__(self, quiet: bool, is_main: bool) -> None:
         self.quiet, self.is_main = quiet, is_main
-        self.bar = None
+        self.bar: Any = None  # a tqdm bar during an epoch (tqdm ships no type information)
 
     def __call__(self, p) -> None:
         if not self.is_main:

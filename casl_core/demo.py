@@ -144,10 +144,15 @@ def run_demo(
         object_score=scored.object_score,
         point_auroc=_auroc(labels, scored.point_scores),
         top_hits=(int(defect[top].sum()), k),
-        hotspot=tuple(float(v) for v in pts[top].mean(axis=0)),
-        defect_centre=tuple(float(v) for v in (pts[defect].mean(axis=0) if defect.any() else pts.mean(axis=0))),
+        hotspot=_xyz(pts[top].mean(axis=0)),
+        defect_centre=_xyz(pts[defect].mean(axis=0) if defect.any() else pts.mean(axis=0)),
         casl=casl,
     )
+
+
+def _xyz(v: np.ndarray) -> tuple[float, float, float]:
+    """A 3-vector as a tuple of Python floats."""
+    return float(v[0]), float(v[1]), float(v[2])
 
 
 def _auroc(labels: np.ndarray, scores: np.ndarray) -> float:

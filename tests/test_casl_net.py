@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from scipy.spatial import cKDTree
+from torch.nn import functional
 
 from casl_core.errors import ConfigError
 from casl_core.nn.casl_net import CaslBatch, CaslNet
@@ -105,7 +105,7 @@ def test_gradients_reach_every_parameter(beetle):
     batch = CaslBatch.from_scans([beetle[0]], [beetle[1]])
     out = net(batch)
     labels = torch.from_numpy((beetle[0][:, 0] > 0).astype(np.int64))
-    loss = (out.xyz - batch.points).abs().mean() + F.cross_entropy(out.logits, labels)
+    loss = (out.xyz - batch.points).abs().mean() + functional.cross_entropy(out.logits, labels)
     loss.backward()
     missing = [name for name, p in net.named_parameters() if p.grad is None or not bool(p.grad.abs().sum() > 0)]
     assert missing == []
@@ -127,7 +127,7 @@ def test_small_net_overfits_one_scan(beetle):
     for _ in range(50):
         optimizer.zero_grad()
         out = net(batch)
-        loss = F.cross_entropy(out.logits, labels) + (out.xyz - batch.points).abs().mean()
+        loss = functional.cross_entropy(out.logits, labels) + (out.xyz - batch.points).abs().mean()
         loss.backward()
         optimizer.step()
         losses.append(loss.item())

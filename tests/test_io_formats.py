@@ -250,7 +250,7 @@ def test_binary_and_ascii_stl_merge_shared_corners(tmp_path):
     tri = cow.points[cow.metadata.faces]
     facets = "".join(
         "facet normal 0 0 0\nouter loop\n"
-        + "".join("vertex %.9g %.9g %.9g\n" % tuple(v) for v in t)
+        + "".join(f"vertex {v[0]:.9g} {v[1]:.9g} {v[2]:.9g}\n" for v in t)
         + "endloop\nendfacet\n"
         for t in tri
     )

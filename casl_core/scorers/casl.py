@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -29,6 +30,9 @@ from casl_core.scan import Scan
 from casl_core.scorers.base import ScanScores
 from casl_core.scorers.pooling import DEFAULT_TOP_FRACTION, object_score
 from casl_core.train.checkpoint import CheckpointInfo, load_checkpoint
+
+if TYPE_CHECKING:
+    from casl_core.nn.casl_net import CaslNet
 
 #: Name of the per-point score field added to scored scans.
 SCORE_FIELD = CASL_SCORE
@@ -53,7 +57,7 @@ class CaslModel:
         Where it runs.
     """
 
-    net: torch.nn.Module
+    net: CaslNet
     info: CheckpointInfo
     path: Path
     device: torch.device

@@ -37,7 +37,7 @@ MIN_FRACTION = 0.005
 MAX_FRACTION = 0.05
 
 
-class DefectKind(str, enum.Enum):
+class DefectKind(enum.StrEnum):
     """The kinds of synthetic defect."""
 
     BULGE = "bulge"
