@@ -17,9 +17,11 @@ import numpy as np
 
 from casl_core import __version__
 from casl_core.cli_data import add_data_verbs
-from casl_core.cli_model import add_eval_model_options, add_model_verbs, eval_scorer
+from casl_core.cli_model import add_eval_model_options, add_model_verbs
 from casl_core.errors import CaslError
 from casl_core.progress import Progress
+from casl_core.scorers.base import Scorer
+from casl_core.scorers.registry import SCORERS, ScorerOptions, make_scorer
 
 EPILOG = "Run 'casl VERB --help' for the options of one verb."
 
@@ -129,12 +131,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder layout (default: detected from the root)",
     )
     p.add_argument("--categories", help="comma-separated subset of categories (default: all)")
+    methods = list(SCORERS)
     p.add_argument(
         "--method",
-        default="curvature",
-        choices=["curvature", "casl"],
-        help="scoring method: the training-free curvature baseline, or a fine-tuned CASL checkpoint "
-        "(default: curvature)",
+        default=methods[0],
+        choices=methods,
+        help="scoring method: "
+        + "; ".join(f"{e.name}: {e.description}" for e in SCORERS.values())
+        + f" (default: {methods[0]})",
     )
     p.add_argument(
         "--fusion",
@@ -245,15 +249,23 @@ def cmd_curvature(args: argparse.Namespace) -> int:
     return 0
 
 
+def eval_scorer(args: argparse.Namespace) -> Scorer:
+    """The scorer ``casl eval`` runs: ``--method`` looked up in the scorer registry, built from the options.
+
+    Raises
+    ------
+    ConfigError
+        For an option the method needs that is missing (``--checkpoint`` for ``casl``).
+    """
+    options = ScorerOptions(checkpoint=args.checkpoint, device=args.device, fusion=args.fusion, ks=args.k)
+    return make_scorer(args.method, options)
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     """``casl eval``: score a data set with one method and write its results; returns the exit status."""
     from casl_core.evaluate import evaluate
-    from casl_core.scorers.curvature import CurvatureBaseline
 
-    if args.method == "casl":
-        scorer = eval_scorer(args)
-    else:
-        scorer = CurvatureBaseline(fusion=args.fusion, ks=args.k, device=args.device)
+    scorer = eval_scorer(args)
     cats = [c.strip() for c in args.categories.split(",") if c.strip()] if args.categories else None
     bar = _Bar(not args.quiet and sys.stderr.isatty())
     try:

@@ -1,8 +1,8 @@
 """The model verbs of ``casl``: ``pretrain``, ``finetune``, ``infer``, and ``eval --method casl``.
 
 :func:`add_model_verbs` adds the verbs to the sub-parsers of :func:`casl_core.cli.build_parser`;
-:func:`add_eval_model_options` adds ``--checkpoint`` to ``eval`` and :func:`eval_scorer` builds the
-CASL scorer from its arguments. Every verb works unchanged under
+:func:`add_eval_model_options` adds ``--checkpoint`` to ``eval`` (the scorer itself comes from
+:mod:`casl_core.scorers.registry`). Every verb works unchanged under
 ``torchrun --nproc_per_node=N $(which casl) ...``: the ranks share the work, rank 0 writes
 checkpoints and prints.
 """
@@ -161,21 +161,6 @@ def add_eval_model_options(p: argparse.ArgumentParser) -> None:
         "--checkpoint",
         help="with --method casl: a fine-tuned checkpoint, or a folder of <category>.safetensors, one per category",
     )
-
-
-def eval_scorer(args: argparse.Namespace):
-    """The :class:`~casl_core.infer.CaslScorer` for ``eval --method casl --checkpoint PATH``.
-
-    Raises
-    ------
-    ConfigError
-        When ``--checkpoint`` is missing.
-    """
-    from casl_core.scorers.casl import CaslScorer
-
-    if not getattr(args, "checkpoint", None):
-        raise ConfigError("--method casl needs --checkpoint PATH (a fine-tuned checkpoint)")
-    return CaslScorer(args.checkpoint, args.device)
 
 
 class _TrainPrinter:

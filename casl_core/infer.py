@@ -16,8 +16,9 @@ import numpy as np
 
 from casl_core.atomic import atomic_write_bytes
 from casl_core.errors import ConfigError
+from casl_core.fields import CASL_SCORE
 from casl_core.progress import CancelFn, ProgressFn, check_cancel, report
-from casl_core.scorers.casl import DEFAULT_CHUNK_POINTS, SCORE_FIELD, infer_scan, load_model
+from casl_core.scorers.casl import DEFAULT_CHUNK_POINTS, infer_scan, load_model
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ def output_names(files: Sequence[Path], out_dir: Path) -> list[tuple[Path, Path]
     clash = sorted({s for s in stems if stems.count(s) > 1})
     if clash:
         raise ConfigError(f"several inputs are named {', '.join(clash)}: their outputs in {out_dir} would collide")
-    return [(out_dir / f"{s}.ply", out_dir / f"{s}_{SCORE_FIELD}.npy") for s in stems]
+    return [(out_dir / f"{s}.ply", out_dir / f"{s}_{CASL_SCORE}.npy") for s in stems]
 
 
 def write_scores_npy(path: Path, scores: np.ndarray) -> None:

@@ -34,8 +34,6 @@ from casl_core.train.checkpoint import CheckpointInfo, load_checkpoint
 if TYPE_CHECKING:
     from casl_core.nn.casl_net import CaslNet
 
-#: Name of the per-point score field added to scored scans.
-SCORE_FIELD = CASL_SCORE
 #: Points whose head outputs are computed at once.
 DEFAULT_CHUNK_POINTS = 262_144
 _CURVATURE_FIELDS = DEFAULT_FIELDS
@@ -180,7 +178,7 @@ def infer_scan(
     curvature = scan_curvature(scan, normalized, model.device, progress, cancel)
     scores = point_scores(model, normalized, curvature, chunk_points=chunk_points, progress=progress, cancel=cancel)
     return ScanScores(
-        scan=scan.with_fields(**{SCORE_FIELD: scores}),
+        scan=scan.with_fields(**{CASL_SCORE: scores}),
         point_scores=scores,
         object_score=object_score(scores, top_fraction),
     )
@@ -208,6 +206,8 @@ class CaslScorer:
     """
 
     name = "casl"
+    score_field = CASL_SCORE
+    score_field = CASL_SCORE
 
     def __init__(
         self,
