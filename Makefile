@@ -25,7 +25,7 @@ BIN := $(VENV)/bin
 DEB_TEST_PACKAGES := xvfb xauth libgl1 libglx-mesa0 libgl1-mesa-dri libegl1 \
 	libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 \
 	libxcb-xinerama0 libxcb-randr0 libxcb-render-util0 libxcb-image0 libdbus-1-3 \
-	libfontconfig1 cloudcompare poppler-utils
+	libfontconfig1 cloudcompare poppler-utils pcl-tools
 DEB_RUN_PACKAGES := libgl1 libglx-mesa0 libgl1-mesa-dri libegl1 libxkbcommon-x11-0 \
 	libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-xinerama0 \
 	libxcb-randr0 libxcb-render-util0 libxcb-image0 libdbus-1-3 libfontconfig1

@@ -59,6 +59,7 @@ def test_normalize_points_follows_the_base_code_steps():
         normalize_points(np.zeros((4, 2)))
 
 
+@pytest.mark.shared_scans
 def test_outputs_follow_input_point_order_across_a_batch(beetle, fandisk):
     torch.manual_seed(0)
     net = CaslNet(config_by_name("small")).eval()
@@ -79,6 +80,7 @@ def test_outputs_follow_input_point_order_across_a_batch(beetle, fandisk):
     torch.testing.assert_close(out2.xyz[n:], out.xyz[n:][perm], rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.shared_scans
 def test_masked_coordinate_encoder_sees_only_occupancy(fandisk):
     torch.manual_seed(0)
     net = CaslNet(config_by_name("small")).eval()
@@ -99,6 +101,7 @@ def test_masked_coordinate_encoder_sees_only_occupancy(fandisk):
         assert fewer.num_sites < a.num_sites
 
 
+@pytest.mark.shared_scans
 def test_gradients_reach_every_parameter(beetle):
     torch.manual_seed(0)
     net = CaslNet(config_by_name("small")).train()
@@ -116,6 +119,7 @@ def test_base_config_has_the_size_of_minkunet34c():
     assert abs(count - 38e6) <= 0.15 * 38e6, count
 
 
+@pytest.mark.shared_scans
 def test_small_net_overfits_one_scan(beetle):
     torch.manual_seed(0)
     points, curv = beetle
@@ -134,6 +138,7 @@ def test_small_net_overfits_one_scan(beetle):
     assert losses[-1] < losses[0] / 5, losses[::10]
 
 
+@pytest.mark.shared_scans
 def test_bad_batches_and_configs_are_refused(beetle):
     points, curv = beetle
     with pytest.raises(ConfigError, match="2 point arrays but 1 curvature"):
