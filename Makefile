@@ -8,6 +8,9 @@
 #   TORCH_PIP_ARGS  extra pip arguments for that install (an index of your choice, --no-deps ...)
 #   RUN_ARGS    arguments passed to the main job (default: the built-in demo)
 #   PYTEST_ARGS arguments passed to pytest (default: the whole suite)
+#
+# `make check` runs only the static checks (ruff lint and format, mypy, import contracts);
+# `make test` runs them first, then the tests.
 
 PYTHON ?= $(shell command -v python3.11 >/dev/null 2>&1 && echo python3.11 || echo python3)
 VENV ?= .venv
@@ -22,12 +25,12 @@ BIN := $(VENV)/bin
 DEB_TEST_PACKAGES := xvfb xauth libgl1 libglx-mesa0 libgl1-mesa-dri libegl1 \
 	libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 \
 	libxcb-xinerama0 libxcb-randr0 libxcb-render-util0 libxcb-image0 libdbus-1-3 \
-	libfontconfig1 cloudcompare poppler-utils
+	libfontconfig1 cloudcompare poppler-utils pcl-tools
 DEB_RUN_PACKAGES := libgl1 libglx-mesa0 libgl1-mesa-dri libegl1 libxkbcommon-x11-0 \
 	libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-xinerama0 \
 	libxcb-randr0 libxcb-render-util0 libxcb-image0 libdbus-1-3 libfontconfig1
 
-.PHONY: run test cli-demo bench deb-test deb-run clean
+.PHONY: run test check cli-demo bench deb-test deb-run clean
 
 run: $(BIN)/.installed-gui deb-run
 	$(BIN)/casl-gui $(RUN_ARGS)
@@ -35,8 +38,15 @@ run: $(BIN)/.installed-gui deb-run
 cli-demo: $(BIN)/.installed-core
 	$(BIN)/casl demo
 
-test: $(BIN)/.installed-test deb-test
+test: check $(BIN)/.installed-test deb-test
 	QT_API=pyside6 xvfb-run -a -s "-screen 0 1600x1200x24" $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Static checks (configured in pyproject.toml), run before the tests; any failure stops make.
+check: $(BIN)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy casl_core
+	$(BIN)/lint-imports
 
 bench: $(BIN)/.installed-bench deb-test
 	@sh tools/ensure_deb.sh libusb-1.0-0

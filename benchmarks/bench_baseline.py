@@ -22,15 +22,15 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from meshes import MESHES, SCANS  # noqa: E402
+from meshes import MESHES, SCANS  # noqa: E402 - after the repository is put on sys.path
 
-from casl_core import metrics  # noqa: E402
-from casl_core.datasets import open_dataset  # noqa: E402
-from casl_core.geometry import add_curvature  # noqa: E402
-from casl_core.io import read_scan  # noqa: E402
-from casl_core.scorers.curvature import FUSIONS, fuse_curvature  # noqa: E402
-from casl_core.scorers.pooling import object_score  # noqa: E402
-from casl_core.synth.testset import make_test_set  # noqa: E402
+from casl_core import metrics  # noqa: E402 - after the repository is put on sys.path
+from casl_core.datasets import open_dataset  # noqa: E402 - after the repository is put on sys.path
+from casl_core.geometry import add_curvature  # noqa: E402 - after the repository is put on sys.path
+from casl_core.io import read_scan  # noqa: E402 - after the repository is put on sys.path
+from casl_core.scorers.curvature import FUSIONS, fuse_curvature  # noqa: E402 - after the repository is put on sys.path
+from casl_core.scorers.pooling import object_score  # noqa: E402 - after the repository is put on sys.path
+from casl_core.synth.testset import make_test_set  # noqa: E402 - after the repository is put on sys.path
 
 CATEGORIES = MESHES
 

@@ -38,15 +38,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-import numpy as np  # noqa: E402
-from meshes import MESHES, SCANS  # noqa: E402
+import numpy as np  # noqa: E402 - after the repository is put on sys.path
+from meshes import MESHES, SCANS  # noqa: E402 - after the repository is put on sys.path
 
-from casl_core.datasets.pointgt import read_gt  # noqa: E402
-from casl_core.datasets.write import write_train_scan  # noqa: E402
-from casl_core.io import read_scan  # noqa: E402
-from casl_core.metrics import auroc  # noqa: E402
-from casl_core.synth.parts import PART_KINDS, make_part  # noqa: E402
-from casl_core.synth.testset import jittered_copy, make_test_set  # noqa: E402
+from casl_core.datasets.pointgt import read_gt  # noqa: E402 - after the repository is put on sys.path
+from casl_core.datasets.write import write_train_scan  # noqa: E402 - after the repository is put on sys.path
+from casl_core.io import read_scan  # noqa: E402 - after the repository is put on sys.path
+from casl_core.metrics import auroc  # noqa: E402 - after the repository is put on sys.path
+from casl_core.synth.parts import PART_KINDS, make_part  # noqa: E402 - after the repository is put on sys.path
+from casl_core.synth.testset import jittered_copy, make_test_set  # noqa: E402 - after the repository is put on sys.path
 
 CATEGORIES = {name: MESHES[name] for name in ("rocker_arm", "fandisk", "bunny")}
 TARGET_SECONDS = 600.0

@@ -29,7 +29,7 @@ import time
 
 os.environ.setdefault("QT_API", "pyside6")
 
-import numpy as np  # noqa: E402
+import numpy as np  # noqa: E402 - after QT_API is set, so that pyvistaqt picks PySide6
 
 
 def _cloud(n: int, seed: int = 0):
@@ -265,9 +265,9 @@ def main() -> None:
     in_place, re_add = [], []
     for i in range(args.repeats):
         spec = (spec64, spec16)[i % 2]
-        in_place.append(_timed(lambda: view.show_scan(scan, [spec], 3.0)))
+        in_place.append(_timed(lambda spec=spec: view.show_scan(scan, [spec], 3.0)))
         size = 3.0001 if i % 2 == 0 else 3.0  # another point size forces the actor to be re-added
-        re_add.append(_timed(lambda: view.show_scan(scan, [spec], size)))
+        re_add.append(_timed(lambda spec=spec, size=size: view.show_scan(scan, [spec], size)))
     view.show_scan(scan, [spec16], 3.0)
     plotter = view.interaction_widget()
     frames, lod_frames = _rotate(plotter, view, args.repeats)
@@ -287,14 +287,17 @@ def main() -> None:
         start = time.perf_counter()
         got_ours = view.pick_at(x, y)
         ours_t.append(time.perf_counter() - start)
-        vtk_t.append(_timed(lambda: picker.Pick(x, y, 0, plotter.renderer)))
+        vtk_t.append(_timed(lambda x=x, y=y: picker.Pick(x, y, 0, plotter.renderer)))
         got_vtk = picker.GetPointId()
         if want is not None:
             ours_ok += _on_front(plotter, scan, got_ours, want)
             vtk_ok += _on_front(plotter, scan, got_vtk, want)
     n_valid = sum(t is not None for t in truth)
     view.shutdown()
-    ms = lambda xs: 1000 * statistics.median(xs)  # noqa: E731
+
+    def ms(xs: list[float]) -> float:
+        return 1000 * statistics.median(xs)
+
     print(f"points: {args.points:,}  window: {width}x{height}")
     if not args.skip_window:
         print(

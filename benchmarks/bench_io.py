@@ -60,8 +60,10 @@ def main() -> None:
                 raise SystemExit(f"{label}: open3d read {len(cloud.points)} points, ours {len(check)}")
             np.testing.assert_allclose(np.asarray(cloud.points), check.points, atol=1e-6)
             for _ in range(args.repeats):
-                ours.append(_time(lambda: read_scan(path)))
-                theirs.append(_time(lambda: o3d.io.read_point_cloud(str(path), format=o3d_format or "auto")))
+                ours.append(_time(lambda path=path: read_scan(path)))
+                theirs.append(
+                    _time(lambda path=path, fmt=o3d_format: o3d.io.read_point_cloud(str(path), format=fmt or "auto"))
+                )
             a, b = statistics.median(ours), statistics.median(theirs)
             size = path.stat().st_size / 1e6
             print(f"{label:<12} {size:7.1f} {a:8.3f} {b:9.3f} {a / b:12.2f}")

@@ -38,9 +38,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from scipy.spatial import cKDTree
 from torch import nn
+from torch.nn import functional
 
 from casl_core.nn.casl_net import CaslBatch, CaslNet
 from casl_core.nn.config import CaslConfig, config_by_name
@@ -345,8 +345,13 @@ def bench_single_layer(points, runs: int) -> None:
     shape = (coords.max(0).values - coords.min(0).values + 1).tolist()
     dense = torch.randn(1, 32, *shape, requires_grad=True)
     weight = torch.randn(32, 32, 3, 3, 3, requires_grad=True)
-    ours = lambda: conv(x).features.sum().backward()  # noqa: E731
-    theirs = lambda: F.conv3d(dense, weight, padding=1).sum().backward()  # noqa: E731
+
+    def ours() -> None:
+        conv(x).features.sum().backward()
+
+    def theirs() -> None:
+        functional.conv3d(dense, weight, padding=1).sum().backward()
+
     ours(), theirs()
     mine, ref = [], []
     for _ in range(runs):

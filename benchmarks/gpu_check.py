@@ -81,7 +81,7 @@ def unet_figures() -> dict:
             model = CaslNet(config_by_name(name)).to(dev)
             batch = CaslBatch.from_scans([pts], [curv], voxel_size=0.015, device=dev)
 
-            def step():
+            def step(model=model, batch=batch):
                 model.zero_grad(set_to_none=True)
                 res = model(batch)
                 (res.xyz.square().mean() + res.logits.square().mean()).backward()

@@ -33,7 +33,7 @@ import json
 import os
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +51,7 @@ SELECTION_KINDS = ("rectangle", "sphere", "region", "points")
 UNLABELLED = -1
 
 
-class Label(str, Enum):
+class Label(StrEnum):
     """What a person says a selection is."""
 
     DEFECT = "defect"
@@ -156,7 +156,7 @@ class AnnotationSet:
             raise ConfigError(f"{self.scan_file}: no annotation has id {annotation_id}")
         return replace(self, annotations=kept)
 
-    def _rows(self, points: np.ndarray) -> np.ndarray:
+    def _rows(self, points: np.ndarray | list[int]) -> np.ndarray:
         try:
             rows = np.unique(np.asarray(points, dtype=np.int64).ravel())
         except (OverflowError, TypeError, ValueError):

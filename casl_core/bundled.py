@@ -27,5 +27,5 @@ def bundled_file(name: str) -> Path | None:
         candidate = files("casl_assets").joinpath(name)
     except (ModuleNotFoundError, TypeError):
         return None
-    path = Path(os.fspath(candidate)) if hasattr(candidate, "__fspath__") else None
+    path = Path(os.fspath(candidate)) if isinstance(candidate, os.PathLike) else None
     return path if path is not None and path.is_file() else None

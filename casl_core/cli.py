@@ -12,15 +12,18 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from casl_core import __version__
 from casl_core.cli_calibrate import add_calibrate_verb
 from casl_core.cli_data import add_data_verbs
-from casl_core.cli_model import add_eval_model_options, add_model_verbs, eval_scorer
+from casl_core.cli_model import add_eval_model_options, add_model_verbs
 from casl_core.errors import CaslError
 from casl_core.progress import Progress
+from casl_core.scorers.base import Scorer
+from casl_core.scorers.registry import SCORERS, ScorerOptions, make_scorer
 
 EPILOG = "Run 'casl VERB --help' for the options of one verb."
 
@@ -30,8 +33,8 @@ class _Bar:
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
-        self._bar = None
-        self._stage = None
+        self._bar: Any = None  # a tqdm bar while a stage runs (tqdm ships no type information)
+        self._stage: str | None = None
 
     def __call__(self, p: Progress) -> None:
         if not self.enabled:
@@ -140,12 +143,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder layout (default: detected from the root)",
     )
     p.add_argument("--categories", help="comma-separated subset of categories (default: all)")
+    methods = list(SCORERS)
     p.add_argument(
         "--method",
-        default="curvature",
-        choices=["curvature", "casl"],
-        help="scoring method: the training-free curvature baseline, or a fine-tuned CASL checkpoint "
-        "(default: curvature)",
+        default=methods[0],
+        choices=methods,
+        help="scoring method: "
+        + "; ".join(f"{e.name}: {e.description}" for e in SCORERS.values())
+        + f" (default: {methods[0]})",
     )
     p.add_argument(
         "--fusion",
@@ -216,6 +221,7 @@ def scan_info(scan) -> dict:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    """``casl info``: print a scan's format, size, fields and bounds; returns the exit status."""
     info = scan_info(_read(args.file, args.sample))
     if args.json:
         print(json.dumps(info))
@@ -238,13 +244,14 @@ def cmd_info(args: argparse.Namespace) -> int:
     if info["organized"] is not None:
         print(f"organized: {info['organized'][0]} x {info['organized'][1]}")
     lo, hi = info["bounds"]["min"], info["bounds"]["max"]
-    print("bounds:    " + "  ".join(f"{a}: {l:.6g} .. {h:.6g}" for a, l, h in zip("xyz", lo, hi)))
+    print("bounds:    " + "  ".join(f"{a}: {low:.6g} .. {high:.6g}" for a, low, high in zip("xyz", lo, hi)))
     if info["labels"]:
         print(f"anomalous: {info['anomalous_points']:,} labelled points")
     return 0
 
 
 def cmd_curvature(args: argparse.Namespace) -> int:
+    """``casl curvature``: write the scan with its multi-scale curvature fields; returns the exit status."""
     from casl_core.fields import curvature_fields
     from casl_core.geometry import add_curvature
     from casl_core.io import write_scan
@@ -263,14 +270,23 @@ def cmd_curvature(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
-    from casl_core.evaluate import evaluate
-    from casl_core.scorers.curvature import CurvatureBaseline
+def eval_scorer(args: argparse.Namespace) -> Scorer:
+    """The scorer ``casl eval`` runs: ``--method`` looked up in the scorer registry, built from the options.
 
-    if args.method == "casl":
-        scorer = eval_scorer(args)
-    else:
-        scorer = CurvatureBaseline(fusion=args.fusion, ks=args.k, device=args.device)
+    Raises
+    ------
+    ConfigError
+        For an option the method needs that is missing (``--checkpoint`` for ``casl``).
+    """
+    options = ScorerOptions(checkpoint=args.checkpoint, device=args.device, fusion=args.fusion, ks=args.k)
+    return make_scorer(args.method, options)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """``casl eval``: score a data set with one method and write its results; returns the exit status."""
+    from casl_core.evaluate import evaluate
+
+    scorer = eval_scorer(args)
     if args.scores_dir:
         from casl_core.io.guard import check_outside
 
@@ -300,6 +316,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    """``casl demo``: run the built-in demo and print its summary; returns the exit status."""
     from casl_core.demo import run_demo
 
     summary = run_demo(Path(args.out_dir), seed=args.seed, device=args.device)

@@ -66,6 +66,7 @@ def _split(value: str, allowed: tuple[str, ...] | list[str], what: str) -> list[
 
 
 def cmd_parts(args: argparse.Namespace) -> int:
+    """``casl parts``: write procedural parts, one folder per kind; returns the exit status."""
     from casl_core.io import write_scan
     from casl_core.synth.parts import PART_KINDS, make_part
 
@@ -85,6 +86,7 @@ def cmd_parts(args: argparse.Namespace) -> int:
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
+    """``casl synth``: write a labelled test set of synthetic defects; returns the exit status."""
     from casl_core.io import read_scan
     from casl_core.io.guard import check_outside
     from casl_core.synth.defects import DefectKind

@@ -1,8 +1,8 @@
 """The model verbs of ``casl``: ``pretrain``, ``finetune``, ``infer``, and ``eval --method casl``.
 
 :func:`add_model_verbs` adds the verbs to the sub-parsers of :func:`casl_core.cli.build_parser`;
-:func:`add_eval_model_options` adds ``--checkpoint`` to ``eval`` and :func:`eval_scorer` builds the
-CASL scorer from its arguments. Every verb works unchanged under
+:func:`add_eval_model_options` adds ``--checkpoint`` to ``eval`` (the scorer itself comes from
+:mod:`casl_core.scorers.registry`). Every verb works unchanged under
 ``torchrun --nproc_per_node=N $(which casl) ...``: the ranks share the work, rank 0 writes
 checkpoints and prints.
 """
@@ -15,6 +15,7 @@ import io
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from casl_core.atomic import atomic_write_bytes
 from casl_core.errors import ConfigError
@@ -170,27 +171,12 @@ def add_eval_model_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def eval_scorer(args: argparse.Namespace):
-    """The :class:`~casl_core.infer.CaslScorer` for ``eval --method casl --checkpoint PATH``.
-
-    Raises
-    ------
-    ConfigError
-        When ``--checkpoint`` is missing.
-    """
-    from casl_core.scorers.casl import CaslScorer
-
-    if not getattr(args, "checkpoint", None):
-        raise ConfigError("--method casl needs --checkpoint PATH (a fine-tuned checkpoint)")
-    return CaslScorer(args.checkpoint, args.device)
-
-
 class _TrainPrinter:
     """One line per epoch and per note on stderr (rank 0), plus a bar on a terminal."""
 
     def __init__(self, quiet: bool, is_main: bool) -> None:
         self.quiet, self.is_main = quiet, is_main
-        self.bar = None
+        self.bar: Any = None  # a tqdm bar during an epoch (tqdm ships no type information)
 
     def __call__(self, p) -> None:
         if not self.is_main:

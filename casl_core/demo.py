@@ -13,6 +13,8 @@ import numpy as np
 
 from casl_core import metrics
 from casl_core.bundled import DEMO_MODEL, bundled_file
+from casl_core.fields import CASL_SCORE, CURVATURE_SCORE
+from casl_core.geometry import DEFAULT_FIELDS
 from casl_core.progress import CancelFn, ProgressFn
 from casl_core.scan import Scan
 from casl_core.scorers.curvature import CurvatureBaseline
@@ -62,6 +64,10 @@ class DemoSummary:
     defect_centre: tuple[float, float, float]
     casl: MethodFigures | None = None
 
+    def _fields(self) -> list[str]:
+        """The per-point fields of the scored scan: curvature scales, then each score."""
+        return [*DEFAULT_FIELDS, CURVATURE_SCORE, *([CASL_SCORE] if self.casl is not None else [])]
+
     def text(self) -> str:
         """A short report for the terminal."""
         dist = float(np.linalg.norm(np.subtract(self.hotspot, self.defect_centre)))
@@ -69,8 +75,7 @@ class DemoSummary:
         return "\n".join(
             [
                 f"demo scan:     {self.scan_path} ({self.n_points:,} points, {self.n_defect:,} on the known defect)",
-                f"scored scan:   {self.scored_path} (fields curvature_s16/s64/s256, curvature_score"
-                + (", casl_score)" if self.casl is not None else ")"),
+                f"scored scan:   {self.scored_path} (fields {', '.join(self._fields())})",
                 "method:        curvature baseline (mean surface variation over 3 scales, top-1% object score)",
                 f"object score:  {self.object_score:.4f}",
                 f"point AUROC:   {self.point_auroc:.3f} against the known defect",
@@ -144,10 +149,15 @@ def run_demo(
         object_score=scored.object_score,
         point_auroc=_auroc(labels, scored.point_scores),
         top_hits=(int(defect[top].sum()), k),
-        hotspot=tuple(float(v) for v in pts[top].mean(axis=0)),
-        defect_centre=tuple(float(v) for v in (pts[defect].mean(axis=0) if defect.any() else pts.mean(axis=0))),
+        hotspot=_xyz(pts[top].mean(axis=0)),
+        defect_centre=_xyz(pts[defect].mean(axis=0) if defect.any() else pts.mean(axis=0)),
         casl=casl,
     )
+
+
+def _xyz(v: np.ndarray) -> tuple[float, float, float]:
+    """A 3-vector as a tuple of Python floats."""
+    return float(v[0]), float(v[1]), float(v[2])
 
 
 def _auroc(labels: np.ndarray, scores: np.ndarray) -> float:

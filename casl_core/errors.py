@@ -43,7 +43,7 @@ class ConfigError(CaslError):
     """An option or argument is out of range or inconsistent."""
 
 
-class Cancelled(CaslError):
+class Cancelled(CaslError):  # noqa: N818 - an event the user asked for, not an error; named like KeyboardInterrupt
     """Long work stopped because its cancel callable asked it to."""
 
 

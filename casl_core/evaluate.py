@@ -353,7 +353,7 @@ def category_result(
         f1 = metrics.f1_max(pl, ps)
     aupro = None
     if masks and any(m.any() for m in masks):
-        aupro = float(metrics.aupro(np.stack(masks), np.stack(maps), fpr_limit=0.3))
+        aupro = float(metrics.aupro(list(np.stack(masks)), list(np.stack(maps)), fpr_limit=0.3))
     return CategoryResult(
         category=name,
         n_test=len(ol),

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from casl_core.errors import ConfigError
 
 
-class FieldKind(str, enum.Enum):
+class FieldKind(enum.StrEnum):
     """What a per-point field holds (see the module docstring)."""
 
     CURVATURE = "curvature"
@@ -115,7 +115,7 @@ def curvature_size(name: str) -> int | None:
 def is_exact_curvature(name: str) -> bool:
     """Whether ``name`` is an exact k-NN curvature field (``curvature_k<K>``)."""
     match = _CURVATURE.match(name)
-    return bool(match) and match.group(1) == "k"
+    return match is not None and match.group(1) == "k"
 
 
 def curvature_fields(names: Iterable[str]) -> list[str]:

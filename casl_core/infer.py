@@ -21,11 +21,12 @@ import numpy as np
 
 from casl_core.atomic import atomic_write_bytes
 from casl_core.errors import ConfigError
+from casl_core.fields import CASL_SCORE
 from casl_core.inspection.calibration import Calibration
 from casl_core.inspection.verdict import ScanVerdict, VerdictStatus, scan_verdict
 from casl_core.io.guard import free_name
 from casl_core.progress import CancelFn, ProgressFn, check_cancel, report
-from casl_core.scorers.casl import DEFAULT_CHUNK_POINTS, SCORE_FIELD, infer_scan, load_model
+from casl_core.scorers.casl import DEFAULT_CHUNK_POINTS, infer_scan, load_model
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ def output_names(files: Sequence[Path], out_dir: Path) -> list[tuple[Path, Path]
     names = []
     for s in stems:
         pair = []
-        for wanted in (out_dir / f"{s}.ply", out_dir / f"{s}_{SCORE_FIELD}.npy"):
+        for wanted in (out_dir / f"{s}.ply", out_dir / f"{s}_{CASL_SCORE}.npy"):
             chosen = free_name(wanted, files)
             if chosen != wanted:
                 warnings.warn(f"{wanted}: is an input; writing {chosen} instead", OutputRenamed, stacklevel=2)

@@ -19,8 +19,6 @@ from collections.abc import Sequence
 ORGANISATION = "CASL Inspector"
 APPLICATION = "casl-gui"
 
-_FIELD_ALIASES = {"rgb": "<rgb>", "labels": "<labels>", "truth": "<labels>"}
-
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """Parse the command line (``argv`` without the program name)."""
@@ -67,11 +65,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="with --screenshot: give up after this long (default 600)",
     )
     return parser.parse_args(argv)
-
-
-def field_key(name: str) -> str:
-    """The colouring key for a command-line field name (``rgb`` and ``labels`` are special)."""
-    return _FIELD_ALIASES.get(name.lower(), name)
 
 
 def make_settings():

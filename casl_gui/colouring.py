@@ -224,8 +224,9 @@ def default_scale(key: str, values: np.ndarray | None) -> FieldScale:
     """The starting colour scale of a field, before the user edits it.
 
     Curvature (surface variation, always in [0, 1/3]; larger neighbourhoods give larger
-    values) and CASL score (log-odds, 0 means even odds) have fixed defaults. Any other field takes its range from the first scan
-    that shows it (1st to 99th percentile); the scale then stays fixed for every scan.
+    values) and CASL score (log-odds, 0 means even odds) have fixed defaults. Any other field
+    takes its range from the first scan that shows it (1st to 99th percentile); the scale then
+    stays fixed for every scan.
     """
     order = curvature_order(key)
     if order is not None:

@@ -33,11 +33,11 @@ def has_curvature(scan: Scan) -> bool:
 def with_curvature(scan: Scan, progress: ProgressFn, cancel: CancelFn) -> Scan:
     """Add multi-scale curvature (unless the scan has it) and the baseline's fused score."""
     from casl_core.geometry import DEFAULT_FIELDS
-    from casl_core.scorers.curvature import SCORE_FIELD, CurvatureBaseline
+    from casl_core.scorers.curvature import CurvatureBaseline
 
-    if SCORE_FIELD in scan.fields:
-        return scan
     baseline = CurvatureBaseline()
+    if baseline.score_field in scan.fields:
+        return scan
     if has_curvature(scan) and not set(DEFAULT_FIELDS) <= set(scan.fields):
         return scan  # curvature of another kind came with the file: shown as it is
     return baseline.score(scan, progress=progress, cancel=cancel).scan
@@ -63,25 +63,6 @@ def read_only(path: str | os.PathLike[str], progress: ProgressFn, cancel: Cancel
 def add_curvature_job(scan: Scan, progress: ProgressFn, cancel: CancelFn) -> Scan:
     """Curvature and the baseline score of a scan already on show."""
     report(progress, "curvature", 0, 0, f"Curvature of {scan.name}")
-    return with_curvature(scan, progress, cancel)
-
-
-def open_scan(path: str | os.PathLike[str], progress: ProgressFn, cancel: CancelFn) -> Scan:
-    """Read a scan file and add its curvature.
-
-    Raises
-    ------
-    ScanFormatError
-        If the file cannot be read.
-    Cancelled
-        If ``cancel`` asks to stop.
-    """
-    from casl_core.io import read_scan
-
-    report(progress, "reading", 0, 1, f"Reading {os.path.basename(os.fspath(path))}")
-    scan = read_scan(path)
-    check_cancel(cancel)
-    report(progress, "reading", 1, 1)
     return with_curvature(scan, progress, cancel)
 
 

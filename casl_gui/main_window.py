@@ -286,10 +286,12 @@ class MainWindow(QMainWindow):
     # -- drag and drop, layout, teardown ---------------------------------------------
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt naming
+        """Qt: something is dragged over the window; accept files."""
         if event.mimeData().hasUrls():
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt naming
+        """Qt: something was dropped on the window."""
         paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
         if paths:
             event.acceptProposedAction()
@@ -308,6 +310,7 @@ class MainWindow(QMainWindow):
         return self.runner.titles() + self.casl.train_runner.titles()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt naming
+        """Qt: the window is closing."""
         jobs = self.running_jobs()
         if jobs and self.ask_before_closing and not self._closed:
             listed = "\n".join(f"- {title}" for title in jobs[:8])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 
 import numpy as np
 from PIL import Image
@@ -199,8 +198,3 @@ def capture_report(window) -> ReportContent:
         annotations=window.regions_dock.annotation_rows(),
         images=images,
     )
-
-
-def report_suffix_ok(path: str | os.PathLike[str]) -> bool:
-    """Whether a report path ends in a suffix :func:`casl_gui.report.write_report` writes."""
-    return os.fspath(path).lower().endswith((".html", ".htm", ".pdf"))

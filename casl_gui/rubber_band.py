@@ -49,6 +49,7 @@ class RubberBand(QObject):
         return self._origin is not None
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt naming
+        """Qt: see the events of the watched widget; ``True`` consumes one."""
         kind = event.type()
         if kind not in (
             QEvent.Type.MouseButtonPress,
@@ -57,7 +58,7 @@ class RubberBand(QObject):
             QEvent.Type.MouseButtonDblClick,
         ):
             return False
-        mouse: QMouseEvent = event  # type: ignore[assignment]
+        mouse: QMouseEvent = event  # type: ignore[assignment]  # the type check above makes it a mouse event
         pos = mouse.position().toPoint()
         if kind == QEvent.Type.MouseButtonPress and mouse.button() == Qt.MouseButton.LeftButton:
             self._origin = pos

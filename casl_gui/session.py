@@ -7,10 +7,16 @@ import argparse
 from PySide6.QtCore import QObject, QSettings, QTimer, Signal
 
 from casl_core.errors import CaslError
-from casl_gui.app import field_key
 from casl_gui.dialogs.errors import stderr_sink
 from casl_gui.main_window import MainWindow, recent_files
 from casl_gui.model_jobs import warm_up_training_imports
+
+_FIELD_ALIASES = {"rgb": "<rgb>", "labels": "<labels>", "truth": "<labels>"}
+
+
+def field_key(name: str) -> str:
+    """The colouring key for a command-line field name (``rgb`` and ``labels`` are special)."""
+    return _FIELD_ALIASES.get(name.lower(), name)
 
 
 class Session(QObject):

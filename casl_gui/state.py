@@ -126,11 +126,10 @@ class AppState(QObject):
         ConfigError
             If no scan has ``key`` or the point count differs.
         """
-        for pos, entry in enumerate(self._scans):
-            if entry.key == key:
-                break
-        else:
+        pos = next((i for i, open_scan in enumerate(self._scans) if open_scan.key == key), None)
+        if pos is None:
             raise ConfigError(f"no open scan has key {key}")
+        entry = self._scans[pos]
         if len(scan) != len(entry.scan):
             raise ConfigError(f"{entry.name}: the new scan has {len(scan)} points, not {len(entry.scan)}")
         self._scans[pos] = OpenScan(key, scan, entry.name)

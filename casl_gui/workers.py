@@ -59,10 +59,6 @@ class Job(QRunnable):
         """Ask the job to stop at its next cancellation check."""
         self._stop.set()
 
-    def is_cancelling(self) -> bool:
-        """Whether :meth:`cancel` was called."""
-        return self._stop.is_set()
-
     def run(self) -> None:
         """Run the call on the pool thread and emit the outcome."""
         signals = self.signals

@@ -38,6 +38,7 @@ def holey_scan(tmp_path, scans_dir):
     return path, rows
 
 
+@pytest.mark.shared_scans
 def test_indices_are_saved_in_file_order_when_points_were_dropped(holey_scan):
     path, rows = holey_scan
     scan = read_scan(path)
@@ -49,6 +50,7 @@ def test_indices_are_saved_in_file_order_when_points_were_dropped(holey_scan):
     np.testing.assert_array_equal(back, picked)
 
 
+@pytest.mark.shared_scans
 def test_a_sidecar_round_trips_and_is_plain_json(holey_scan):
     path, _ = holey_scan
     scan = read_scan(path)
@@ -74,6 +76,7 @@ def test_a_sidecar_round_trips_and_is_plain_json(holey_scan):
     assert loaded.remove(1).next_id() == 3
 
 
+@pytest.mark.shared_scans
 def test_training_labels_follow_the_file_and_the_scan_and_the_later_annotation_wins(holey_scan):
     path, rows = holey_scan
     scan = read_scan(path)
@@ -89,6 +92,7 @@ def test_training_labels_follow_the_file_and_the_scan_and_the_later_annotation_w
         point_labels(notes, 100)
 
 
+@pytest.mark.shared_scans
 def test_csv_export_has_one_row_per_point_with_its_coordinates(holey_scan, tmp_path):
     path, rows = holey_scan
     scan = read_scan(path)

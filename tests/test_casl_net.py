@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from scipy.spatial import cKDTree
+from torch.nn import functional
 
 from casl_core.errors import ConfigError
 from casl_core.nn.casl_net import CaslBatch, CaslNet
@@ -59,6 +59,7 @@ def test_normalize_points_follows_the_base_code_steps():
         normalize_points(np.zeros((4, 2)))
 
 
+@pytest.mark.shared_scans
 def test_outputs_follow_input_point_order_across_a_batch(beetle, fandisk):
     torch.manual_seed(0)
     net = CaslNet(config_by_name("small")).eval()
@@ -79,6 +80,7 @@ def test_outputs_follow_input_point_order_across_a_batch(beetle, fandisk):
     torch.testing.assert_close(out2.xyz[n:], out.xyz[n:][perm], rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.shared_scans
 def test_masked_coordinate_encoder_sees_only_occupancy(fandisk):
     torch.manual_seed(0)
     net = CaslNet(config_by_name("small")).eval()
@@ -99,13 +101,14 @@ def test_masked_coordinate_encoder_sees_only_occupancy(fandisk):
         assert fewer.num_sites < a.num_sites
 
 
+@pytest.mark.shared_scans
 def test_gradients_reach_every_parameter(beetle):
     torch.manual_seed(0)
     net = CaslNet(config_by_name("small")).train()
     batch = CaslBatch.from_scans([beetle[0]], [beetle[1]])
     out = net(batch)
     labels = torch.from_numpy((beetle[0][:, 0] > 0).astype(np.int64))
-    loss = (out.xyz - batch.points).abs().mean() + F.cross_entropy(out.logits, labels)
+    loss = (out.xyz - batch.points).abs().mean() + functional.cross_entropy(out.logits, labels)
     loss.backward()
     missing = [name for name, p in net.named_parameters() if p.grad is None or not bool(p.grad.abs().sum() > 0)]
     assert missing == []
@@ -116,6 +119,7 @@ def test_base_config_has_the_size_of_minkunet34c():
     assert abs(count - 38e6) <= 0.15 * 38e6, count
 
 
+@pytest.mark.shared_scans
 def test_small_net_overfits_one_scan(beetle):
     torch.manual_seed(0)
     points, curv = beetle
@@ -127,13 +131,14 @@ def test_small_net_overfits_one_scan(beetle):
     for _ in range(50):
         optimizer.zero_grad()
         out = net(batch)
-        loss = F.cross_entropy(out.logits, labels) + (out.xyz - batch.points).abs().mean()
+        loss = functional.cross_entropy(out.logits, labels) + (out.xyz - batch.points).abs().mean()
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < losses[0] / 5, losses[::10]
 
 
+@pytest.mark.shared_scans
 def test_bad_batches_and_configs_are_refused(beetle):
     points, curv = beetle
     with pytest.raises(ConfigError, match="2 point arrays but 1 curvature"):

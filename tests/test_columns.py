@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from casl_core.columns import column_max, column_mean, column_min
 from casl_core.io import read_scan
@@ -12,6 +13,7 @@ from casl_core.io import read_scan
 SCANS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "scans" / "common-3d-test-models"
 
 
+@pytest.mark.shared_scans
 def test_column_reductions_equal_numpy_axis_zero_on_a_real_scan():
     points = read_scan(SCANS / "nefertiti.obj").points
     for pts in (points, points.astype(np.float64), points[::-3], np.asfortranarray(points)):

@@ -38,6 +38,7 @@ def _reference_curvature(points: np.ndarray, k: int, rows: np.ndarray):
     return vals[:, 0] / vals.sum(axis=1), vecs[:, :, 0], vals, unique
 
 
+@pytest.mark.shared_scans
 @pytest.mark.parametrize("k", [16, 32, 64])
 def test_exact_mode_matches_numpy_eigen_solver_on_a_real_scan(bunny, k):
     result = compute_curvature(bunny, ks=[16, 32, 64])
@@ -50,11 +51,13 @@ def test_exact_mode_matches_numpy_eigen_solver_on_a_real_scan(bunny, k):
     assert result.mean_neighbors[f"curvature_k{k}"] == k
 
 
+@pytest.mark.shared_scans
 def test_exact_fields_are_ordered_fine_to_coarse_whatever_the_order_given(bunny):
     result = compute_curvature(bunny[:3000], ks=[64, 16, 32, 16])
     assert list(result.fields) == ["curvature_k16", "curvature_k32", "curvature_k64"]
 
 
+@pytest.mark.shared_scans
 def test_normals_are_the_smallest_eigenvectors_of_the_finest_scale(bunny):
     result = compute_curvature(bunny, ks=[16, 64])
     rows = np.random.default_rng(7).choice(len(bunny), 2000, replace=False)
@@ -82,6 +85,7 @@ def _cap_variation(k: int, n: int) -> float:
     return normal / (normal + 2 * tangent)
 
 
+@pytest.mark.shared_scans
 def test_sphere_curvature_grows_with_scale_as_the_analytic_cap(bunny):
     n = 20000
     points = _fibonacci_sphere(n, radius=3.0) + np.array([10.0, -4.0, 2.0])
@@ -116,6 +120,7 @@ def test_plane_gives_zero_and_normals_on_one_side():
         assert not result.degenerate.any()
 
 
+@pytest.mark.shared_scans
 def test_default_mode_is_close_to_exact_knn_on_real_scans(bunny, nefertiti):
     for points in (bunny, nefertiti):
         default = compute_curvature(points)
@@ -145,6 +150,7 @@ def test_all_duplicates_give_zero_and_set_every_flag():
         assert np.allclose(np.linalg.norm(result.normals, axis=1), 1.0)
 
 
+@pytest.mark.shared_scans
 def test_duplicated_scan_at_2k_equals_the_scan_at_k(bunny):
     part = bunny[:5000]
     once = compute_curvature(part, ks=[16])
@@ -179,6 +185,7 @@ def test_collinear_points_give_zero_and_a_flag():
     assert np.abs(result.normals @ line).max() < 1e-6
 
 
+@pytest.mark.shared_scans
 def test_large_offsets_give_the_same_curvature(bunny):
     part = bunny[:8000]
     offset = np.array([3.2e5, -7.1e5, 1.0e6])
@@ -191,6 +198,7 @@ def test_large_offsets_give_the_same_curvature(bunny):
         assert np.mean(np.abs(np.einsum("ij,ij->i", a.normals, b.normals)) > 1 - 1e-4) > 0.999
 
 
+@pytest.mark.shared_scans
 def test_torch_path_on_cpu_tensors_gives_the_numpy_numbers(bunny):
     part = bunny[::3]
     for ks in (None, [16, 32]):
@@ -203,6 +211,7 @@ def test_torch_path_on_cpu_tensors_gives_the_numpy_numbers(bunny):
         assert b.mean_neighbors == pytest.approx(a.mean_neighbors)
 
 
+@pytest.mark.shared_scans
 def test_cuda_gives_the_cpu_numbers(bunny):
     torch = pytest.importorskip("torch")
     if not torch.cuda.is_available():
@@ -213,6 +222,7 @@ def test_cuda_gives_the_cpu_numbers(bunny):
         np.testing.assert_allclose(b.fields[name], a.fields[name], atol=1e-5)
 
 
+@pytest.mark.shared_scans
 def test_cancel_stops_the_work_and_progress_reaches_the_end(bunny):
     with pytest.raises(Cancelled):
         compute_curvature(bunny, cancel=lambda: True)
@@ -249,6 +259,7 @@ def test_bad_inputs_raise_named_errors(points, kwargs, error, words):
     assert words in str(info.value)
 
 
+@pytest.mark.shared_scans
 def test_add_curvature_adds_fields_flags_and_normals():
     scan = read_scan(SCANS / "fandisk.obj")
     assert scan.normals is None
@@ -262,6 +273,7 @@ def test_add_curvature_adds_fields_flags_and_normals():
     assert "curvature_k16" in kept.fields
 
 
+@pytest.mark.shared_scans
 def test_results_do_not_depend_on_how_many_cores_run_the_passes(bunny, monkeypatch):
     """The pool jobs (grids, point pass, cell passes) give the same numbers on one core as on all."""
     import casl_core.geometry.curvature as curvature_module
@@ -275,6 +287,7 @@ def test_results_do_not_depend_on_how_many_cores_run_the_passes(bunny, monkeypat
     np.testing.assert_array_equal(on_one.normals, on_all.normals)
 
 
+@pytest.mark.shared_scans
 def test_nearest_cells_are_the_nearest_candidates_by_exact_distance(bunny):
     """The int32-key ranking picks the same cells as sorting float64 distances (ties aside)."""
     from casl_core.geometry.neighbors import KnnIndex, spatial_order

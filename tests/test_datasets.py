@@ -10,6 +10,8 @@ from casl_core.datasets import detect_layout, open_dataset
 from casl_core.errors import DatasetError
 from casl_core.io import read_scan
 
+pytestmark = pytest.mark.shared_scans
+
 
 def _check_samples(dataset, written) -> None:
     assert dataset.categories == sorted(written.test)

@@ -15,6 +15,8 @@ from casl_core.datasets import open_dataset
 from casl_core.io import read_scan
 from casl_core.synth.testset import make_test_set
 
+pytestmark = pytest.mark.shared_scans
+
 
 @pytest.fixture(scope="module")
 def real3d_root(tmp_path_factory, scans_dir):

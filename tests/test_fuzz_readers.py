@@ -38,7 +38,7 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(not SCANS.is_dir(), reason="shared scans not present")]
+pytestmark = pytest.mark.slow
 
 
 def _check(path: Path) -> None:
@@ -166,6 +166,7 @@ SEED_NAMES = [
 ]
 
 
+@pytest.mark.shared_scans
 @pytest.mark.parametrize("seed_name", SEED_NAMES)
 def test_mutated_valid_files_never_escape(work, seeds, seed_name):
     suffix = Path(seed_name).suffix

@@ -7,13 +7,14 @@ import pytest
 import torch
 
 from casl_core.errors import CheckpointError, ConfigError
+from casl_core.fields import CASL_SCORE as SCORE_FIELD
 from casl_core.infer import infer_files
 from casl_core.io import read_scan
 from casl_core.nn.casl_net import CaslBatch
 from casl_core.nn.config import config_by_name
 from casl_core.nn.preprocess import normalize_points
 from casl_core.scan import Scan
-from casl_core.scorers.casl import SCORE_FIELD, CaslScorer, infer_scan, load_model, point_scores
+from casl_core.scorers.casl import CaslScorer, infer_scan, load_model, point_scores
 from casl_core.scorers.pooling import object_score
 from casl_core.train.checkpoint import CheckpointInfo, save_checkpoint
 
@@ -43,6 +44,7 @@ def fandisk(scans_dir):
     return read_scan(scans_dir / "common-3d-test-models" / "fandisk.obj")
 
 
+@pytest.mark.shared_scans
 def test_every_point_is_scored_in_input_order(model_path, fandisk):
     from casl_core.geometry import add_curvature
 
@@ -60,6 +62,7 @@ def test_every_point_is_scored_in_input_order(model_path, fandisk):
     assert result.object_score == pytest.approx(object_score(result.point_scores))
 
 
+@pytest.mark.shared_scans
 def test_scores_equal_the_networks_own_logit_difference(model_path, fandisk):
     model = load_model(model_path, "cpu")
     normalized, _ = normalize_points(fandisk.points)
@@ -71,6 +74,7 @@ def test_scores_equal_the_networks_own_logit_difference(model_path, fandisk):
     np.testing.assert_allclose(scores, reference, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.shared_scans
 @pytest.mark.parametrize("chunk", [1, 997, 4096])
 def test_chunked_scoring_equals_unchunked(model_path, fandisk, chunk):
     model = load_model(model_path, "cpu")
@@ -85,6 +89,7 @@ def test_chunked_scoring_equals_unchunked(model_path, fandisk, chunk):
     np.testing.assert_allclose(chunked, whole, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.shared_scans
 def test_curvature_fields_already_on_the_scan_are_used(model_path, fandisk):
     from casl_core.geometry import add_curvature
 
@@ -95,6 +100,7 @@ def test_curvature_fields_already_on_the_scan_are_used(model_path, fandisk):
     np.testing.assert_allclose(a, b, atol=1e-3)
 
 
+@pytest.mark.shared_scans
 def test_scorer_interface_and_per_category_folder(model_path, fandisk, tmp_path):
     scorer = CaslScorer(model_path, "cpu")
     assert scorer.name == "casl"
@@ -144,20 +150,19 @@ def test_empty_scan_is_refused(model_path):
         infer_scan(model, Scan(points=np.zeros((0, 3), np.float32)))
 
 
+@pytest.mark.shared_scans
 def test_eval_with_the_casl_scorer_scores_every_test_point(model_path, fandisk, tmp_path):
-    import argparse
-
-    from casl_core.cli_model import add_eval_model_options, eval_scorer
+    from casl_core.cli import build_parser, eval_scorer
     from casl_core.datasets import open_dataset
     from casl_core.evaluate import evaluate
     from casl_core.synth.testset import make_test_set
 
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--device", default="auto")
-    add_eval_model_options(parser)
+    def eval_args(*extra: str):
+        return build_parser().parse_args(["eval", "--root", "r", "--out", "o", "--method", "casl", *extra])
+
     with pytest.raises(ConfigError, match="--checkpoint"):
-        eval_scorer(parser.parse_args(["--device", "cpu"]))
-    scorer = eval_scorer(parser.parse_args(["--checkpoint", str(model_path), "--device", "cpu"]))
+        eval_scorer(eval_args("--device", "cpu"))
+    scorer = eval_scorer(eval_args("--checkpoint", str(model_path), "--device", "cpu"))
     root = tmp_path / "real3d"
     make_test_set(
         [fandisk.subset(np.arange(0, len(fandisk), 2))], root, layout="real3d", category="fandisk", per_kind=1, seed=5

@@ -43,6 +43,7 @@ def test_missing_file_directory_and_empty_file(tmp_path):
     _fails(_write(tmp_path, "empty.pcd", b""), "empty")
 
 
+@pytest.mark.shared_scans
 @pytest.mark.parametrize("source", [IGEA, BONE, MILK, CHAMELEON], ids=lambda p: p.name)
 def test_truncated_binary_files(tmp_path, source):
     data = source.read_bytes()
@@ -50,11 +51,13 @@ def test_truncated_binary_files(tmp_path, source):
     _fails(path, "truncated")
 
 
+@pytest.mark.shared_scans
 def test_ply_header_count_larger_than_the_data(tmp_path):
     data = BONE.read_bytes().replace(b"element vertex 1872", b"element vertex 1999")
     _fails(_write(tmp_path, "more.ply", data), "truncated|refers to vertex")
 
 
+@pytest.mark.shared_scans
 def test_ply_header_count_smaller_than_the_data(tmp_path):
     data = IGEA.read_bytes().replace(b"element vertex 134345", b"element vertex 134000")
     _fails(_write(tmp_path, "less.ply", data), "truncated|refers to vertex")
@@ -74,11 +77,13 @@ def test_ply_without_end_header_or_with_bad_property(tmp_path):
     _fails(_write(tmp_path, "badprop.ply", bad), "header line 4")
 
 
+@pytest.mark.shared_scans
 def test_pcd_points_disagreeing_with_width_and_height(tmp_path):
     data = TEMPLATE.read_bytes().replace(b"POINTS 1397", b"POINTS 1398")
     _fails(_write(tmp_path, "count.pcd", data), "POINTS 1398 but WIDTH x HEIGHT = 1397")
 
 
+@pytest.mark.shared_scans
 def test_ascii_pcd_with_missing_rows(tmp_path):
     data = TEMPLATE.read_bytes().replace(b"WIDTH 1397", b"WIDTH 1500").replace(b"POINTS 1397", b"POINTS 1500")
     _fails(_write(tmp_path, "rows.pcd", data), "promises 1500 points")
@@ -88,6 +93,7 @@ def _compressed_block(data: bytes) -> int:
     return data.index(b"DATA binary_compressed\n") + len(b"DATA binary_compressed\n")
 
 
+@pytest.mark.shared_scans
 def test_corrupt_lzf_stream_in_compressed_pcd(tmp_path):
     data = bytearray(MILK.read_bytes())
     start = _compressed_block(bytes(data)) + 8
@@ -99,6 +105,7 @@ def test_corrupt_lzf_stream_in_compressed_pcd(tmp_path):
     _fails(_write(tmp_path, "shift.pcd", bytes(bad)), "corrupt compressed PCD data")
 
 
+@pytest.mark.shared_scans
 def test_compressed_pcd_with_wrong_sizes(tmp_path):
     data = bytearray(MILK.read_bytes())
     at = _compressed_block(bytes(data))
@@ -143,6 +150,7 @@ def test_text_with_fewer_than_three_columns(tmp_path):
     _fails(_write(tmp_path, "two.txt", b"1 2\n3 4\n"), "at least x, y, z")
 
 
+@pytest.mark.shared_scans
 def test_malformed_obj(tmp_path):
     data = COW.read_bytes()
     _fails(_write(tmp_path, "index.obj", data + b"f 1 2 9999\n"), "refers to vertex 9998")

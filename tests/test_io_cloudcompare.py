@@ -20,9 +20,12 @@ from casl_core.geometry import add_curvature
 from casl_core.io import read_scan, write_scan
 
 CLOUDCOMPARE = shutil.which("CloudCompare")
-pytestmark = pytest.mark.skipif(
-    CLOUDCOMPARE is None, reason="CloudCompare is not installed (make test installs the Debian package)"
-)
+pytestmark = [
+    pytest.mark.shared_scans,
+    pytest.mark.skipif(
+        CLOUDCOMPARE is None, reason="CloudCompare is not installed (make test installs the Debian package)"
+    ),
+]
 
 
 def cloudcompare(*args: str, cwd) -> None:

@@ -19,6 +19,7 @@ COW = SCANS / "pymeshlab-samples" / "cow.obj"
 # ---------------------------------------------------------------- PLY
 
 
+@pytest.mark.shared_scans
 def test_big_endian_ply_reads_like_the_little_endian_original(tmp_path):
     data = IGEA.read_bytes()
     head, body = data.split(b"end_header\n", 1)
@@ -244,13 +245,14 @@ def _cow_stl_bytes(cow) -> bytes:
     return b"\0" * 80 + np.uint32(len(tri)).tobytes() + table.tobytes()
 
 
+@pytest.mark.shared_scans
 def test_binary_and_ascii_stl_merge_shared_corners(tmp_path):
     cow = read_scan(COW)
     (tmp_path / "cow.stl").write_bytes(_cow_stl_bytes(cow))
     tri = cow.points[cow.metadata.faces]
     facets = "".join(
         "facet normal 0 0 0\nouter loop\n"
-        + "".join("vertex %.9g %.9g %.9g\n" % tuple(v) for v in t)
+        + "".join(f"vertex {v[0]:.9g} {v[1]:.9g} {v[2]:.9g}\n" for v in t)
         + "endloop\nendfacet\n"
         for t in tri
     )
@@ -290,6 +292,7 @@ def test_surface_sampling_is_area_weighted_seeded_and_on_the_surface(tmp_path):
         read_scan(tmp_path / "two.obj", surface_samples=0)
 
 
+@pytest.mark.shared_scans
 def test_sampled_points_of_a_real_mesh_lie_on_its_triangles():
     cow = read_scan(COW)
     scan = read_scan(COW, surface_samples=2000, seed=1)
@@ -315,6 +318,7 @@ def test_mvtec_xyz_tiff_keeps_pixel_indices(tmp_path):
     np.testing.assert_array_equal(scan.points, image.reshape(-1, 3)[[7, 19]])
 
 
+@pytest.mark.shared_scans
 def test_unknown_suffix_is_read_by_its_magic_bytes(tmp_path):
     scan = read_scan(COW)
     write_scan(scan, tmp_path / "cow.pcd")
@@ -324,6 +328,7 @@ def test_unknown_suffix_is_read_by_its_magic_bytes(tmp_path):
     assert len(read_scan(tmp_path / "igea.data")) == 134_345
 
 
+@pytest.mark.shared_scans
 def test_a_ply_suffix_requires_ply_magic(tmp_path):
     (tmp_path / "fake.ply").write_bytes(re.sub(rb"^ply", b"PLY", IGEA.read_bytes()[:5000]))
     with pytest.raises(ScanFormatError, match=r"fake\.ply: does not start with 'ply'"):

@@ -61,6 +61,7 @@ def test_large_coordinates_round_trip_through_the_offset(tmp_path):
     assert b"property double x" in (tmp_path / "geo.ply").read_bytes()[:400]
 
 
+@pytest.mark.shared_scans
 def test_mesh_faces_survive_a_ply_round_trip(tmp_path):
     bone = read_scan(SCANS / "pymeshlab-samples" / "bone.ply")
     path = tmp_path / "bone_copy.ply"
@@ -70,6 +71,7 @@ def test_mesh_faces_survive_a_ply_round_trip(tmp_path):
     _assert_same(bone, back)
 
 
+@pytest.mark.shared_scans
 def test_pyvista_reads_our_binary_and_ascii_ply(tmp_path):
     pv = pytest.importorskip("pyvista")
     igea = read_scan(SCANS / "common-3d-test-models" / "igea.ply")
@@ -82,16 +84,17 @@ def test_pyvista_reads_our_binary_and_ascii_ply(tmp_path):
         np.testing.assert_array_equal(mesh.regular_faces, scan.metadata.faces)
 
 
-def test_open3d_reads_our_pcd_and_ply(tmp_path):
-    o3d = pytest.importorskip("open3d")
+def test_vtk_reads_our_ply_points_normals_and_colours(tmp_path):
+    # PCD files are checked against PCL in test_io_pcl.py
+    pv = pytest.importorskip("pyvista")
     scan = _rich_scan(200)
-    for suffix in (".pcd", ".ply"):
-        path = tmp_path / f"scan{suffix}"
-        write_scan(scan, path)
-        cloud = o3d.io.read_point_cloud(str(path))
+    for binary in (True, False):
+        path = tmp_path / f"scan_{binary}.ply"
+        write_scan(scan, path, binary=binary)
+        cloud = pv.read(path)  # VTK's vtkPLYReader
         np.testing.assert_array_equal(np.asarray(cloud.points, dtype=np.float32), scan.points)
-        np.testing.assert_allclose(np.asarray(cloud.normals), scan.normals, atol=1e-7)
-        np.testing.assert_array_equal(np.round(np.asarray(cloud.colors) * 255).astype(np.uint8), scan.colors)
+        np.testing.assert_array_equal(np.asarray(cloud.point_data["Normals"]), scan.normals)
+        np.testing.assert_array_equal(np.asarray(cloud.point_data["RGB"]), scan.colors)
 
 
 def test_ply_fields_use_cloudcompare_scalar_names(tmp_path):

@@ -35,6 +35,7 @@ def _brute_force_rim(kept: np.ndarray, removed: np.ndarray, width: float) -> np.
     return (nearest <= width).astype(np.uint8)
 
 
+@pytest.mark.shared_scans
 @pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
 def test_one_candidate_patch_is_removed_from_the_rotated_normalised_cloud(bunny, seed):
     points, normals = bunny
@@ -61,6 +62,7 @@ def test_one_candidate_patch_is_removed_from_the_rotated_normalised_cloud(bunny,
     np.testing.assert_array_equal(ref.points[s.kept], s.points)
 
 
+@pytest.mark.shared_scans
 @pytest.mark.parametrize("seed", [0, 5, 9])
 def test_labels_are_the_kept_points_within_the_rim_width_of_the_removed_patch(bunny, seed):
     points, normals = bunny
@@ -83,6 +85,7 @@ def test_the_rim_width_is_one_casl_voxel():
     assert RIM_WIDTH == CaslConfig().voxel_size
 
 
+@pytest.mark.shared_scans
 def test_the_generator_is_consumed_rotation_then_patch_seeds_then_patch(bunny):
     points, normals = bunny
     used = np.random.default_rng(21)
@@ -95,6 +98,7 @@ def test_the_generator_is_consumed_rotation_then_patch_seeds_then_patch(bunny):
     assert used.bit_generator.state == replay.bit_generator.state
 
 
+@pytest.mark.shared_scans
 def test_same_seed_same_sample_and_other_seeds_differ(bunny):
     points, normals = bunny
     a = missing_patch(points, normals, np.random.default_rng(7))
@@ -107,6 +111,7 @@ def test_same_seed_same_sample_and_other_seeds_differ(bunny):
     assert not np.array_equal(a.kept, c.kept) or not np.array_equal(a.points, c.points)
 
 
+@pytest.mark.shared_scans
 def test_patch_choices_span_the_candidates(bunny):
     points, normals = bunny
     small, small_normals = points[::10], normals[::10]

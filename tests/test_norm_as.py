@@ -27,6 +27,7 @@ def part(scans_dir):
     return scan.points.astype(np.float64), normals.astype(np.float64)
 
 
+@pytest.mark.shared_scans
 def test_64_patches_cover_every_point_once_with_near_equal_sizes(part):
     points, _ = part
     patch_ids, seeds = split_patches(points, np.random.default_rng(3))
@@ -39,6 +40,7 @@ def test_64_patches_cover_every_point_once_with_near_equal_sizes(part):
     np.testing.assert_array_equal(patch_ids[seeds], np.arange(N_PATCHES))
 
 
+@pytest.mark.shared_scans
 def test_each_patch_is_the_nearest_unassigned_points_of_its_seed(part):
     points, _ = part
     patch_ids, seeds = split_patches(points, np.random.default_rng(11))
@@ -55,6 +57,7 @@ def test_rotation_is_about_z_then_y_then_x():
     np.testing.assert_allclose(random_rotation(np.random.default_rng(42)), expected, atol=1e-12)
 
 
+@pytest.mark.shared_scans
 @pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
 def test_displacement_is_r_times_depth_times_sign_along_the_normal(part, seed):
     points, normals = part
@@ -85,6 +88,7 @@ def test_displacement_is_r_times_depth_times_sign_along_the_normal(part, seed):
     assert np.all(side[moved] == side[moved][0])
 
 
+@pytest.mark.shared_scans
 def test_same_seed_same_sample_and_other_seeds_differ(part):
     points, normals = part
     a = norm_as(points, normals, np.random.default_rng(7))
@@ -96,6 +100,7 @@ def test_same_seed_same_sample_and_other_seeds_differ(part):
     assert not np.array_equal(a.points, c.points)
 
 
+@pytest.mark.shared_scans
 def test_choices_span_their_ranges_over_many_samples(part):
     points, normals = part
     small = points[::20]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-import torch.nn.functional as F
+from torch.nn import functional
 
 from casl_core.errors import ConfigError
 from casl_core.nn.conv import SparseConv3d, SparseConvTranspose3d, dense_weight
@@ -76,7 +76,7 @@ def test_uniform_vector_conv_matches_dense_conv3d_of_the_broadcast_vector(kernel
 
     dense_vector = vector.detach().clone().requires_grad_(True)
     grid = to_dense(coords, dense_vector.expand(coords.shape[0], -1), 1, -7, 14)
-    dense = F.conv3d(grid, dense_weight(layer.weight, kernel_size), padding=kernel_size // 2)
+    dense = functional.conv3d(grid, dense_weight(layer.weight, kernel_size), padding=kernel_size // 2)
     dense_at = at_sites(dense, coords, 1, -7)
     torch.testing.assert_close(out.features, dense_at, rtol=1e-10, atol=1e-10)
     (dense_at * target).sum().backward()
@@ -100,7 +100,7 @@ def test_submanifold_conv_matches_dense_conv3d_forward_and_backward(kernel_size,
     def dense_fn(feats):
         grid = to_dense(coords, feats, 1, origin, size)
         pad = dilation * (kernel_size - 1) // 2
-        out = F.conv3d(grid, dense_weight(layer.weight, kernel_size), padding=pad, dilation=dilation)
+        out = functional.conv3d(grid, dense_weight(layer.weight, kernel_size), padding=pad, dilation=dilation)
         return lambda c: at_sites(out, c, 1, origin)
 
     compare_with_dense(layer, dense_fn, x, layer, lambda out: out.coordinates)
@@ -115,14 +115,14 @@ def test_strided_conv_matches_dense_stride2_conv_and_keeps_occupied_cells(method
     origin, size = -8, 16  # origin a multiple of 2 so dense cells line up with ours
 
     def dense_fn(feats):
-        out = F.conv3d(to_dense(coords, feats, 1, origin, size), dense_weight(layer.weight, 2), stride=2)
+        out = functional.conv3d(to_dense(coords, feats, 1, origin, size), dense_weight(layer.weight, 2), stride=2)
         return lambda c: at_sites(out, c, 2, origin)
 
     compare_with_dense(layer, dense_fn, x, layer, lambda out: out.coordinates)
     out = layer(x)
     assert out.stride == 2
     occupancy = to_dense(coords, torch.ones(coords.shape[0], 1, dtype=torch.float64), 1, origin, size)
-    cells = F.max_pool3d(occupancy, 2)[:, 0].nonzero()
+    cells = functional.max_pool3d(occupancy, 2)[:, 0].nonzero()
     expected = torch.cat([cells[:, :1], cells[:, 1:] * 2 + origin], 1)
     assert sorted(map(tuple, expected.tolist())) == sorted(map(tuple, out.coordinates.tolist()))
     assert bool((out.coordinates[:, 1:] % 2 == 0).all())
@@ -142,7 +142,7 @@ def test_transposed_conv_matches_dense_conv_transpose3d_on_the_fine_sites(method
     def dense_fn(feats):
         grid = to_dense(coarse_coords, feats, 2, origin, size)
         weight = layer.weight.permute(1, 2, 0).reshape(3, 4, 2, 2, 2)
-        out = F.conv_transpose3d(grid, weight, stride=2)
+        out = functional.conv_transpose3d(grid, weight, stride=2)
         return lambda c: at_sites(out, c, 1, origin)
 
     compare_with_dense(layer, dense_fn, coarse, layer, lambda out: out.coordinates)
@@ -161,7 +161,9 @@ def test_submanifold_conv_at_stride_two_matches_dense_conv_on_the_coarse_grid(me
     origin, size = -8, 8
 
     def dense_fn(feats):
-        out = F.conv3d(to_dense(coarse_coords, feats, 2, origin, size), dense_weight(layer.weight, 3), padding=1)
+        out = functional.conv3d(
+            to_dense(coarse_coords, feats, 2, origin, size), dense_weight(layer.weight, 3), padding=1
+        )
         return lambda c: at_sites(out, c, 2, origin)
 
     compare_with_dense(layer, dense_fn, x, layer, lambda out: out.coordinates)
@@ -178,7 +180,7 @@ def test_strided_and_transposed_convs_from_stride_two_match_dense_on_the_coarse_
     origin, size = -8, 8
 
     def dense_down(feats):
-        out = F.conv3d(to_dense(mid_coords, feats, 2, origin, size), dense_weight(down.weight, 2), stride=2)
+        out = functional.conv3d(to_dense(mid_coords, feats, 2, origin, size), dense_weight(down.weight, 2), stride=2)
         return lambda c: at_sites(out, c, 4, origin)
 
     compare_with_dense(down, dense_down, x, down, lambda out: out.coordinates)
@@ -188,7 +190,7 @@ def test_strided_and_transposed_convs_from_stride_two_match_dense_on_the_coarse_
 
     def dense_up(feats):
         weight = up.weight.permute(1, 2, 0).reshape(3, 2, 2, 2, 2)
-        out = F.conv_transpose3d(to_dense(coarse_coords, feats, 4, origin, size // 2), weight, stride=2)
+        out = functional.conv_transpose3d(to_dense(coarse_coords, feats, 4, origin, size // 2), weight, stride=2)
         return lambda c: at_sites(out, c, 2, origin)
 
     compare_with_dense(up, dense_up, y, up, lambda out: out.coordinates)

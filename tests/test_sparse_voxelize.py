@@ -22,6 +22,7 @@ def obj_vertices(name: str) -> torch.Tensor:
     return torch.tensor(np.array(rows, dtype=np.float64))
 
 
+@pytest.mark.shared_scans
 def test_voxelize_two_real_scans_averages_features_like_numpy_grouping():
     beetle, fandisk = obj_vertices("beetle.obj"), obj_vertices("fandisk.obj")
     feats = [torch.randn(n, 2, dtype=torch.float64) for n in (beetle.shape[0], fandisk.shape[0])]
@@ -41,6 +42,7 @@ def test_voxelize_two_real_scans_averages_features_like_numpy_grouping():
     assert inverse.shape == (beetle.shape[0] + fandisk.shape[0],)
 
 
+@pytest.mark.shared_scans
 def test_devoxelize_gives_every_point_its_own_voxel_back():
     bunny = obj_vertices("beetle.obj")
     x, inverse = voxelize([bunny, bunny * 0.5], 0.03)

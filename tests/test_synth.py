@@ -14,10 +14,13 @@ from scipy.spatial import cKDTree
 
 from casl_core.datasets import open_dataset
 from casl_core.errors import ConfigError
+from casl_core.geometry.normals import estimate_normals
 from casl_core.io import read_scan
 from casl_core.scan import Scan
-from casl_core.synth.defects import DefectKind, estimate_normals, synthesize_defect
+from casl_core.synth.defects import DefectKind, synthesize_defect
 from casl_core.synth.testset import make_test_set
+
+pytestmark = pytest.mark.shared_scans
 
 SHAPES = ("fandisk", "bunny", "rocker-arm")
 

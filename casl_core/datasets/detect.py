@@ -8,9 +8,8 @@ from functools import partial
 from pathlib import Path
 
 from casl_core.datasets import folder, mvtec, pointgt
-from casl_core.datasets.types import Category, Dataset, TestSample
+from casl_core.datasets.types import Category, Dataset
 from casl_core.errors import DatasetError
-from casl_core.scan import Scan
 
 LAYOUTS = ("real3d", "anomaly-shapenet", "mvtec3d", "folder")
 
@@ -31,23 +30,6 @@ def _builder(layout: str) -> Callable[[Path, str], Category]:
     if layout in (pointgt.REAL3D, pointgt.SHAPENET):
         return partial(pointgt.build_category, layout=layout)
     return mvtec.build_category if layout == mvtec.LAYOUT else folder.build_category
-
-
-def loader_for(layout: str) -> Callable[[TestSample], Scan]:
-    """The function that loads a test sample of ``layout``.
-
-    Raises
-    ------
-    DatasetError
-        For an unknown layout name.
-    """
-    if layout in (pointgt.REAL3D, pointgt.SHAPENET):
-        return pointgt.load_sample
-    if layout == mvtec.LAYOUT:
-        return mvtec.load_sample
-    if layout == folder.LAYOUT:
-        return folder.load_sample
-    raise DatasetError(f"unknown data-set layout {layout!r}; known: {', '.join(LAYOUTS)}")
 
 
 def _check_root(root: str | os.PathLike[str]) -> Path:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from casl_core.datasets.types import Category, TestSample
+from casl_core.datasets.types import Category, TestSample, register_layout
 from casl_core.errors import DatasetError
 from casl_core.scan import Scan
 
@@ -75,6 +75,7 @@ def _read_sidecar(path: Path, n_points: int | None) -> np.ndarray:
 
 def _flat_sample(path: Path) -> TestSample:
     side = sidecar(path)
+    labels: np.ndarray | None
     if side is not None:
         labels = _read_sidecar(side, None)
     else:
@@ -133,3 +134,6 @@ def load_sample(sample: TestSample) -> Scan:
     if not sample.is_anomalous and sample.defect != UNLABELLED:
         return replace(scan, labels=np.zeros(len(scan), dtype=np.uint8))
     return scan
+
+
+register_layout(LAYOUT, load_sample)

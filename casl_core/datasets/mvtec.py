@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from casl_core.datasets.types import Category, TestSample
+from casl_core.datasets.types import Category, TestSample, register_layout
 from casl_core.errors import DatasetError
 from casl_core.scan import Scan
 
@@ -100,7 +100,7 @@ def read_mask(path: Path) -> np.ndarray:
     except (OSError, UnidentifiedImageError) as exc:
         raise DatasetError(f"{path}: cannot read the mask: {exc}") from None
     if arr.ndim == 3:
-        arr = arr.any(axis=2)
+        arr = np.asarray(arr.any(axis=2))
     if arr.ndim != 2:
         raise DatasetError(f"{path}: a mask must be a 2-D image, got shape {arr.shape}")
     return (arr != 0).astype(np.uint8)
@@ -114,6 +114,11 @@ def _read_xyz(path: Path) -> Scan:
         raise DatasetError(f"{path}: not an organized xyz image (no pixel index)")
     valid = np.any(scan.points != 0, axis=1)
     return scan if valid.all() else scan.subset(valid)
+
+
+def full_mask(sample: TestSample) -> np.ndarray:
+    """The sample's ``(H, W)`` uint8 mask: its gt PNG, or all zeros for a normal sample without one."""
+    return sample_mask(sample) if sample.gt_path is None else read_mask(sample.gt_path)
 
 
 def sample_mask(sample: TestSample) -> np.ndarray:
@@ -139,8 +144,13 @@ def load_sample(sample: TestSample) -> Scan:
         return replace(scan, labels=np.zeros(len(scan), dtype=np.uint8))
     mask = read_mask(sample.gt_path)
     shape = scan.metadata.image_shape
+    if shape is None:
+        raise DatasetError(f"{sample.path}: not an organized xyz image")
     if mask.shape != tuple(shape):
         raise DatasetError(
             f"{sample.gt_path}: mask is {mask.shape[1]}x{mask.shape[0]} but {sample.path} is {shape[1]}x{shape[0]}"
         )
     return replace(scan, labels=mask.ravel()[scan.metadata.pixel_index])
+
+
+register_layout(LAYOUT, load_sample, full_mask)

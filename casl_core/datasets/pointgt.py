@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from casl_core.datasets.types import Category, TestSample
+from casl_core.datasets.types import Category, TestSample, register_layout
 from casl_core.errors import DatasetError
 from casl_core.scan import Scan
 
@@ -159,3 +159,7 @@ def load_sample(sample: TestSample) -> Scan:
         return read_gt(sample.gt_path)
     scan = read_scan(sample.path)
     return replace(scan, labels=np.zeros(len(scan), dtype=np.uint8))
+
+
+register_layout(REAL3D, load_sample)
+register_layout(SHAPENET, load_sample)

@@ -13,6 +13,34 @@ from casl_core.scan import Scan
 
 
 @dataclass(frozen=True)
+class LayoutReaders:
+    """How the samples of one layout are read: their points and labels, and (image layouts) their mask."""
+
+    load: Callable[[TestSample], Scan]
+    mask: Callable[[TestSample], np.ndarray] | None = None
+
+
+#: Layout name -> its readers; each layout module registers itself when it is imported
+#: (``casl_core.datasets`` imports them all), so this module depends on none of them.
+_READERS: dict[str, LayoutReaders] = {}
+
+
+def register_layout(
+    layout: str, load: Callable[[TestSample], Scan], mask: Callable[[TestSample], np.ndarray] | None = None
+) -> None:
+    """Declare how the test samples of ``layout`` are loaded (and masked, for image layouts)."""
+    _READERS[layout] = LayoutReaders(load, mask)
+
+
+def _readers(layout: str) -> LayoutReaders:
+    readers = _READERS.get(layout)
+    if readers is None:
+        known = ", ".join(sorted(_READERS))
+        raise DatasetError(f"unknown data-set layout {layout!r}; known: {known}")
+    return readers
+
+
+@dataclass(frozen=True)
 class TestSample:
     """One test scan of a category and where its ground truth is.
 
@@ -57,9 +85,7 @@ class TestSample:
         ScanFormatError
             If a file cannot be read.
         """
-        from casl_core.datasets.detect import loader_for
-
-        return loader_for(self.layout)(self)
+        return _readers(self.layout).load(self)
 
     def mask(self) -> np.ndarray:
         """The full ``(H, W)`` uint8 ground-truth mask (MVTec 3D-AD only), 1 on the defect.
@@ -69,11 +95,10 @@ class TestSample:
         DatasetError
             For a layout without image masks, or an unreadable mask.
         """
-        if self.layout != "mvtec3d":
+        mask = _readers(self.layout).mask
+        if mask is None:
             raise DatasetError(f"{self.path}: only MVTec 3D-AD samples have image masks (layout {self.layout})")
-        from casl_core.datasets.mvtec import read_mask, sample_mask
-
-        return sample_mask(self) if self.gt_path is None else read_mask(self.gt_path)
+        return mask(self)
 
 
 @dataclass(frozen=True)
@@ -109,7 +134,7 @@ class Dataset:
     layout: str
     root: Path
     categories: list[str]
-    _build: Callable[[Path, str], Category] = field(repr=False, compare=False, default=None)  # type: ignore[assignment]
+    _build: Callable[[Path, str], Category] = field(repr=False, compare=False)
 
     def category(self, name: str) -> Category:
         """List one category's training and test files.

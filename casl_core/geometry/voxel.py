@@ -56,11 +56,6 @@ class VoxelMoments:
         second = self.scatter + self.counts[:, None] * outer
         return np.ascontiguousarray(np.concatenate([self.counts[:, None], self.counts[:, None] * c, second], axis=1).T)
 
-    @property
-    def mean_occupancy(self) -> float:
-        """Mean number of points per occupied cell."""
-        return float(self.counts.sum() / max(len(self.counts), 1))
-
 
 def cell_index(points: np.ndarray, size: float, bounds: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """Index of the occupied cell of each point, numbered ``0..M-1`` in key order.
@@ -129,21 +124,6 @@ def voxel_moments(points: np.ndarray, size: float, cells: np.ndarray | None = No
     return VoxelMoments(size=float(size), counts=counts, centroids=centroids, scatter=scatter, point_cell=inv)
 
 
-def calibrate_cell_size(points: np.ndarray, occupancy: float, first_guess: float, *, steps: int = 3) -> float:
-    """Cell edge whose occupied cells hold about ``occupancy`` points on average.
-
-    The mean occupancy grows like ``size ** alpha`` (``alpha`` is 2 on a surface, 3 in a
-    volume); the search starts at ``first_guess`` and takes up to ``steps`` secant steps on
-    ``log(size)``, stopping once within 8 %.
-
-    Raises
-    ------
-    ConfigError
-        If ``occupancy`` or ``first_guess`` is not positive.
-    """
-    return calibrated_cells(points, occupancy, first_guess, steps=steps)[0]
-
-
 def calibrated_cells(
     points: np.ndarray,
     occupancy: float,
@@ -152,9 +132,19 @@ def calibrated_cells(
     steps: int = 3,
     bounds: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[float, np.ndarray]:
-    """:func:`calibrate_cell_size` and the :func:`cell_index` of the points at that size.
+    """A cell edge whose occupied cells hold about ``occupancy`` points on average, and the
+    :func:`cell_index` of the points at that size.
+
+    The mean occupancy grows like ``size ** alpha`` (``alpha`` is 2 on a surface, 3 in a
+    volume); the search starts at ``first_guess`` and takes up to ``steps`` secant steps on
+    ``log(size)``, stopping once within 8 %.
 
     ``bounds`` are ``(column_min(points), column_max(points))`` when the caller has them.
+
+    Raises
+    ------
+    ConfigError
+        If ``occupancy`` or ``first_guess`` is not positive.
     """
     if occupancy <= 0 or not (np.isfinite(first_guess) and first_guess > 0) or steps < 1:
         raise ConfigError(f"cell calibration needs positive values, got {occupancy=} {first_guess=} {steps=}")

@@ -45,7 +45,7 @@ def assign_roles(path: str, columns: dict[str, np.ndarray]) -> Columns:
     ScanFormatError
         If there is no x, y and z column.
     """
-    lower = {}
+    lower: dict[str, str] = {}
     for name in columns:
         lower.setdefault(name.lower(), name)
     xyz = _find(lower, _POINT)

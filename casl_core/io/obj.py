@@ -42,7 +42,9 @@ def _table(path: str, bodies: list[bytes], numbers: np.ndarray, what: str) -> np
             except ValueError:
                 raise ScanFormatError(path, f"line {number + 1}: a {what} value is not a number") from None
             if len(words) != width:
-                raise ScanFormatError(path, f"line {number + 1}: {what} has {len(words)} values, expected {width}")
+                raise ScanFormatError(
+                    path, f"line {number + 1}: {what} has {len(words)} values, expected {width}"
+                ) from None
         raise ScanFormatError(path, f"the {what} lines could not be parsed") from None
 
 

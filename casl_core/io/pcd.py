@@ -25,7 +25,7 @@ class PcdField(NamedTuple):
 
     name: str
     dtype: str
-    count: int
+    count: int  # type: ignore[assignment]  # the PCD header's word; shadows tuple.count, which nothing calls
 
 
 class PcdHeader(NamedTuple):
@@ -66,7 +66,9 @@ def _parse_header(data: bytes, path: str) -> PcdHeader:
 
 def _int(path: str, entries: dict[str, list[str]], key: str, default: int | None) -> int:
     if key not in entries:
-        return int(default)
+        if default is None:
+            raise ScanFormatError(path, f"PCD header has no {key} line")
+        return default
     values = entries[key]
     if len(values) != 1 or not values[0].isdigit():
         raise ScanFormatError(path, f"PCD {key} must be one non-negative integer, got {' '.join(values)[:30]!r}")

@@ -48,7 +48,7 @@ class PlyElement(NamedTuple):
     """One element of the header: name, number of items and properties."""
 
     name: str
-    count: int
+    count: int  # type: ignore[assignment]  # the PLY header's word; shadows tuple.count, which nothing calls
     properties: list[PlyProperty]
 
 
@@ -156,7 +156,7 @@ def _faces(path: str, values: dict[str, ElementData], n: int) -> np.ndarray | No
 
 def _read_binary(path: str, data: bytes, header: PlyHeader) -> dict[str, ElementData]:
     pos = header.data_start
-    out = {}
+    out: dict[str, ElementData] = {}
     for element in header.elements:
         if any(p.count_dtype for p in element.properties):
             values, pos = _binary_list_element(path, data, pos, element, header.endian)
@@ -179,7 +179,7 @@ def _struct_dtype(path: str, element: PlyElement, endian: str, list_len: int = 0
     names = [p.name for p in element.properties]
     if len(set(names)) != len(names):
         raise ScanFormatError(path, f"PLY element '{element.name}' repeats a property name")
-    parts = []
+    parts: list[tuple[str, str] | tuple[str, str, tuple[int]]] = []
     for p in element.properties:
         if p.count_dtype:
             parts.append((f"__count_{p.name}", endian + p.count_dtype))
@@ -206,13 +206,14 @@ def _binary_list_element(path: str, data: bytes, pos: int, element: PlyElement, 
 
 def _fixed_length_lists(path: str, data: bytes, pos: int, element: PlyElement, endian: str, lst: PlyProperty):
     """Read an element whose one list has the same length in every item with one dtype."""
+    count_dtype = lst.count_dtype or ""  # the caller passes a list property, which has a count type
     head = _struct_dtype(
         path, PlyElement(element.name, 1, element.properties[: element.properties.index(lst) + 1]), endian, 0
     )
-    count_at = pos + head.itemsize - np.dtype(lst.count_dtype).itemsize
-    if count_at + np.dtype(lst.count_dtype).itemsize > len(data):
+    count_at = pos + head.itemsize - np.dtype(count_dtype).itemsize
+    if count_at + np.dtype(count_dtype).itemsize > len(data):
         raise _truncated(path, element, 0)
-    first = int(np.frombuffer(data, endian + lst.count_dtype, 1, count_at)[0])
+    first = int(np.frombuffer(data, endian + count_dtype, 1, count_at)[0])
     if first < 0:
         return None
     dtype = _struct_dtype(path, element, endian, first)
@@ -229,9 +230,9 @@ def _fixed_length_lists(path: str, data: bytes, pos: int, element: PlyElement, e
 
 
 def _list_element_loop(path: str, data: bytes, pos: int, element: PlyElement, endian: str):
-    scalars = {p.name: [] for p in element.properties if not p.count_dtype}
-    counts = {p.name: [] for p in element.properties if p.count_dtype}
-    flats = {p.name: [] for p in element.properties if p.count_dtype}
+    scalars: dict[str, list] = {p.name: [] for p in element.properties if not p.count_dtype}
+    counts: dict[str, list] = {p.name: [] for p in element.properties if p.count_dtype}
+    flats: dict[str, list] = {p.name: [] for p in element.properties if p.count_dtype}
     codes = {p.name: (_code(p.dtype), _code(p.count_dtype) if p.count_dtype else "") for p in element.properties}
     sizes = {p.name: np.dtype(p.dtype).itemsize for p in element.properties}
     item = 0
@@ -268,7 +269,7 @@ def _code(dtype: str) -> str:
 def _read_ascii(path: str, data: bytes, header: PlyHeader) -> dict[str, ElementData]:
     lines = [line for line in data[header.data_start :].splitlines() if line.strip()]
     at = 0
-    out = {}
+    out: dict[str, ElementData] = {}
     for element in header.elements:
         rows = lines[at : at + element.count]
         if len(rows) < element.count:
@@ -310,9 +311,9 @@ def _list_values(values: list, element: PlyElement, name: str) -> np.ndarray:
 
 
 def _ascii_list_rows(path: str, rows: list[bytes], element: PlyElement, first_line: int) -> ElementData:
-    scalars = {p.name: [] for p in element.properties if not p.count_dtype}
-    counts = {p.name: [] for p in element.properties if p.count_dtype}
-    flats = {p.name: [] for p in element.properties if p.count_dtype}
+    scalars: dict[str, list] = {p.name: [] for p in element.properties if not p.count_dtype}
+    counts: dict[str, list] = {p.name: [] for p in element.properties if p.count_dtype}
+    flats: dict[str, list] = {p.name: [] for p in element.properties if p.count_dtype}
     for i, row in enumerate(rows):
         words = row.split()
         at = 0

@@ -27,11 +27,11 @@ class TableLayout(NamedTuple):
     delimiter: str | None
     n_columns: int
     names: list[str] | None
-    count: int | None
+    count: int | None  # type: ignore[assignment]  # the header's point count; shadows tuple.count, which nothing calls
 
 
 def _lines(data: bytes) -> list[str]:
-    """Lines split the way ``np.loadtxt`` splits them (``\\n``, ``\\r\\n`` or ``\\r``)."""
+    r"""Lines split the way ``np.loadtxt`` splits them (``\\n``, ``\\r\\n`` or ``\\r``)."""
     return data.decode("latin-1").replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
 
@@ -141,7 +141,7 @@ def _parse(path: str, data: bytes, layout: TableLayout) -> np.ndarray:
 
 
 def _offset_of_line(data: bytes, line: int) -> int:
-    """Byte offset where line ``line`` (0-based, ``\\n`` endings) starts; 0 when unsure."""
+    r"""Byte offset where line ``line`` (0-based, ``\\n`` endings) starts; 0 when unsure."""
     pos = 0
     for _ in range(line):
         pos = data.find(b"\n", pos) + 1

@@ -181,7 +181,7 @@ class CaslConfig:
         unknown = sorted(set(values) - known)
         if unknown:
             raise ConfigError(f"unknown CASL config keys: {unknown}")
-        converted = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+        converted: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
         try:
             return cls(**converted)
         except TypeError as exc:

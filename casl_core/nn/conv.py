@@ -121,6 +121,7 @@ class SparseConv3d(nn.Module):
         return SparseTensor(out, x.stride, x.manager)
 
     def extra_repr(self) -> str:
+        """The layer's shape and options, shown in ``repr(model)``."""
         return (
             f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
             f"stride={self.stride}, dilation={self.dilation}"
@@ -179,6 +180,7 @@ class SparseConvTranspose3d(nn.Module):
         return SparseTensor(out, x.stride // self.stride, x.manager)
 
     def extra_repr(self) -> str:
+        """The layer's shape and options, shown in ``repr(model)``."""
         return f"{self.in_channels}, {self.out_channels}, kernel_size={self.stride}, stride={self.stride}"
 
 

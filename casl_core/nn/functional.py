@@ -121,7 +121,9 @@ def conv_weight_grad(features: Tensor, grad_out: Tensor, kmap: KernelMap, method
     if method == "table":
         c_in, c_out = features.shape[1], grad_out.shape[1]
         return (_table_block(features, kmap).t() @ grad_out).reshape(kmap.kernel_volume, c_in, c_out)
-    return _loop_backward(features, grad_out, kmap, None, True)[1]
+    weight_grad = _loop_backward(features, grad_out, kmap, None, True)[1]
+    assert weight_grad is not None  # asked for with need_weight=True
+    return weight_grad
 
 
 def uniform_submanifold_conv(vector: Tensor, weight: Tensor, occupancy: Tensor) -> Tensor:

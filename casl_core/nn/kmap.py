@@ -370,9 +370,11 @@ def submanifold_map(
     if num == 0:
         table = torch.zeros((kernel_size**3, 0), dtype=torch.int64, device=sorted_keys.device)
     else:
-        table = _grid_table(sorted_keys, kernel_size, stride, dilation, max_grid_cells)
-        if table is None:
+        grid_table = _grid_table(sorted_keys, kernel_size, stride, dilation, max_grid_cells)
+        if grid_table is None:
             table = _search_table(sorted_keys, kernel_size, stride * dilation)
+        else:
+            table = grid_table
     if order is not None and num > 0:
         # Columns of the table are in key order and entries are key positions: map both to rows.
         padded = torch.cat([order, order.new_tensor([num])])

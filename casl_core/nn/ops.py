@@ -14,7 +14,7 @@ from casl_core.nn.sparse import SparseTensor
 class SparseBatchNorm(nn.BatchNorm1d):
     """``nn.BatchNorm1d`` over the active sites' features (statistics over all sites of the batch)."""
 
-    def forward(self, x: SparseTensor) -> SparseTensor:  # type: ignore[override]
+    def forward(self, x: SparseTensor) -> SparseTensor:  # type: ignore[override]  # takes a SparseTensor, not the Tensor of the torch base class
         """Normalise ``x.features``; sites and stride unchanged."""
         return x.replace_features(super().forward(x.features))
 
@@ -22,7 +22,7 @@ class SparseBatchNorm(nn.BatchNorm1d):
 class SparseReLU(nn.ReLU):
     """ReLU on the features of a sparse tensor."""
 
-    def forward(self, x: SparseTensor) -> SparseTensor:  # type: ignore[override]
+    def forward(self, x: SparseTensor) -> SparseTensor:  # type: ignore[override]  # takes a SparseTensor, not the Tensor of the torch base class
         """Apply ReLU to ``x.features``."""
         return x.replace_features(super().forward(x.features))
 
@@ -30,7 +30,7 @@ class SparseReLU(nn.ReLU):
 class SparseLinear(nn.Linear):
     """A per-site linear map (a 1x1x1 convolution with bias)."""
 
-    def forward(self, x: SparseTensor) -> SparseTensor:  # type: ignore[override]
+    def forward(self, x: SparseTensor) -> SparseTensor:  # type: ignore[override]  # takes a SparseTensor, not the Tensor of the torch base class
         """Apply the linear map to ``x.features``."""
         return x.replace_features(super().forward(x.features))
 

@@ -28,11 +28,14 @@ so their coordinates at each stride are identical and share cached kernel maps.
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 
 from casl_core.nn.blocks import ConvBnReLU, UpBnReLU, residual_stage
 from casl_core.nn.config import CaslConfig
+from casl_core.nn.conv import SparseConv3d
 from casl_core.nn.ops import SparseBatchNorm, SparseLinear, SparseReLU, cat_features
 from casl_core.nn.sparse import SparseTensor
 
@@ -53,7 +56,7 @@ class CoordinateEncoder(nn.Module):
 
     def forward(self, voxels: SparseTensor) -> SparseTensor:
         """Bottleneck features at stride 16 from the occupied sites of ``voxels`` (features ignored)."""
-        conv, norm, relu = self.stem
+        conv, norm, relu = cast(SparseConv3d, self.stem[0]), self.stem[1], self.stem[2]
         # every site carries the same token, so the stem is one small product (same result)
         x = relu(norm(conv.forward_uniform(voxels, self.token.to(voxels.features.dtype))))
         for stage in self.stages:

@@ -32,10 +32,20 @@ class ScanScores:
 
 
 class Scorer(Protocol):
-    """Anything that turns a scan into :class:`ScanScores` (curvature baseline, CASL model)."""
+    """Anything that turns a scan into :class:`ScanScores` (curvature baseline, CASL model).
 
-    #: Short name used in result files and the GUI (``"curvature"``, ``"casl"``).
-    name: str
+    Scorers a user can pick by name are listed in :mod:`casl_core.scorers.registry`.
+    """
+
+    @property
+    def name(self) -> str:
+        """Short name used in result files and the GUI (``"curvature"``, ``"casl"``)."""
+        ...  # pragma: no cover - protocol
+
+    @property
+    def score_field(self) -> str:
+        """The per-point field :meth:`score` adds to the scan (a name from :mod:`casl_core.fields`)."""
+        ...  # pragma: no cover - protocol
 
     def score(self, scan: Scan, *, progress: ProgressFn | None = None, cancel: CancelFn | None = None) -> ScanScores:
         """Score every point of ``scan`` and pool an object score."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -31,8 +32,9 @@ from casl_core.scorers.base import ScanScores
 from casl_core.scorers.pooling import DEFAULT_TOP_FRACTION, object_score
 from casl_core.train.checkpoint import CheckpointInfo, load_checkpoint
 
-#: Name of the per-point score field added to scored scans.
-SCORE_FIELD = CASL_SCORE
+if TYPE_CHECKING:
+    from casl_core.nn.casl_net import CaslNet
+
 #: Points whose head outputs are computed at once.
 DEFAULT_CHUNK_POINTS = 262_144
 _CURVATURE_FIELDS = DEFAULT_FIELDS
@@ -57,7 +59,7 @@ class CaslModel:
         (a checkpoint without them is "not calibrated").
     """
 
-    net: torch.nn.Module
+    net: CaslNet
     info: CheckpointInfo
     path: Path
     device: torch.device
@@ -200,7 +202,7 @@ def infer_scan(
     curvature = scan_curvature(scan, normalized, model.device, progress, cancel)
     scores = point_scores(model, normalized, curvature, chunk_points=chunk_points, progress=progress, cancel=cancel)
     return ScanScores(
-        scan=scan.with_fields(**{SCORE_FIELD: scores}),
+        scan=scan.with_fields(**{CASL_SCORE: scores}),
         point_scores=scores,
         object_score=object_score(scores, top_fraction),
     )
@@ -228,6 +230,8 @@ class CaslScorer:
     """
 
     name = "casl"
+    score_field = CASL_SCORE
+    score_field = CASL_SCORE
 
     def __init__(
         self,

@@ -21,7 +21,7 @@ Fusions (``CurvatureBaseline.fusion``):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -33,9 +33,6 @@ from casl_core.scorers.base import ScanScores
 from casl_core.scorers.pooling import DEFAULT_TOP_FRACTION, object_score
 
 FUSIONS = ("mean", "max", "finest", "coarsest")
-
-#: Name of the per-point score field the baseline adds to a scan.
-SCORE_FIELD = CURVATURE_SCORE
 
 
 def curvature_field_names(scan: Scan) -> list[str]:
@@ -85,6 +82,7 @@ class CurvatureBaseline:
     top_fraction: float = DEFAULT_TOP_FRACTION
     device: str = "cpu"
     name: str = "curvature"
+    score_field: str = field(default=CURVATURE_SCORE, init=False)
 
     def score(self, scan: Scan, *, progress: ProgressFn | None = None, cancel: CancelFn | None = None) -> ScanScores:
         """Compute curvature (unless the scan already has the needed fields) and score it."""
@@ -95,7 +93,7 @@ class CurvatureBaseline:
         if not self._has_curvature(scan):
             scan = add_curvature(scan, ks=self.ks, device=self.device, progress=progress, cancel=cancel)
         scores = fuse_curvature(scan, self.fusion)
-        scan = scan.with_fields(**{SCORE_FIELD: scores})
+        scan = scan.with_fields(**{self.score_field: scores})
         return ScanScores(scan=scan, point_scores=scores, object_score=object_score(scores, self.top_fraction))
 
     def for_category(self, category: str) -> CurvatureBaseline:

@@ -29,6 +29,8 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 from casl_core.errors import ConfigError
+from casl_core.geometry.neighbors import KnnIndex
+from casl_core.geometry.normals import estimate_normals, local_normals
 from casl_core.scan import Scan
 
 DEFAULT_SIZE = 0.12
@@ -37,7 +39,7 @@ MIN_FRACTION = 0.005
 MAX_FRACTION = 0.05
 
 
-class DefectKind(str, enum.Enum):
+class DefectKind(enum.StrEnum):
     """The kinds of synthetic defect."""
 
     BULGE = "bulge"
@@ -57,41 +59,6 @@ class _Local(NamedTuple):
     tree: cKDTree
     diag: float
     spacing: float  # median distance to the 4th nearest neighbour
-
-
-def estimate_normals(points: np.ndarray, k: int = 16, chunk: int = 65536) -> tuple[np.ndarray, np.ndarray]:
-    """Unit normals by local PCA and the surface variation, oriented away from the centroid.
-
-    Parameters
-    ----------
-    points:
-        ``(N, 3)`` coordinates.
-    k:
-        Neighbours per point (itself included).
-
-    Returns
-    -------
-    (normals, variation)
-        ``(N, 3)`` float64 unit vectors and ``(N,)`` values in [0, 1/3].
-    """
-    pts = np.asarray(points, dtype=np.float64)
-    k = min(k, len(pts))
-    tree = cKDTree(pts)
-    normals = np.empty_like(pts)
-    variation = np.empty(len(pts))
-    for start in range(0, len(pts), chunk):
-        block = pts[start : start + chunk]
-        _, idx = tree.query(block, k)
-        nb = pts[idx.reshape(len(block), k)]
-        nb = nb - nb.mean(axis=1, keepdims=True)
-        cov = np.einsum("nki,nkj->nij", nb, nb) / k
-        w, v = np.linalg.eigh(cov)
-        normals[start : start + chunk] = v[:, :, 0]
-        total = w.sum(axis=1)
-        variation[start : start + chunk] = np.divide(w[:, 0], total, out=np.zeros(len(block)), where=total > 0)
-    outward = np.einsum("ni,ni->n", normals, pts - pts.mean(axis=0)) < 0
-    normals[outward] *= -1
-    return normals, variation
 
 
 def _local(scan: Scan) -> _Local:
@@ -233,12 +200,9 @@ def _refreshed_normals(scan: Scan, new_pts: np.ndarray, changed: np.ndarray) -> 
     if scan.normals is None:
         return None
     normals = scan.normals.astype(np.float64).copy()
-    tree = cKDTree(new_pts)
-    near = np.unique(np.concatenate(tree.query(new_pts[changed], min(8, len(new_pts)))[1].reshape(-1, 1)))
-    _, nb = tree.query(new_pts[near], min(16, len(new_pts)))
-    local = new_pts[nb] - new_pts[nb].mean(axis=1, keepdims=True)
-    _, v = np.linalg.eigh(np.einsum("nki,nkj->nij", local, local))
-    fresh = v[:, :, 0]
+    index = KnnIndex(np.asarray(new_pts, dtype=np.float64))
+    near = np.unique(index.query(new_pts[changed], 8)[1])
+    fresh, _ = local_normals(new_pts, near, 16, index)
     flip = np.einsum("ni,ni->n", fresh, normals[near]) < 0
     fresh[flip] *= -1
     normals[near] = fresh

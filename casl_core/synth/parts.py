@@ -113,8 +113,13 @@ def wall(ring: np.ndarray, z0: float, z1: float, hole: bool) -> Mesh:
     """The vertical side of an extruded ring; normals away from the solid (into a hole)."""
     ring = _ccw(ring, ccw=not hole)
     a, b = ring, np.roll(ring, -1, axis=0)
-    lo = lambda p: np.concatenate([p, np.full((len(p), 1), z0)], axis=1)  # noqa: E731
-    hi = lambda p: np.concatenate([p, np.full((len(p), 1), z1)], axis=1)  # noqa: E731
+
+    def lo(p: np.ndarray) -> np.ndarray:
+        return np.concatenate([p, np.full((len(p), 1), z0)], axis=1)
+
+    def hi(p: np.ndarray) -> np.ndarray:
+        return np.concatenate([p, np.full((len(p), 1), z1)], axis=1)
+
     t1 = np.stack([lo(a), lo(b), hi(b)], axis=1)
     t2 = np.stack([lo(a), hi(b), hi(a)], axis=1)
     edge = b - a

@@ -79,8 +79,8 @@ def make_test_set(
     rng = np.random.default_rng(seed)
     for i, scan in enumerate(normal_scans):
         write_train_scan(root, layout, category, i, scan)
-    plan = [DefectKind(k) for k in kinds for _ in range(per_kind)]
-    plan = [None] * (len(plan) if n_good is None else n_good) + plan
+    defects: list[DefectKind | None] = [DefectKind(k) for k in kinds for _ in range(per_kind)]
+    plan = [None] * (len(defects) if n_good is None else n_good) + defects
     for number, kind in enumerate(plan):
         base = jittered_copy(normal_scans[int(rng.integers(len(normal_scans)))], rng)
         if kind is None:

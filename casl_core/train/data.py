@@ -22,8 +22,8 @@ import numpy as np
 from casl_core.errors import CaslError, ConfigError, DatasetError
 from casl_core.progress import CancelFn, check_cancel
 
-#: Default cap on the points of one training scan (see :class:`ScanCache`).
-from casl_core.train.options import DEFAULT_MAX_POINTS  # noqa: E402  (re-exported)
+# Default cap on the points of one training scan (see :class:`ScanCache`), re-exported here.
+from casl_core.train.options import DEFAULT_MAX_POINTS
 
 
 @dataclass(frozen=True)

@@ -95,7 +95,7 @@ def shutdown_distributed(ctx: DistContext) -> None:
 
 
 def shard_indices(n_items: int, ctx: DistContext, seed: int, epoch: int, shuffle: bool = True) -> np.ndarray:
-    """This rank's share of ``range(n_items)`` for one epoch (see the module docstring).
+    """The share of ``range(n_items)`` this rank takes for one epoch (see the module docstring).
 
     Raises
     ------
@@ -123,7 +123,7 @@ def steps_per_epoch(n_items: int, ctx: DistContext, seed: int, epoch: int, batch
 
 
 def step_share(n_items: int, ctx: DistContext, seed: int, epoch: int, step: int, batch_size: int) -> StepShare:
-    """This rank's items at ``step`` of ``epoch``, with a generator seeded by (seed, epoch, rank, step).
+    """The items this rank takes at ``step`` of ``epoch``, with a generator seeded by (seed, epoch, rank, step).
 
     The generator makes every random choice of the step reproducible, so a resumed run
     draws what the interrupted one would have.

@@ -21,8 +21,8 @@ them, the paper's recipe.
 
 Checkpoint selection uses held-out pseudo-anomalies only: ``val_fraction`` of the normal
 scans (at least one when there are two or more) are kept out of training, and a fixed,
-seeded set of ``val_samples`` pseudo-anomalies (the same mixture of kinds) is made from each; after every epoch the point
-AUROC of ``log p(anomalous) - log p(normal)`` on that set decides whether the epoch's weights
+seeded set of ``val_samples`` pseudo-anomalies (the same mixture of kinds) is made from each; after every epoch
+the point AUROC of ``log p(anomalous) - log p(normal)`` on that set decides whether the epoch's weights
 become the output checkpoint. With a single scan, validation samples come from that scan
 with their own seeds (noted as a warning). When no validation sample labels any point (missing
 patches only, on scans sparser than the rim width) there is no metric, every epoch is saved,
@@ -37,13 +37,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn import functional
 
 from casl_core.errors import CheckpointError
 from casl_core.progress import CancelFn
@@ -52,7 +52,7 @@ from casl_core.pseudo.norm_as import NORMAL_MODE, NormAsSample, norm_as
 from casl_core.train.checkpoint import CheckpointInfo, read_safetensors_doc, refuse_pickle
 from casl_core.train.data import PreparedScan, ScanCache, curvature_matrix, data_fingerprint, find_scan_files
 from casl_core.train.distributed import DistContext, init_distributed, step_share, steps_per_epoch
-from casl_core.train.labelled import LabelledInput, labelled_clouds
+from casl_core.train.labelled import LabelledCloud, LabelledInput, labelled_clouds
 from casl_core.train.loop import (
     LoopOptions,
     Run,
@@ -65,16 +65,6 @@ from casl_core.train.loop import (
 from casl_core.train.options import FinetuneOptions
 from casl_core.train.resume import resume_path
 from casl_core.train.start import build_model, curvature_device, note, prepare_scans
-
-
-#: Default number of fine-tuning epochs (sized so a demo category trains in minutes on 2 CPU cores).
-@dataclass(frozen=True)
-class LabelledCloud:
-    """Normalised points with curvature and per-point labels (a validation sample)."""
-
-    points: np.ndarray
-    curvature: np.ndarray
-    labels: np.ndarray
 
 
 def split_holdout(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -140,11 +130,13 @@ class FinetuneTask:
         self.curv_device = curvature_device(ctx)
 
     def steps(self, epoch: int) -> int:
+        """Number of optimiser steps in ``epoch`` for this rank."""
         return steps_per_epoch(
             len(self.train) + len(self.labelled), self.ctx, self.options.seed, epoch, self.options.batch_size
         )
 
     def batch(self, epoch: int, step: int) -> StepBatch:
+        """The clouds of ``step`` in ``epoch``: pseudo-anomalies of normal scans, then labelled clouds."""
         from casl_core.nn.casl_net import CaslBatch
 
         chosen, rng = step_share(
@@ -167,12 +159,14 @@ class FinetuneTask:
         return StepBatch(batch, target, int(target.numel()))
 
     def loss(self, output, batch: StepBatch) -> tuple[Tensor, dict[str, float]]:
+        """Class-weighted cross-entropy of the per-point logits against the batch's labels."""
         weight = torch.tensor([1.0, self.options.anomaly_weight], device=output.logits.device)
-        loss = F.cross_entropy(output.logits, batch.target, weight=weight)
+        loss = functional.cross_entropy(output.logits, batch.target, weight=weight)
         return loss, {"ce": float(loss.detach())}
 
     @torch.no_grad()
     def validate(self, model: nn.Module) -> float | None:
+        """Point AUROC on the held-out pseudo-anomalies; ``None`` when none labels a point."""
         from casl_core.metrics import auroc
         from casl_core.nn.casl_net import CaslBatch
 

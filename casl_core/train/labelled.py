@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Union
 
 import numpy as np
@@ -25,6 +26,15 @@ IGNORE_TARGET = -100
 
 #: A labelled sample: a scan (or its file) and its per-point labels (1 defect, 0 normal, -1 none).
 LabelledInput = tuple[Union[Scan, str, "os.PathLike[str]"], np.ndarray]
+
+
+@dataclass(frozen=True)
+class LabelledCloud:
+    """Normalised points with curvature and per-point labels (a validation or labelled training sample)."""
+
+    points: np.ndarray
+    curvature: np.ndarray
+    labels: np.ndarray
 
 
 def _as_scan(item: Scan | str | os.PathLike[str]) -> Scan:
@@ -94,7 +104,7 @@ def labelled_clouds(
     Returns
     -------
     (clouds, digests)
-        One :class:`~casl_core.train.finetune.LabelledCloud` per sample (targets with
+        One :class:`LabelledCloud` per sample (targets with
         :data:`IGNORE_TARGET` for unlabelled points) and the digest of each.
 
     Raises
@@ -106,7 +116,6 @@ def labelled_clouds(
     """
     from casl_core.nn.preprocess import normalize_points
     from casl_core.train.data import curvature_and_normals
-    from casl_core.train.finetune import LabelledCloud
 
     clouds, digests = [], []
     for i, (item, labels) in enumerate(extra):

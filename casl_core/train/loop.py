@@ -261,7 +261,8 @@ def run_training(
     ctx, opts = run.ctx, run.options
     trainable = [p for p in run.model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=opts.lr, weight_decay=opts.weight_decay)
-    start, best, history = (0, None, [])
+    history: list[EpochRecord] = []
+    start, best = 0, None
     if resume:
         start, best, history = _restore(run, optimizer)
     net: nn.Module = run.model
@@ -316,7 +317,7 @@ def _train_epoch(
     net.train()
     began = time.perf_counter()
     steps = task.steps(epoch)
-    total, parts_total = 0.0, {}
+    total, parts_total = 0.0, dict[str, float]()
     for step in range(steps):
         if any_rank(bool(cancel is not None and cancel()), ctx):
             raise Cancelled(_cancel_message(run, epoch))

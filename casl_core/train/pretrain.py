@@ -55,9 +55,11 @@ class PretrainTask:
         self.scans, self.options, self.ctx, self.voxel_size = scans, options, ctx, voxel_size
 
     def steps(self, epoch: int) -> int:
+        """Number of optimiser steps in ``epoch`` for this rank."""
         return steps_per_epoch(len(self.scans), self.ctx, self.options.seed, epoch, self.options.batch_size)
 
     def batch(self, epoch: int, step: int) -> StepBatch:
+        """The randomly rotated scans of ``step`` in ``epoch``; the target is their own points."""
         from casl_core.nn.casl_net import CaslBatch
 
         chosen, rng = step_share(len(self.scans), self.ctx, self.options.seed, epoch, step, self.options.batch_size)
@@ -68,9 +70,11 @@ class PretrainTask:
         return StepBatch(batch, batch.points, batch.num_points)
 
     def loss(self, output, batch: StepBatch) -> tuple[Tensor, dict[str, float]]:
+        """The reconstruction loss of ``output`` against the batch's points, and its parts."""
         return reconstruction_loss(output.xyz, batch.target)
 
     def validate(self, model: torch.nn.Module) -> float | None:
+        """Pre-training has no validation metric: always ``None``."""
         return None
 
 

@@ -178,5 +178,6 @@ class BatchDialog(QDialog):
         self.open_requested.emit(self.table.item(row, 0).data(_PATH_ROLE))
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        """Qt: the window is closing."""
         self.cancel()
         super().closeEvent(event)

@@ -30,6 +30,7 @@ class LossPlot(QWidget):
         self.setMinimumHeight(160)
 
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt naming
+        """Qt: the size the widget prefers."""
         return QSize(420, 220)
 
     def clear(self, epochs: int = 1) -> None:
@@ -63,6 +64,7 @@ class LossPlot(QWidget):
         return [loss for _, loss in sorted(self._epochs)]
 
     def paintEvent(self, _event: QPaintEvent) -> None:  # noqa: N802 - Qt naming
+        """Qt: draw the widget."""
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         pal = self.palette()

@@ -73,6 +73,7 @@ class HistogramPlot(QWidget):
         self.setMouseTracking(True)
 
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt naming
+        """Qt: the size the widget prefers."""
         return QSize(260, 120)
 
     def set_data(
@@ -123,12 +124,14 @@ class HistogramPlot(QWidget):
     # -- mouse -------------------------------------------------------------------------
 
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt naming
+        """Qt: a mouse button went down on the widget."""
         if self._hist is None or event.button() != Qt.MouseButton.LeftButton:
             return
         self._dragging = True
         self._drag_to(event.position().x())
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt naming
+        """Qt: the mouse moved over the widget."""
         if self._hist is None:
             return
         near = abs(event.position().x() - self.x_of(self._threshold)) <= _GRAB_PX
@@ -137,6 +140,7 @@ class HistogramPlot(QWidget):
             self._drag_to(event.position().x())
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt naming
+        """Qt: a mouse button went up."""
         if self._dragging and event.button() == Qt.MouseButton.LeftButton:
             self._dragging = False
             self._drag_to(event.position().x())
@@ -151,6 +155,7 @@ class HistogramPlot(QWidget):
     # -- painting ----------------------------------------------------------------------
 
     def paintEvent(self, _event: QPaintEvent) -> None:  # noqa: N802 - Qt naming
+        """Qt: draw the widget."""
         painter = QPainter(self)
         pal = self.palette()
         painter.fillRect(self.rect(), pal.base())

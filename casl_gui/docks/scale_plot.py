@@ -26,6 +26,7 @@ class ScalePlot(QWidget):
         self.setMinimumHeight(120)
 
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt naming
+        """Qt: the size the widget prefers."""
         return QSize(240, 130)
 
     def set_data(self, labels: list[str], values: list[float], thresholds: list[float], y_max: float) -> None:
@@ -41,6 +42,7 @@ class ScalePlot(QWidget):
         return list(self._values)
 
     def paintEvent(self, _event: QPaintEvent) -> None:  # noqa: N802 - Qt naming
+        """Qt: draw the widget."""
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         pal = self.palette()

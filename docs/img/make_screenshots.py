@@ -16,9 +16,9 @@ from pathlib import Path
 
 os.environ.setdefault("QT_API", "pyside6")
 
-import numpy as np  # noqa: E402
-from PySide6.QtCore import QSettings  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+import numpy as np  # noqa: E402 - after QT_API is set, so that pyvistaqt picks PySide6
+from PySide6.QtCore import QSettings  # noqa: E402 - after QT_API is set, so that pyvistaqt picks PySide6
+from PySide6.QtWidgets import QApplication  # noqa: E402 - after QT_API is set, so that pyvistaqt picks PySide6
 
 HERE = Path(__file__).resolve().parent
 

@@ -10,12 +10,12 @@ import os
 
 os.environ.setdefault("QT_API", "pyside6")
 
-from pathlib import Path  # noqa: E402
+from pathlib import Path  # noqa: E402 - after QT_API is set, so that pyvistaqt picks PySide6
 
-import pytest  # noqa: E402
-from gui_helpers import EXPOSE_TIMEOUT_MS, DialogLog  # noqa: E402
-from PySide6.QtCore import QSettings  # noqa: E402
-from PySide6.QtWidgets import QMessageBox  # noqa: E402
+import pytest  # noqa: E402 - after QT_API is set, so that pyvistaqt picks PySide6
+from gui_helpers import EXPOSE_TIMEOUT_MS, DialogLog  # noqa: E402 - after QT_API is set, so that pyvistaqt picks PySide6
+from PySide6.QtCore import QSettings  # noqa: E402 - after QT_API is set, so that pyvistaqt picks PySide6
+from PySide6.QtWidgets import QMessageBox  # noqa: E402 - after QT_API is set, so that pyvistaqt picks PySide6
 
 _HERE = Path(__file__).resolve().parent
 

@@ -38,6 +38,7 @@ def _wait_batch(qtbot, dialog) -> None:
     qtbot.waitUntil(lambda: not dialog.running(), timeout=120_000)
 
 
+@pytest.mark.shared_scans
 def test_a_folder_is_scored_into_a_sortable_table_and_a_row_opens(window, qtbot, folder):
     dialog = window.show_batch()
     dialog.folder_edit.setText(str(folder))
@@ -65,6 +66,7 @@ def test_a_folder_is_scored_into_a_sortable_table_and_a_row_opens(window, qtbot,
     assert window.state.active_scan().name == first.removesuffix(".xyz")
 
 
+@pytest.mark.shared_scans
 def test_cancel_stops_a_batch_before_every_file_is_done(window, qtbot, folder):
     dialog = window.show_batch()
     dialog.run_folder(folder)

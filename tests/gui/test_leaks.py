@@ -10,7 +10,7 @@ from gui_helpers import EXPOSE_TIMEOUT_MS, wait_loaded
 from PySide6.QtCore import QEvent
 from PySide6.QtWidgets import QApplication
 
-pytestmark = [pytest.mark.gui, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.gui, pytest.mark.shared_scans, pytest.mark.timeout(120)]
 
 
 def test_closing_the_window_leaves_no_widget_and_finalises_vtk(qtbot, settings, dialogs, scans_dir):

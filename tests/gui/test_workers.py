@@ -32,6 +32,11 @@ class Outcome:
         self.errors.append(message)
 
 
+def _read_with_curvature(path, progress, cancel):
+    # what the window does with a file: read it, then add curvature (two jobs, run here as one)
+    return jobs.add_curvature_job(jobs.read_only(path, progress, cancel), progress, cancel)
+
+
 def test_opening_runs_off_the_main_thread_and_reports_on_it(qtbot, qapp, scans_dir):
     path = scans_dir / "common-3d-test-models" / "fandisk.obj"
     runner = JobRunner()
@@ -42,7 +47,7 @@ def test_opening_runs_off_the_main_thread_and_reports_on_it(qtbot, qapp, scans_d
 
     def open_and_note(progress, cancel):
         worker_thread.append(threading.current_thread() is not threading.main_thread())
-        return jobs.open_scan(path, progress, cancel)
+        return _read_with_curvature(path, progress, cancel)
 
     with qtbot.waitSignal(runner.idle, timeout=60000):
         runner.submit("open", open_and_note, out.ok, out.failed)
@@ -62,7 +67,7 @@ def test_a_bad_file_fails_with_a_message_naming_it(qtbot, tmp_path):
     runner = JobRunner()
     out = Outcome()
     with qtbot.waitSignal(runner.idle, timeout=60000):
-        runner.submit("open", partial(jobs.open_scan, bad), out.ok, out.failed)
+        runner.submit("open", partial(_read_with_curvature, bad), out.ok, out.failed)
     assert out.results == []
     assert len(out.errors) == 1 and "empty.pcd" in out.errors[0]
     runner.shutdown()
