@@ -61,7 +61,7 @@ def remove_stale_temporaries(target: str | os.PathLike[str]) -> list[Path]:
     target = Path(target)
     folder = target.parent if str(target.parent) else Path(".")
     head, tail = f".{target.name}.", ".tmp"
-    removed = []
+    removed: list[Path] = []
     try:
         names = [n for n in os.listdir(folder) if n.startswith(head) and n.endswith(tail)]
     except OSError:

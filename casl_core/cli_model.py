@@ -294,7 +294,7 @@ def _check_out_is_not_init(out: str, init: str | None) -> None:
     from casl_core.train.checkpoint import checkpoint_paths
 
     if init:
-        sources = [checkpoint_paths(init).weights, checkpoint_paths(init).sidecar, init]
+        sources: list[str | Path] = [checkpoint_paths(init).weights, checkpoint_paths(init).sidecar, init]
         for written in checkpoint_paths(out).weights, checkpoint_paths(out).sidecar:
             check_not_an_input(written, sources, "--out")
 

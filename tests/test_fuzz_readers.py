@@ -180,3 +180,132 @@ def test_mutated_valid_files_never_escape(work, seeds, seed_name):
         _check(path)
 
     run()
+
+
+# ---------------------------------------------------------------- checkpoints and annotation sidecars
+
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=12,
+)
+_HOSTILE_NUMBERS = st.sampled_from([0, -1, 1, 3, 16.5, True, 1001, 4096, 10**6, 2**64, 1e400, "8", None, [4] * 4])
+
+
+def _safetensors_bytes(meta_doc: object, tensors_json: str | None = None) -> bytes:
+    import json
+    import struct
+
+    import torch
+    from safetensors.torch import save
+
+    if tensors_json is None:
+        return save({"w": torch.arange(4, dtype=torch.float32)}, metadata={"casl": json.dumps(meta_doc)})
+    header = tensors_json.encode()
+    return struct.pack("<Q", len(header)) + header + bytes(16)
+
+
+def _valid_checkpoint_doc() -> dict:
+    from casl_core.nn.config import SMALL
+
+    return {
+        "format": "casl-checkpoint",
+        "format_version": 1,
+        "kind": "finetune",
+        "config_name": "small",
+        "config": SMALL.to_dict(),
+        "epoch": 3,
+    }
+
+
+def _check_checkpoint(path: Path) -> None:
+    from casl_core.nn.config import MAX_PARAMETERS, CaslConfig, estimated_parameters
+    from casl_core.train.checkpoint import load_checkpoint
+
+    try:
+        ckpt = load_checkpoint(path)
+    except CaslError as exc:
+        assert str(path) in str(exc) and "\n" not in str(exc), str(exc)
+        return
+    assert estimated_parameters(CaslConfig.from_dict(ckpt.info.config)) <= MAX_PARAMETERS
+
+
+@settings(FUZZ, max_examples=300)
+@given(data=st.data())
+def test_mutated_checkpoint_descriptions_never_escape(work, data):
+    doc = _valid_checkpoint_doc()
+    kind = data.draw(st.sampled_from(["config", "top", "json", "bytes"]))
+    if kind == "config":
+        key = data.draw(st.sampled_from(sorted(doc["config"])))
+        doc["config"][key] = data.draw(_HOSTILE_NUMBERS | _JSON)
+    elif kind == "top":
+        doc[data.draw(st.sampled_from(sorted(doc)))] = data.draw(_JSON)
+    raw = _safetensors_bytes(doc if kind != "json" else data.draw(_JSON))
+    if kind == "bytes":
+        raw = _mutate(raw, data.draw)
+    path = work / "fuzz.safetensors"
+    path.write_bytes(raw)
+    _check_checkpoint(path)
+
+
+@settings(FUZZ, max_examples=150)
+@given(header=_JSON, depth=st.integers(0, 3000))
+def test_random_safetensors_headers_never_escape(work, header, depth):
+    import json
+
+    text = "[" * depth + json.dumps(header) + "]" * depth
+    path = work / "fuzz_header.safetensors"
+    path.write_bytes(_safetensors_bytes(None, text))
+    _check_checkpoint(path)
+
+
+def _valid_sidecar() -> dict:
+    return {
+        "format": "casl-annotations",
+        "version": 1,
+        "scan": {"file": "a.ply", "points_in_file": 50},
+        "annotations": [
+            {"id": 1, "label": "defect", "created": "t", "selection": "points", "points": [1, 5, 9]},
+            {"id": 2, "label": "normal", "created": "t", "note": "n", "points": [0]},
+        ],
+    }
+
+
+@settings(FUZZ, max_examples=400)
+@given(data=st.data())
+def test_mutated_sidecars_are_refused_in_one_line_or_read_within_bounds(work, data):
+    import json
+
+    from casl_core.annotations import load_annotations, point_labels
+    from casl_core.errors import ScanFormatError
+
+    doc = _valid_sidecar()
+    kind = data.draw(st.sampled_from(["scan", "annotation", "top", "whole", "bytes"]))
+    if kind == "scan":
+        doc["scan"][data.draw(st.sampled_from(["file", "points_in_file"]))] = data.draw(_HOSTILE_NUMBERS | _JSON)
+    elif kind == "annotation":
+        item = doc["annotations"][data.draw(st.integers(0, 1))]
+        item[data.draw(st.sampled_from(["id", "label", "points", "note", "created", "selection"]))] = data.draw(
+            _HOSTILE_NUMBERS | _JSON
+        )
+    elif kind == "top":
+        doc[data.draw(st.sampled_from(sorted(doc)))] = data.draw(_JSON)
+    text = json.dumps(doc if kind != "whole" else data.draw(_JSON)).encode()
+    if kind == "bytes":
+        text = _mutate(text, data.draw)
+    path = work / "a.ply.casl-annotations.json"
+    path.write_bytes(text)
+    try:
+        got = load_annotations(path)
+    except ScanFormatError as exc:
+        assert str(exc).startswith(str(path)) and "\n" not in str(exc)
+        return
+    assert 1 <= got.points_in_file <= 10**9
+    for ann in got.annotations:
+        assert isinstance(ann.id, int) and ann.points.min() >= 0 and ann.points.max() < got.points_in_file
+    if got.points_in_file <= 10**7:
+        assert len(point_labels(got)) == got.points_in_file

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
+import logging
 
 import numpy as np
 
@@ -25,7 +27,8 @@ def read_tiff_xyz(path: str, data: bytes) -> Scan:
 
     _check_size(path, data)
     try:
-        image = tifffile.imread(io.BytesIO(data))
+        with _quiet_tifffile():
+            image = tifffile.imread(io.BytesIO(data))
     except Exception as exc:  # tifffile raises many exception types on a corrupt file
         first = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
         raise ScanFormatError(path, f"not a readable TIFF ({first})") from None
@@ -51,13 +54,27 @@ def _check_size(path: str, data: bytes) -> None:
     import tifffile
 
     try:
-        with tifffile.TiffFile(io.BytesIO(data)) as tif:
+        with _quiet_tifffile(), tifffile.TiffFile(io.BytesIO(data)) as tif:
+            page = tif.pages.first
             sizes = [int(np.prod(s.shape, dtype=object)) * np.dtype(s.dtype).itemsize for s in tif.series]
-            compressed = any(int(page.compression) != 1 for page in tif.pages[:1])
+            sizes.append(int(np.prod(page.shape, dtype=object)) * np.dtype(page.dtype or np.uint8).itemsize)
+            compressed = int(page.compression) != 1
     except Exception as exc:  # tifffile raises many exception types on a corrupt file
         first = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
         raise ScanFormatError(path, f"not a readable TIFF ({first})") from None
-    need = sum(sizes)
+    need = max(sizes)
     check_declared(path, need, "the image", stored=len(data) if compressed else None)
     if not compressed and need > len(data):
         raise ScanFormatError(path, f"truncated: the image declares {need:,} bytes, the file holds {len(data):,}")
+
+
+@contextlib.contextmanager
+def _quiet_tifffile():
+    """Keep tifffile's log lines about a malformed file off stderr: the refusal says it in one line."""
+    logger = logging.getLogger("tifffile")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)

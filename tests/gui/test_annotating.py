@@ -159,8 +159,12 @@ def test_a_sidecar_for_another_file_is_refused_with_a_message(window, qtbot, tmp
         b'"annotations": [{"id": 1, "label": "defect", "created": "x", "points": [5, 6]}]}',
         b"[" * 200_000 + b"]" * 200_000,
         b'{"format": "casl-annotations", "version": 1, "scan": ',
+        b'{"format": "casl-annotations", "version": 1, "scan": {"file": "small.xyz", "points_in_file": 300}, '
+        b'"annotations": [{"id": 1e400, "label": "defect", "created": "x", "points": [5]}]}',
+        b'{"format": "casl-annotations", "version": true, "scan": {"file": "small.xyz", '
+        b'"points_in_file": 1000000000000000000}, "annotations": []}',
     ],
-    ids=["index-2**70", "points-in-file-mismatch", "deep-nesting", "truncated-json"],
+    ids=["index-2**70", "points-in-file-mismatch", "deep-nesting", "truncated-json", "id-1e400", "version-true-1e18"],
 )
 def test_an_unloadable_sidecar_is_moved_aside_unchanged_before_new_marks_are_saved(
     window, qtbot, tmp_path, dialogs, content
