@@ -32,11 +32,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from casl_core.errors import ConfigError
+from casl_core.errors import CaslError, ConfigError
 from casl_core.train.options import DEFAULT_FINETUNE_EPOCHS, FinetuneOptions
 from casl_gui import model_jobs
 from casl_gui.dialogs.errors import ErrorSink, dialog_sink
 from casl_gui.dialogs.loss_plot import LossPlot
+from casl_gui.job_registry import JobKind, JobRegistry
 from casl_gui.workers import JobRunner
 
 #: Returns the annotated open scans as ``(scan, labels)`` pairs.
@@ -49,6 +50,87 @@ def eta_text(seconds: float | None) -> str:
         return ""
     minutes, secs = divmod(int(round(seconds)), 60)
     return f"ETA {minutes} min {secs:02d} s" if minutes else f"ETA {secs} s"
+
+
+def _shown(text: str, limit: int = 120) -> str:
+    """User text as an error message quotes it: one line, shortened when long."""
+    one_line = " ".join(text.split()) or "(empty)"
+    return one_line if len(one_line) <= limit else one_line[: limit - 1] + "…"
+
+
+def _exists(path: Path, kind: str) -> bool:
+    """Whether ``path`` is an existing ``"dir"`` or ``"file"``; False for paths the system refuses."""
+    try:
+        return path.is_dir() if kind == "dir" else path.is_file()
+    except OSError:
+        return False
+
+
+def _holds_scans(folder: Path) -> bool:
+    """Whether scan files lie directly in ``folder`` or its ``train/`` folder (never a deep search:
+    ``/`` would have the run read the whole disk).
+    """
+    from casl_gui.jobs import scans_in_folder
+
+    try:
+        return bool(scans_in_folder(folder)) or (
+            (folder / "train").is_dir() and bool(scans_in_folder(folder / "train"))
+        )
+    except OSError:
+        return False
+
+
+def output_problem(text: str) -> str:
+    """Why ``text`` cannot name the output checkpoint (``""`` when it can).
+
+    Any text is answered, never raised on: empty, ``/``, ``..``, a folder, a path in a
+    missing folder, a name too long for the file system, a newline or a NUL byte.
+    """
+    if not text.strip():
+        return "choose where the fine-tuned checkpoint goes"
+    if "\0" in text or "\n" in text or "\r" in text:
+        return "the output path holds a line break or a NUL character"
+    out = Path(text.strip())
+    try:
+        if out.is_dir() or not out.name or out.name in (".", ".."):
+            return "the output must be a file, not a folder"
+        if out.suffix != ".safetensors":
+            return "the output must be a .safetensors file"
+        if not out.parent.is_dir():
+            return "the output's folder does not exist"
+    except OSError as exc:
+        return f"the output path cannot be used: {exc.strerror or exc}"
+    return ""
+
+
+def resume_exists(text: str) -> bool:
+    """Whether a resumable run lies beside the output ``text`` (False for text that names no checkpoint)."""
+    if output_problem(text):
+        return False
+    try:
+        return model_jobs.resume_file(text.strip()).is_file()
+    except (CaslError, OSError, ValueError):
+        return False
+
+
+def done_text(result) -> str:
+    """What a finished run says: epochs run, which epoch the checkpoint keeps and why, where it is."""
+    from casl_core.train.checkpoint import read_checkpoint_info
+
+    try:
+        kept = read_checkpoint_info(result.checkpoint).epoch
+    except CaslError:
+        kept = None
+    if result.best_metric is not None and kept is not None:
+        which = (
+            f"checkpoint kept from epoch {kept}, the best on held-out pseudo-anomalies "
+            f"(validation AUROC {result.best_metric:.3f})"
+        )
+    elif kept is not None:
+        which = f"checkpoint kept from epoch {kept}, the last (no held-out check)"
+    else:
+        which = "checkpoint saved"
+    return f"Done: {result.epochs_done} epochs; {which}; saved {result.checkpoint}"
 
 
 def _path_row(edit: QLineEdit, button_text: str, on_click) -> QWidget:
@@ -73,6 +155,9 @@ class FinetuneDialog(QDialog):
         scans as ``(scan, labels)`` pairs.
     errors:
         Where a failed run is reported (a message box by default).
+    registry:
+        The window's job registry, where a run is listed (so Quit asks about it and the
+        status bar shows it while the dialog is closed); a private one when None.
 
     Signals
     -------
@@ -83,14 +168,18 @@ class FinetuneDialog(QDialog):
     load_requested = Signal(str)
 
     def __init__(
-        self, labelled: LabelledSource, errors: ErrorSink | None = None, parent: QWidget | None = None
+        self,
+        labelled: LabelledSource,
+        errors: ErrorSink | None = None,
+        parent: QWidget | None = None,
+        registry: JobRegistry | None = None,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Fine-tune CASL")
         self.setObjectName("FinetuneDialog")
         self._labelled = labelled
         self._errors = errors or dialog_sink(self)
-        self.runner = JobRunner(self)
+        self.runner = JobRunner(self, registry=registry, kind=JobKind.TRAINING, as_progress=model_jobs.as_progress)
         self._result_path: str | None = None
         self._build_form()
         self._build_run_area()
@@ -242,14 +331,19 @@ class FinetuneDialog(QDialog):
             If the folder, the base checkpoint or the output's folder does not exist.
         """
         folder = Path(self.folder_edit.text().strip())
-        if not self.folder_edit.text().strip() or not folder.is_dir():
-            raise ConfigError(f"{folder}: the folder of normal scans does not exist")
+        if not self.folder_edit.text().strip() or not _exists(folder, "dir"):
+            raise ConfigError(f"{_shown(self.folder_edit.text())}: the folder of normal scans does not exist")
+        if not _holds_scans(folder):
+            raise ConfigError(
+                f"{_shown(self.folder_edit.text())}: no scan file directly inside this folder (or its train/ folder)"
+            )
         init_text = self.init_edit.text().strip()
-        if init_text and not Path(init_text).is_file():
-            raise ConfigError(f"{init_text}: base checkpoint not found")
+        if init_text and not _exists(Path(init_text), "file"):
+            raise ConfigError(f"{_shown(init_text)}: base checkpoint not found")
+        problem = output_problem(self.out_edit.text())
+        if problem:
+            raise ConfigError(f"{_shown(self.out_edit.text())}: {problem}")
         out = Path(self.out_edit.text().strip())
-        if not self.out_edit.text().strip() or not out.parent.is_dir():
-            raise ConfigError(f"{out}: choose an output file in an existing folder")
         options = FinetuneOptions(
             epochs=self.epochs_spin.value(),
             lr=self.lr_spin.value(),
@@ -310,8 +404,7 @@ class FinetuneDialog(QDialog):
             widget.setEnabled(not running)
         self.start_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
-        out = self.out_edit.text().strip()
-        self.resume_button.setEnabled(not running and bool(out) and model_jobs.resume_file(out).is_file())
+        self.resume_button.setEnabled(not running and resume_exists(self.out_edit.text()))
 
     def _progress(self, report) -> None:
         if report.phase == "prepare":
@@ -336,8 +429,7 @@ class FinetuneDialog(QDialog):
 
     def _succeeded(self, result) -> None:
         self._result_path = str(result.checkpoint)
-        metric = "" if result.best_metric is None else f" (validation AUROC {result.best_metric:.3f})"
-        self.status_label.setText(f"Done: {result.epochs_done} epochs; saved {result.checkpoint}{metric}")
+        self.status_label.setText(done_text(result))
         self.eta_label.setText("")
         self.progress_bar.setValue(1000)
         self.load_button.setEnabled(True)
@@ -348,8 +440,7 @@ class FinetuneDialog(QDialog):
         self._errors("Fine-tuning failed", message)
 
     def _cancelled(self) -> None:
-        out = self.out_edit.text().strip()
-        saved = bool(out) and model_jobs.resume_file(out).is_file()
+        saved = resume_exists(self.out_edit.text())
         self.status_label.setText(
             "Cancelled; Resume continues from the last finished epoch"
             if saved
