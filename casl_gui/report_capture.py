@@ -22,9 +22,9 @@ from casl_gui.colouring import (
     field_values,
     is_scalar,
 )
-from casl_gui.docks.regions import ANNOTATION_COLUMNS, REGION_COLUMNS
 from casl_gui.docks.threshold import verdict_text
 from casl_gui.report import ReportContent, ReportImage
+from casl_gui.table_rows import ANNOTATION_COLUMNS, REGION_COLUMNS, annotation_rows, region_rows
 
 _VIEW_WIDTH_PX = 640
 _VIEW_HEIGHT_PX = 400  # so the views and the verdict fit on the first page
@@ -220,9 +220,11 @@ def capture_report(window) -> ReportContent:
         model=model_rows(window.scorer),
         metrics=metric_rows(scan),
         region_header=REGION_COLUMNS,
-        regions=window.regions_dock.region_rows(),
+        regions=region_rows(
+            [] if found is None or found.field != s.field else found.result.regions, scan.metadata.offset
+        ),
         annotation_header=ANNOTATION_COLUMNS,
-        annotations=window.regions_dock.annotation_rows(),
+        annotations=annotation_rows(window.inspection.annotations(s.active_key)),
         images=images,
     )
 
