@@ -8,7 +8,6 @@ When a run ends, "Load and re-score" hands the new checkpoint to the window.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -32,105 +31,25 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from casl_core.errors import CaslError, ConfigError
+from casl_core.errors import ConfigError
 from casl_core.train.options import DEFAULT_FINETUNE_EPOCHS, FinetuneOptions
 from casl_gui import model_jobs
 from casl_gui.dialogs.errors import ErrorSink, dialog_sink
+from casl_gui.dialogs.finetune_form import (
+    done_text,
+    eta_text,
+    holds_scans,
+    output_problem,
+    path_exists,
+    resume_exists,
+    shown_text,
+)
 from casl_gui.dialogs.loss_plot import LossPlot
 from casl_gui.job_registry import JobKind, JobRegistry
 from casl_gui.workers import JobRunner
 
 #: Returns the annotated open scans as ``(scan, labels)`` pairs.
 LabelledSource = Callable[[], list]
-
-
-def eta_text(seconds: float | None) -> str:
-    """``"ETA 2 min 05 s"``, or ``""`` when unknown."""
-    if seconds is None or not math.isfinite(seconds):
-        return ""
-    minutes, secs = divmod(int(round(seconds)), 60)
-    return f"ETA {minutes} min {secs:02d} s" if minutes else f"ETA {secs} s"
-
-
-def _shown(text: str, limit: int = 120) -> str:
-    """User text as an error message quotes it: one line, shortened when long."""
-    one_line = " ".join(text.split()) or "(empty)"
-    return one_line if len(one_line) <= limit else one_line[: limit - 1] + "…"
-
-
-def _exists(path: Path, kind: str) -> bool:
-    """Whether ``path`` is an existing ``"dir"`` or ``"file"``; False for paths the system refuses."""
-    try:
-        return path.is_dir() if kind == "dir" else path.is_file()
-    except OSError:
-        return False
-
-
-def _holds_scans(folder: Path) -> bool:
-    """Whether scan files lie directly in ``folder`` or its ``train/`` folder (never a deep search:
-    ``/`` would have the run read the whole disk).
-    """
-    from casl_gui.jobs import scans_in_folder
-
-    try:
-        return bool(scans_in_folder(folder)) or (
-            (folder / "train").is_dir() and bool(scans_in_folder(folder / "train"))
-        )
-    except OSError:
-        return False
-
-
-def output_problem(text: str) -> str:
-    """Why ``text`` cannot name the output checkpoint (``""`` when it can).
-
-    Any text is answered, never raised on: empty, ``/``, ``..``, a folder, a path in a
-    missing folder, a name too long for the file system, a newline or a NUL byte.
-    """
-    if not text.strip():
-        return "choose where the fine-tuned checkpoint goes"
-    if "\0" in text or "\n" in text or "\r" in text:
-        return "the output path holds a line break or a NUL character"
-    out = Path(text.strip())
-    try:
-        if out.is_dir() or not out.name or out.name in (".", ".."):
-            return "the output must be a file, not a folder"
-        if out.suffix != ".safetensors":
-            return "the output must be a .safetensors file"
-        if not out.parent.is_dir():
-            return "the output's folder does not exist"
-    except OSError as exc:
-        return f"the output path cannot be used: {exc.strerror or exc}"
-    return ""
-
-
-def resume_exists(text: str) -> bool:
-    """Whether a resumable run lies beside the output ``text`` (False for text that names no checkpoint)."""
-    if output_problem(text):
-        return False
-    try:
-        return model_jobs.resume_file(text.strip()).is_file()
-    except (CaslError, OSError, ValueError):
-        return False
-
-
-def done_text(result) -> str:
-    """What a finished run says: epochs run, which epoch the checkpoint keeps and why, where it is."""
-    from casl_core.train.checkpoint import read_checkpoint_info
-
-    try:
-        kept = read_checkpoint_info(result.checkpoint).epoch
-    except CaslError:
-        kept = None
-    if result.best_metric is not None and kept is not None:
-        which = (
-            f"checkpoint kept from epoch {kept}, the best on held-out pseudo-anomalies "
-            f"(validation AUROC {result.best_metric:.3f})"
-        )
-    elif kept is not None:
-        which = f"checkpoint kept from epoch {kept}, the last (no held-out check)"
-    else:
-        which = "checkpoint saved"
-    return f"Done: {result.epochs_done} epochs; {which}; saved {result.checkpoint}"
 
 
 def _path_row(edit: QLineEdit, button_text: str, on_click) -> QWidget:
@@ -331,18 +250,19 @@ class FinetuneDialog(QDialog):
             If the folder, the base checkpoint or the output's folder does not exist.
         """
         folder = Path(self.folder_edit.text().strip())
-        if not self.folder_edit.text().strip() or not _exists(folder, "dir"):
-            raise ConfigError(f"{_shown(self.folder_edit.text())}: the folder of normal scans does not exist")
-        if not _holds_scans(folder):
+        if not self.folder_edit.text().strip() or not path_exists(folder, "dir"):
+            raise ConfigError(f"{shown_text(self.folder_edit.text())}: the folder of normal scans does not exist")
+        if not holds_scans(folder):
             raise ConfigError(
-                f"{_shown(self.folder_edit.text())}: no scan file directly inside this folder (or its train/ folder)"
+                f"{shown_text(self.folder_edit.text())}: no scan file directly inside this folder "
+                "(or its train/ folder)"
             )
         init_text = self.init_edit.text().strip()
-        if init_text and not _exists(Path(init_text), "file"):
-            raise ConfigError(f"{_shown(init_text)}: base checkpoint not found")
+        if init_text and not path_exists(Path(init_text), "file"):
+            raise ConfigError(f"{shown_text(init_text)}: base checkpoint not found")
         problem = output_problem(self.out_edit.text())
         if problem:
-            raise ConfigError(f"{_shown(self.out_edit.text())}: {problem}")
+            raise ConfigError(f"{shown_text(self.out_edit.text())}: {problem}")
         out = Path(self.out_edit.text().strip())
         options = FinetuneOptions(
             epochs=self.epochs_spin.value(),
