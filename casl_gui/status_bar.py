@@ -154,10 +154,12 @@ class StatusBar(QStatusBar):
         self.train_cancel_button.setEnabled(True)
 
     def training_progress(self, progress: Progress) -> None:
-        """Show a training job's progress (a plain :class:`Progress`)."""
-        if progress.total > 0:
+        """Show a training job's progress (a plain :class:`Progress`); busy while it prepares its data."""
+        if progress.total > 0 and progress.stage not in ("prepare", "note"):
             self.train_bar.setRange(0, progress.total)
             self.train_bar.setValue(progress.done)
+        elif progress.stage == "prepare":
+            self.train_bar.setRange(0, 0)
         if progress.message:
             self.train_label.setText(f"Training: {progress.message}")
 
