@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from functools import partial
 from pathlib import Path
@@ -12,12 +13,14 @@ from PySide6.QtWidgets import QFileDialog, QWidget
 
 from casl_core.annotations import scan_point_labels
 from casl_core.errors import CaslError
+from casl_core.fields import normalised_field
 from casl_core.scan import Scan
 from casl_core.scorers.curvature import CurvatureBaseline
 from casl_gui import model_jobs
 from casl_gui.colouring import CASL_SCORE
 from casl_gui.dialogs.finetune import FinetuneDialog
 from casl_gui.inspection import InspectionState
+from casl_gui.job_registry import JobKind, JobRegistry
 from casl_gui.state import AppState
 from casl_gui.status_bar import StatusBar
 from casl_gui.workers import JobRunner
@@ -52,7 +55,13 @@ class CaslController(QObject):
     model_changed = Signal()
 
     def __init__(
-        self, window: QWidget, state: AppState, inspection: InspectionState, runner: JobRunner, status: StatusBar
+        self,
+        window: QWidget,
+        state: AppState,
+        inspection: InspectionState,
+        runner: JobRunner,
+        status: StatusBar,
+        registry: JobRegistry,
     ) -> None:
         super().__init__(window)
         self._window = window
@@ -62,13 +71,10 @@ class CaslController(QObject):
         self._status = status
         self.scorer = CurvatureBaseline()
         self.fingerprint: model_jobs.ModelFingerprint | None = None
-        self.train_runner = JobRunner(self)
+        self._registry = registry
+        self.train_runner = JobRunner(self, registry=registry, kind=JobKind.TRAINING)
         self.finetune_dialog: FinetuneDialog | None = None
         self.demo_model_path = default_demo_model_path()
-        self.train_runner.started.connect(status.training_started)
-        self.train_runner.progress.connect(status.training_progress)
-        self.train_runner.idle.connect(status.training_idle)
-        status.train_cancel_button.clicked.connect(self.train_runner.cancel_all)
 
     # -- the model ---------------------------------------------------------------------
 
@@ -83,8 +89,13 @@ class CaslController(QObject):
         if path:
             self.load_checkpoint(path)
 
-    def load_checkpoint(self, path: str | os.PathLike[str]) -> bool:
-        """Use a fine-tuned checkpoint as the scorer; errors go to a dialog. True when loaded."""
+    def load_checkpoint(self, path: str | os.PathLike[str], *, rescore: bool = True) -> bool:
+        """Use a fine-tuned checkpoint as the scorer; errors go to a dialog. True when loaded.
+
+        The previous model's scores are taken off every open scan at once (they must never
+        show under the new model's name); with ``rescore``, the scans that had them are
+        scored again with the new model in the background.
+        """
         try:
             from casl_core.scorers.casl import CaslScorer
 
@@ -94,9 +105,23 @@ class CaslController(QObject):
             self._window.report_error("Cannot load the checkpoint", str(exc))
             return False
         self.scorer, self.fingerprint = scorer, fingerprint
+        cleared = self._clear_scores()
         self._status.show_model(f"CASL {fingerprint.short}", str(fingerprint.path))
         self.model_changed.emit()
+        if cleared and rescore:
+            self.score_open_scans()
         return True
+
+    def _clear_scores(self) -> bool:
+        """Drop the CASL score (and its calibrated twin) from every open scan; True if any had one."""
+        stale = (CASL_SCORE, normalised_field(CASL_SCORE))
+        cleared = False
+        for entry in self._state.scans:
+            if any(name in entry.scan.fields for name in stale):
+                kept = {n: v for n, v in entry.scan.fields.items() if n not in stale}
+                self._state.replace_scan(entry.key, dataclasses.replace(entry.scan, fields=kept))
+                cleared = True
+        return cleared
 
     def score_open_scans(self) -> None:
         """Add the CASL score to every open scan in the background (progress and cancel in the status bar)."""
@@ -113,11 +138,13 @@ class CaslController(QObject):
         self._runner.submit(
             "Scoring with CASL",
             partial(model_jobs.score_scans, self.scorer, scans),
-            self._scored,
+            partial(self._scored, self.scorer),
             partial(self._window.report_error, "CASL scoring failed"),
         )
 
-    def _scored(self, scored: dict[int, Scan]) -> None:
+    def _scored(self, scorer, scored: dict[int, Scan]) -> None:
+        if scorer is not self.scorer:
+            return  # another model was loaded meanwhile: these scores are not its
         open_now = {e.key: e.scan for e in self._state.scans}
         for key, result in scored.items():
             current = open_now.get(key)
@@ -135,7 +162,7 @@ class CaslController(QObject):
 
     def load_and_score(self, path: str | os.PathLike[str]) -> None:
         """Load a checkpoint and, when it loads, score the open scans with it."""
-        if self.load_checkpoint(path):
+        if self.load_checkpoint(path, rescore=False):
             self.score_open_scans()
 
     # -- fine-tuning -------------------------------------------------------------------
@@ -159,7 +186,9 @@ class CaslController(QObject):
     def show_finetune(self) -> FinetuneDialog:
         """Show the fine-tune dialog (one per window; a run goes on while it is hidden)."""
         if self.finetune_dialog is None:
-            self.finetune_dialog = FinetuneDialog(self.annotated_scans, self._window.report_error, self._window)
+            self.finetune_dialog = FinetuneDialog(
+                self.annotated_scans, self._window.report_error, self._window, registry=self._registry
+            )
             self.finetune_dialog.load_requested.connect(self.load_and_score)
         self.finetune_dialog.show()
         self.finetune_dialog.raise_()

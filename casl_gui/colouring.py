@@ -1,32 +1,65 @@
 """What the viewport colours a scan by: field choices, fixed colour scales, colour specs.
 
-Pure data and numpy; no Qt and no VTK. The colour scale of a field is fixed per field
-and shared by every open scan (and both views in compare mode), anchored to that field's
-threshold: the range is ``[threshold - half_width, threshold + half_width]``, so the
-threshold always sits in the middle of the colour bar.
+Pure data and numpy; no Qt and no VTK. The modes themselves (title, kind, availability,
+values, starting scale) are the table entries of :mod:`casl_gui.colour_modes`; this module
+lists them for a scan and turns one into what the viewport draws. The colour scale of a
+field is fixed per field and shared by every open scan (and both views in compare mode),
+anchored to that field's threshold: the range is ``[threshold - half_width, threshold +
+half_width]``, so the threshold always sits in the middle of the colour bar.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 
 from casl_core.errors import ConfigError
-from casl_core.fields import CASL_SCORE, CURVATURE_FLAGS, curvature_size, field_spec
+from casl_core.fields import CASL_SCORE, FieldKind, curvature_size, field_kind
 from casl_core.fields import CURVATURE_SCORE as BASELINE_SCORE
 from casl_core.fields import curvature_fields as _curvature_names
 from casl_core.scan import Scan
+from casl_gui.colour_modes import (
+    AGREEMENT,
+    ALWAYS_LISTED,
+    DIVERGING_MAP,
+    HEIGHT,
+    LABELS,
+    RGB,
+    TOLERANCE_SHARE,
+    FieldScale,
+    ModeKind,
+    colourable,
+    mode,
+)
 
-#: Key of the "colour by the scan's own RGB" choice (not a valid field name, so no clash).
-RGB = "<rgb>"
-#: Key of the "colour by ground-truth labels" choice.
-LABELS = "<labels>"
-#: Key of the "colour by height" choice, always available (shown before curvature is ready).
-HEIGHT = "<height>"
-#: Key of the "agreement between curvature and CASL" choice.
-AGREEMENT = "<agreement>"
+__all__ = [
+    "AGREEMENT",
+    "AGREEMENT_CLASSES",
+    "AGREEMENT_COLOURS",
+    "BASELINE_SCORE",
+    "CASL_SCORE",
+    "COLOUR_MAPS",
+    "HEIGHT",
+    "LABELS",
+    "LABEL_COLOURS",
+    "RGB",
+    "ColourSpec",
+    "FieldChoice",
+    "FieldScale",
+    "agreement_spec",
+    "agreement_values",
+    "colour_spec",
+    "curvature_fields",
+    "curvature_order",
+    "default_scale",
+    "field_choices",
+    "field_text",
+    "field_values",
+    "is_scalar",
+    "preferred_field",
+]
+
 #: Classes of the agreement colouring, in value order 0..3.
 AGREEMENT_CLASSES: tuple[str, ...] = ("neither", "curvature only", "CASL only", "both")
 #: Their colours: grey, blue, orange, red.
@@ -37,38 +70,6 @@ COLOUR_MAPS: tuple[str, ...] = ("viridis", "inferno", "plasma", "turbo", "coolwa
 
 #: Colours of the ground-truth classes: normal, anomalous.
 LABEL_COLOURS: tuple[str, str] = ("#b8bcc4", "#e4572e")
-
-
-@dataclass(frozen=True)
-class FieldScale:
-    """A colour range anchored to a threshold.
-
-    Attributes
-    ----------
-    threshold:
-        Value at the middle of the colour bar; values above it read as suspicious.
-    half_width:
-        Distance from the threshold to either end of the colour bar (> 0).
-
-    Raises
-    ------
-    ConfigError
-        If ``half_width`` is not a positive finite number or ``threshold`` is not finite.
-    """
-
-    threshold: float
-    half_width: float
-
-    def __post_init__(self) -> None:
-        if not np.isfinite(self.threshold):
-            raise ConfigError(f"colour scale threshold must be finite, got {self.threshold}")
-        if not (np.isfinite(self.half_width) and self.half_width > 0):
-            raise ConfigError(f"colour scale half width must be positive, got {self.half_width}")
-
-    @property
-    def clim(self) -> tuple[float, float]:
-        """``(low, high)`` ends of the colour bar."""
-        return (self.threshold - self.half_width, self.threshold + self.half_width)
 
 
 class FieldChoice(NamedTuple):
@@ -112,6 +113,8 @@ class ColourSpec(NamedTuple):
     grey_below:
         Draw values below the threshold (the lower half of the colour range) in grey, so
         only the points at or above it keep their colour.
+    grey_band:
+        ``(low, high)``: draw values in this band grey (a diverging map's tolerance), else None.
     """
 
     key: str
@@ -121,6 +124,7 @@ class ColourSpec(NamedTuple):
     cmap: str | list[str] | None
     categories: tuple[str, ...] = ()
     grey_below: bool = False
+    grey_band: tuple[float, float] | None = None
 
     @property
     def kind(self) -> str:
@@ -142,20 +146,37 @@ def curvature_fields(scan: Scan) -> list[str]:
 
 def field_text(key: str) -> str:
     """The human name of a field choice key."""
-    if key == RGB:
-        return "RGB colours"
-    if key == LABELS:
-        return "Ground truth labels"
-    if key == HEIGHT:
-        return "Height (z)"
-    if key == AGREEMENT:
-        return "Agreement (curvature vs CASL)"
-    return field_spec(key).title
+    try:
+        return mode(key).title
+    except ConfigError:
+        return key
 
 
-def _other_scalar_fields(scan: Scan) -> list[str]:
-    skip = set(curvature_fields(scan)) | {CASL_SCORE, BASELINE_SCORE, CURVATURE_FLAGS}
-    return sorted(n for n, v in scan.fields.items() if n not in skip and np.issubdtype(v.dtype, np.number))
+def _numeric_fields(scan: Scan, kind: FieldKind) -> list[str]:
+    """The scan's colourable numeric fields of one kind, by name."""
+    return sorted(
+        n
+        for n, v in scan.fields.items()
+        if np.issubdtype(v.dtype, np.number) and colourable(n) and field_kind(n) is kind
+    )
+
+
+def _listed_keys(scan: Scan) -> list[str]:
+    """Every mode key offered for ``scan``, in list order."""
+    scores = [n for n in _numeric_fields(scan, FieldKind.SCORE) if n not in (BASELINE_SCORE, CASL_SCORE)]
+    return [
+        RGB,
+        *curvature_fields(scan),
+        *([BASELINE_SCORE] if BASELINE_SCORE in scan.fields else []),
+        CASL_SCORE,  # listed without a score too (see ALWAYS_LISTED)
+        *scores,
+        *_numeric_fields(scan, FieldKind.NORMALISED),
+        *_numeric_fields(scan, FieldKind.SIGNED),
+        AGREEMENT,
+        LABELS,
+        HEIGHT,
+        *_numeric_fields(scan, FieldKind.OTHER),
+    ]
 
 
 def field_choices(scan: Scan | None) -> list[FieldChoice]:
@@ -165,48 +186,13 @@ def field_choices(scan: Scan | None) -> list[FieldChoice]:
     """
     if scan is None:
         none = "No scan is open."
-        return [FieldChoice(k, field_text(k), False, none) for k in (RGB, LABELS, CASL_SCORE)]
-    choices = [
-        FieldChoice(
-            RGB,
-            field_text(RGB),
-            scan.colors is not None,
-            "" if scan.colors is not None else "This scan has no colours.",
-        ),
-    ]
-    choices += [FieldChoice(n, field_text(n), True, "") for n in curvature_fields(scan)]
-    if BASELINE_SCORE in scan.fields:
-        choices.append(FieldChoice(BASELINE_SCORE, field_text(BASELINE_SCORE), True, ""))
-    has_score = CASL_SCORE in scan.fields
-    choices.append(
-        FieldChoice(
-            CASL_SCORE,
-            field_text(CASL_SCORE),
-            has_score,
-            "" if has_score else "No CASL score yet: run a CASL model on this scan first.",
-        )
-    )
-    has_both = has_score and BASELINE_SCORE in scan.fields
-    choices.append(
-        FieldChoice(
-            AGREEMENT,
-            field_text(AGREEMENT),
-            has_both,
-            "" if has_both else "Needs both the curvature score and the CASL score of this scan.",
-        )
-    )
-    has_labels = scan.labels is not None
-    choices.append(
-        FieldChoice(
-            LABELS,
-            field_text(LABELS),
-            has_labels,
-            "" if has_labels else "This scan has no ground-truth labels.",
-        )
-    )
-    choices.append(FieldChoice(HEIGHT, field_text(HEIGHT), True, ""))
-    choices += [FieldChoice(n, field_text(n), True, "") for n in _other_scalar_fields(scan)]
-    return choices
+        return [FieldChoice(k, field_text(k), False, none) for k in (RGB, LABELS, *ALWAYS_LISTED)]
+    out = []
+    for key in _listed_keys(scan):
+        entry = mode(key)
+        reason = entry.missing(scan)
+        out.append(FieldChoice(key, entry.title, not reason, reason))
+    return out
 
 
 def preferred_field(scan: Scan, current: str | None) -> str:
@@ -221,48 +207,41 @@ def preferred_field(scan: Scan, current: str | None) -> str:
 
 
 def default_scale(key: str, values: np.ndarray | None) -> FieldScale:
-    """The starting colour scale of a field, before the user edits it.
+    """The starting colour scale of a field, before the user edits it (its mode's table entry).
 
     Curvature (surface variation, always in [0, 1/3]; larger neighbourhoods give larger
-    values) and CASL score (log-odds, 0 means even odds) have fixed defaults. Any other field
-    takes its range from the first scan that shows it (1st to 99th percentile); the scale then
-    stays fixed for every scan.
+    values), the CASL score (log-odds, 0 means even odds) and calibrated scores (0 to 1,
+    threshold 0.5) have fixed defaults; signed fields are centred on zero. Any other field
+    takes its range from the first scan that shows it (1st to 99th percentile); the scale
+    then stays fixed for every scan.
     """
-    order = curvature_order(key)
-    if order is not None:
-        # Surface variation grows with the neighbourhood: 0.04 at 16 neighbours, 0.08 at 64, 0.12 at 256.
-        threshold = float(np.clip(0.02 * np.log2(max(order, 8) / 4.0), 0.02, 0.15))
-        return FieldScale(threshold=threshold, half_width=threshold)
-    if key == CASL_SCORE:
-        return FieldScale(threshold=0.0, half_width=4.0)
-    if key == BASELINE_SCORE:
-        # The mean of the s16, s64 and s256 scales, whose own defaults are 0.04, 0.08 and 0.12.
-        return FieldScale(threshold=0.08, half_width=0.08)
-    if key == LABELS or values is None or len(values) == 0:
+    try:
+        return mode(key).scale(values)
+    except ConfigError:
         return FieldScale(threshold=0.5, half_width=0.5)
-    finite = np.asarray(values, dtype=np.float64)
-    finite = finite[np.isfinite(finite)]
-    if len(finite) == 0:
-        return FieldScale(threshold=0.5, half_width=0.5)
-    lo, hi = np.percentile(finite, [1.0, 99.0])
-    half = (hi - lo) / 2.0
-    return FieldScale(threshold=float(lo + half), half_width=float(half) if half > 0 else 1.0)
 
 
 def field_values(scan: Scan, key: str) -> np.ndarray | None:
     """The raw per-point values behind a choice (labels as uint8, RGB as (N, 3)), or None."""
-    if key == RGB:
-        return scan.colors
-    if key == LABELS:
-        return scan.labels
-    if key == HEIGHT:
-        return scan.points[:, 2]
-    return scan.fields.get(key)
+    try:
+        return mode(key).values(scan)
+    except ConfigError:
+        return scan.fields.get(key)
+
+
+def mode_kind(key: str | None) -> ModeKind | None:
+    """How a choice key is drawn, None for no key or a field that is not coloured."""
+    if key is None:
+        return None
+    try:
+        return mode(key).kind
+    except ConfigError:
+        return None
 
 
 def is_scalar(key: str | None) -> bool:
-    """Whether a choice key is a scalar field with a threshold (not RGB, labels or nothing)."""
-    return key is not None and key not in (RGB, LABELS, AGREEMENT)
+    """Whether a choice key is a scalar field with a threshold (not RGB, labels, a signed field or nothing)."""
+    return mode_kind(key) is ModeKind.SCALAR
 
 
 def agreement_values(scan: Scan, curvature_threshold: float, casl_threshold: float) -> np.ndarray:
@@ -311,10 +290,16 @@ def colour_spec(
     if values is None:
         raise ConfigError(f"{scan.name}: cannot colour by {field_text(key)!r}, the scan does not have it")
     title = field_text(key) + title_suffix
-    if key == RGB:
+    kind = mode_kind(key)
+    if kind is ModeKind.RGB:
         return ColourSpec(key, title, values, None, None)
-    if key == LABELS:
+    if kind is ModeKind.LABELS:
         return ColourSpec(
             key, title, values.astype(np.float32), (0.0, 1.0), list(LABEL_COLOURS), ("normal", "anomalous")
         )
-    return ColourSpec(key, title, np.asarray(values, dtype=np.float32), scale.clim, cmap, (), grey_below)
+    scalars = np.asarray(values, dtype=np.float32)
+    if kind is ModeKind.DIVERGING:
+        tolerance = TOLERANCE_SHARE * scale.half_width
+        band = (scale.threshold - tolerance, scale.threshold + tolerance)
+        return ColourSpec(key, title, scalars, scale.clim, DIVERGING_MAP, (), False, band)
+    return ColourSpec(key, title, scalars, scale.clim, cmap, (), grey_below)

@@ -101,13 +101,9 @@ class InspectController(QObject):
         if found is None or not 0 <= row < len(found.result.regions):
             return
         region = found.result.regions[row]
-        scan = self._state.active_scan()
-        pts = scan.points[region.indices].astype(np.float64)
-        radius = float(np.linalg.norm(pts - pts.mean(axis=0), axis=1).max())
-        diagonal = float(np.linalg.norm(scan.points.max(axis=0) - scan.points.min(axis=0)))
         self._state.set_pick(region.centre_index)
-        # close enough to see the region, far enough to see where on the part it is
-        self._viewport.fly_to(region.centre_index, distance=max(6.0 * radius, 0.45 * diagonal))
+        # centred on the region, as close as keeps the whole part (and so where the region is) in view
+        self._viewport.fly_to_region(region.centre_index)
         self._inspection.set_selection(region.indices, "region")
 
     def select_sphere(self, radius: float) -> None:

@@ -60,6 +60,20 @@ def read_only(path: str | os.PathLike[str], progress: ProgressFn, cancel: Cancel
     return scan
 
 
+def read_and_score(path: str | os.PathLike[str], scorer, progress: ProgressFn, cancel: CancelFn) -> Scan:
+    """Read a scan file and score it with ``scorer`` (a batch row opened as the batch saw it).
+
+    Raises
+    ------
+    ScanFormatError
+        If the file cannot be read.
+    Cancelled
+        If ``cancel`` asks to stop.
+    """
+    scan = read_only(path, progress, cancel)
+    return scorer.score(scan, progress=progress, cancel=cancel).scan
+
+
 def add_curvature_job(scan: Scan, progress: ProgressFn, cancel: CancelFn) -> Scan:
     """Curvature and the baseline score of a scan already on show."""
     report(progress, "curvature", 0, 0, f"Curvature of {scan.name}")

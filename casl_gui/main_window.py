@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import numpy as np
 from PySide6.QtCore import QSettings, Qt
@@ -23,6 +24,7 @@ from casl_gui.docks.scan_list import ScanListDock
 from casl_gui.docks.threshold import ThresholdDock, verdict_text
 from casl_gui.inspect_controller import InspectController
 from casl_gui.inspection import InspectionState
+from casl_gui.job_registry import JobRegistry
 from casl_gui.menus import build_menus
 from casl_gui.region_finder import RegionFinder
 from casl_gui.scan_opener import ScanOpener, recent_files
@@ -31,7 +33,23 @@ from casl_gui.status_bar import StatusBar
 from casl_gui.viewport import Viewport
 from casl_gui.workers import JobRunner
 
-__all__ = ["MainWindow", "recent_files"]
+__all__ = ["MainWindow", "default_report_path", "recent_files"]
+
+
+def default_report_path(state: AppState) -> str:
+    """``<scan name>-report.pdf`` for the scan on show, in its file's folder when it has one.
+
+    The name is the one the scan list shows, made safe for a file name.
+    """
+    key = state.active_key
+    if key is None:
+        return "report.pdf"
+    entry = state.entry(key)
+    safe = re.sub(r"[^\w.-]+", "-", entry.name).strip("-.") or "scan"
+    source = entry.scan.metadata.source
+    folder = os.path.dirname(os.path.abspath(source)) if source else ""
+    name = f"{safe}-report.pdf"
+    return os.path.join(folder, name) if folder and os.path.isdir(folder) else name
 
 
 class MainWindow(QMainWindow):
@@ -56,7 +74,9 @@ class MainWindow(QMainWindow):
         self.ask_before_closing = True
         self.state = AppState(self)
         self.inspection = InspectionState(self)
-        self.runner = JobRunner(self)
+        #: Every background job of the window, whichever runner started it.
+        self.jobs = JobRegistry()
+        self.runner = JobRunner(self, registry=self.jobs)
         self.viewport = Viewport(self)
         self.setCentralWidget(self.viewport)
         self.rectangle_action = QAction("&Rectangle select", self)
@@ -66,6 +86,7 @@ class MainWindow(QMainWindow):
         self.rectangle_action.toggled.connect(self.viewport.set_rectangle_mode)
         self._build_docks()
         self.status = StatusBar(self)
+        self.status.follow(self.jobs)
         self.setStatusBar(self.status)
         self.opener = ScanOpener(self, self.state, self.runner, settings, lambda: not self._closed)
         self.region_finder = RegionFinder(self.state, self.inspection, self.runner, self)
@@ -73,7 +94,7 @@ class MainWindow(QMainWindow):
         self.inspect = InspectController(
             self, self.state, self.inspection, self.viewport, self.regions_dock, self.annotations
         )
-        self.casl = CaslController(self, self.state, self.inspection, self.runner, self.status)
+        self.casl = CaslController(self, self.state, self.inspection, self.runner, self.status, self.jobs)
         self.opener.demo_opened = self.casl.score_demo_with_bundled_model
         self.batch_dialog: BatchDialog | None = None
         self.window_actions = build_menus(self)
@@ -112,10 +133,6 @@ class MainWindow(QMainWindow):
         self.inspection.regions_changed.connect(self._show_verdict)
         s.active_changed.connect(self._show_verdict)
         self.viewport.point_picked.connect(s.set_pick)
-        self.runner.started.connect(self.status.job_started)
-        self.runner.progress.connect(self.status.job_progress)
-        self.runner.idle.connect(self.status.job_idle)
-        self.status.cancel_button.clicked.connect(self._cancel_jobs)
         for signal in (self.casl.model_changed, s.scans_changed):
             signal.connect(self._update_actions)
 
@@ -125,10 +142,6 @@ class MainWindow(QMainWindow):
     def _pick_changed(self) -> None:
         if not self._closed:
             self.viewport.mark_pick(self.state.picked_index)
-
-    def _cancel_jobs(self) -> None:
-        self.runner.cancel_all()
-        self.status.cancel_button.setEnabled(False)
 
     def _show_point_count(self) -> None:
         scan = self.state.active_scan()
@@ -152,6 +165,11 @@ class MainWindow(QMainWindow):
         self.compare_action.blockSignals(False)
         self.viewport.set_compare(on)
         self.redraw()
+
+    def reset_view(self) -> None:
+        """View > Reset view: frame the whole part again, seen from the default direction."""
+        if not self._closed:
+            self.viewport.reset_view()
 
     def fly_to_pick(self) -> None:
         """Turn the camera to face the picked point, if any."""
@@ -223,15 +241,30 @@ class MainWindow(QMainWindow):
         """Show the batch inspection dialog (one per window)."""
         if self.batch_dialog is None:
             self.batch_dialog = BatchDialog(self.runner, self.batch_settings, self)
-            self.batch_dialog.open_requested.connect(lambda path: self.open_paths([path]))
+            self.batch_dialog.open_requested.connect(self._open_batch_row)
         self.batch_dialog.show()
         self.batch_dialog.raise_()
         return self.batch_dialog
 
+    def _open_batch_row(self, path: str) -> None:
+        dialog = self.batch_dialog
+        scorer = None if dialog is None else dialog.run_scorer
+        if scorer is None:
+            self.open_paths([path])
+        else:
+            self.opener.open_scored(path, scorer)
+
+    def export_batch_csv(self) -> None:
+        """File > Export batch table: save the batch table as CSV (the batch dialog opens)."""
+        self.show_batch().choose_csv()
+
+    def report_default_path(self) -> str:
+        """Where File > Export report proposes to write: ``<scan name>-report.pdf`` beside the scan's file."""
+        return default_report_path(self.state)
+
     def choose_report(self) -> None:
         """Ask where to save a report (HTML or PDF) and write it."""
-        scan = self.state.active_scan()
-        default = f"{scan.name}-report.pdf" if scan is not None else "report.pdf"
+        default = self.report_default_path()
         path, _ = QFileDialog.getSaveFileName(self, "Export report", default, "PDF (*.pdf);;HTML (*.html)")
         if path:
             try:
@@ -306,8 +339,8 @@ class MainWindow(QMainWindow):
             self.restoreState(layout)
 
     def running_jobs(self) -> list[str]:
-        """Titles of the background jobs still queued or running (work and training)."""
-        return self.runner.titles() + self.casl.train_runner.titles()
+        """Titles of the background jobs still queued or running (work and training, from any runner)."""
+        return self.jobs.titles()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt naming
         """Qt: the window is closing."""

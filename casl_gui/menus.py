@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMainWindow, QMenu, QToolBar
 
@@ -24,6 +25,8 @@ class WindowActions(NamedTuple):
         Tools > Fine-tune CASL….
     recent_menu:
         File > Open recent (filled when it is about to show).
+    reset:
+        View > Reset view (Home, Ctrl+0).
     """
 
     compare: QAction
@@ -31,6 +34,7 @@ class WindowActions(NamedTuple):
     score: QAction
     finetune: QAction
     recent_menu: QMenu
+    reset: QAction
 
 
 def add_action(
@@ -58,6 +62,7 @@ def build_menus(w) -> WindowActions:
     file_menu.addSeparator()
     add_action(w, file_menu, "Save &screenshot…", w.choose_screenshot, "Ctrl+Shift+S")
     add_action(w, file_menu, "Export &report…", w.choose_report, "Ctrl+P")
+    add_action(w, file_menu, "Export &batch table as CSV…", w.export_batch_csv)
     file_menu.addSeparator()
     add_action(w, file_menu, "&Quit", w.close, QKeySequence.StandardKey.Quit)
     view_menu = bar.addMenu("&View")
@@ -65,6 +70,10 @@ def build_menus(w) -> WindowActions:
     compare.setCheckable(True)
     compare.toggled.connect(w.state.set_compare)
     fly = add_action(w, view_menu, "&Fly to the picked point", w.fly_to_pick, "F")
+    # "R" is rectangle selection, so reset takes Home (as in most 3D viewers) and Ctrl+0
+    reset = add_action(w, view_menu, "&Reset view", w.reset_view)
+    reset.setShortcuts([QKeySequence(Qt.Key.Key_Home), QKeySequence("Ctrl+0")])
+    reset.setToolTip("Frame the whole part again (Home or Ctrl+0)")
     view_menu.addSeparator()
     for dock in (w.scan_dock, w.colouring_dock, w.threshold_dock, w.inspector_dock, w.regions_dock):
         view_menu.addAction(dock.toggleViewAction())
@@ -83,8 +92,9 @@ def build_menus(w) -> WindowActions:
     toolbar.setObjectName("ToolsToolBar")
     toolbar.addAction(w.rectangle_action)
     toolbar.addAction(fly)
+    toolbar.addAction(reset)
     w.addToolBar(toolbar)
     help_menu = bar.addMenu("&Help")
     add_action(w, help_menu, "Open &demo", w.open_demo)
     add_action(w, help_menu, "Demo &CASL model…", w.casl.make_demo_model)
-    return WindowActions(compare, load, score, finetune, recent)
+    return WindowActions(compare, load, score, finetune, recent, reset)

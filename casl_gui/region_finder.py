@@ -1,7 +1,7 @@
 """Keeps the regions above the threshold up to date for every open scan, off the main thread.
 
-Whenever the field on show, its threshold, an open scan or the region settings change,
-the regions of every open scan that has that field are found again in a background job;
+Whenever a field, its threshold, an open scan or the region settings change, the regions
+of every open scan are found again, each by the scan's own field, in a background job;
 a newer request cancels an older one, and results of an outdated request are dropped.
 """
 
@@ -46,25 +46,28 @@ class RegionFinder(QObject):
         ):
             signal.connect(self._timer.start)
 
-    def _tasks(self) -> list[jobs.RegionTask]:
+    def _tasks(self) -> tuple[list[jobs.RegionTask], dict[int, str]]:
+        """The region tasks of every open scan by its own field (see ``AppState.field_of``), and those fields."""
         s = self._state
-        key = s.field
-        if not is_scalar(key) or key == HEIGHT or s.active_scan() is None:
-            return []  # height is not a score: no regions
-        threshold = s.scale(key).threshold
-        tasks = []
+        tasks, fields = [], {}
         for entry in s.scans:
+            key = s.field_of(entry.key)
+            if key is None or not is_scalar(key) or key == HEIGHT:
+                continue  # height is not a score: no regions
             values = field_values(entry.scan, key)
             if values is None:
                 continue
             radius = self._radii.get((entry.key, id(entry.scan.points)))
-            tasks.append(jobs.RegionTask(entry.key, entry.scan.points, values, threshold, radius))
-        return tasks
+            tasks.append(jobs.RegionTask(entry.key, entry.scan.points, values, s.scale(key).threshold, radius))
+            fields[entry.key] = key
+        return tasks, fields
 
     def _start(self) -> None:
-        tasks = self._tasks()
-        field = self._state.field
-        request = (field, tuple((t.key, id(t.scores), t.threshold) for t in tasks), self._inspection.min_points)
+        tasks, field = self._tasks()
+        request = (
+            tuple((t.key, field[t.key], id(t.scores), t.threshold) for t in tasks),
+            self._inspection.min_points,
+        )
         if request == self._request:
             return
         self._request = request
@@ -92,14 +95,16 @@ class RegionFinder(QObject):
         if done and self._job is done[0]:
             self._job = None
 
-    def _found(self, request: tuple, field: str, ids: dict[int, int], results: dict[int, RegionResult]) -> None:
+    def _found(
+        self, request: tuple, field: dict[int, str], ids: dict[int, int], results: dict[int, RegionResult]
+    ) -> None:
         for key, result in results.items():
             self._radii[(key, ids[key])] = result.link_radius
         if request != self._request:
             return
         self._job = None
         open_keys = {e.key for e in self._state.scans}
-        self._inspection.set_regions({k: ScanRegions(field, r) for k, r in results.items() if k in open_keys})
+        self._inspection.set_regions({k: ScanRegions(field[k], r) for k, r in results.items() if k in open_keys})
 
     def busy(self) -> bool:
         """Whether regions are being found or about to be."""

@@ -21,9 +21,9 @@ from casl_gui.colouring import (
     field_values,
     is_scalar,
 )
-from casl_gui.docks.regions import ANNOTATION_COLUMNS, REGION_COLUMNS
 from casl_gui.docks.threshold import verdict_text
 from casl_gui.report import ReportContent, ReportImage
+from casl_gui.table_rows import ANNOTATION_COLUMNS, REGION_COLUMNS, annotation_rows, region_rows
 
 _VIEW_WIDTH_PX = 640
 _VIEW_HEIGHT_PX = 400  # so the views and the verdict fit on the first page
@@ -44,16 +44,41 @@ def _widget_png(widget: QWidget) -> bytes:
     return bytes(data.data())
 
 
+#: Size of the two views side by side in a report shot (whatever the window's shape).
+SHOT_SIZE = (1280, 600)
+
+
+def top_region_centre(window) -> int | None:
+    """Index of the centre point of the scan on show's top listed region, None without regions."""
+    found = window.inspection.regions(window.state.active_key)
+    if found is None or found.field != window.state.field or not found.result.regions:
+        return None
+    return int(found.result.regions[0].centre_index)
+
+
 def views_image(window) -> np.ndarray:
-    """Both views side by side (compare mode is switched on for the shot, then restored)."""
-    state = window.state
+    """Both views side by side, framed on the whole part; below them, when the scan has
+    regions, both views turned to its top region (the whole part still in view).
+
+    Compare mode is switched on for the shots and the camera put back after them.
+    """
+    state, viewport = window.state, window.viewport
     was = state.compare
     if not was:
         state.set_compare(True)
         QApplication.processEvents()
+    pose = viewport.camera()
     try:
-        return window.viewport.screenshot()
+        with viewport.rendered_at(*SHOT_SIZE):
+            viewport.reset_view()
+            shots = [viewport.screenshot()]
+            centre = top_region_centre(window)
+            if centre is not None:
+                viewport.fly_to_region(centre)
+                shots.append(viewport.screenshot())
+        return np.concatenate(shots, axis=0)
     finally:
+        viewport.set_camera(pose)
         if not was:
             state.set_compare(False)
             QApplication.processEvents()
@@ -153,10 +178,11 @@ def capture_report(window) -> ReportContent:
     views = views_image(window)
     height, width = views.shape[:2]
     shown_width = int(min(_VIEW_WIDTH_PX, _VIEW_HEIGHT_PX * width / height))
+    below = "; below, turned to the top region" if top_region_centre(window) is not None else ""
     images = [
         ReportImage(
             f"Left: {field_text(s.field)}; right: {field_text(s.second_field)} "
-            "(same camera, colour scales anchored to the thresholds)",
+            f"(same camera, colour scales anchored to the thresholds). Above, the whole part{below}",
             _png(views),
             shown_width,
         )
@@ -193,8 +219,10 @@ def capture_report(window) -> ReportContent:
         model=model_rows(window.scorer),
         metrics=metric_rows(scan),
         region_header=REGION_COLUMNS,
-        regions=window.regions_dock.region_rows(),
+        regions=region_rows(
+            [] if found is None or found.field != s.field else found.result.regions, scan.metadata.offset
+        ),
         annotation_header=ANNOTATION_COLUMNS,
-        annotations=window.regions_dock.annotation_rows(),
+        annotations=annotation_rows(window.inspection.annotations(s.active_key)),
         images=images,
     )

@@ -82,9 +82,11 @@ class ScanOpener(QObject):
             if self.demo_opened is not None:
                 self.demo_opened()
 
-    def add_then_curvature(self, scan: Scan, name: str | None = None) -> int:
-        """Show a scan at once (coloured by what it has), then add its curvature in the background."""
-        key = self._state.add_scan(scan, name)
+    def add_then_curvature(self, scan: Scan, name: str | None = None, field: str | None = None) -> int:
+        """Show a scan at once (coloured by ``field``, else by what it has), then add its curvature
+        in the background.
+        """
+        key = self._state.add_scan(scan, name, field)
         if not jobs.has_curvature(scan) or CURVATURE_SCORE not in scan.fields:
             title = f"Curvature of {self._state.entry(key).name}"
             self._runner.submit(
@@ -94,6 +96,18 @@ class ScanOpener(QObject):
                 partial(self._failed, scan.metadata.source or "demo"),
             )
         return key
+
+    def open_scored(self, path: str | os.PathLike[str], scorer) -> None:
+        """Open a scan file scored by ``scorer`` and coloured by that score (a batch row)."""
+        from casl_core.fields import score_field
+
+        p = Path(path)
+        self._runner.submit(
+            f"Opening {p.name} scored by {scorer.name}",
+            partial(jobs.read_and_score, p, scorer),
+            lambda scan: self._alive() and self.add_then_curvature(scan, field=score_field(scorer.name)),
+            partial(self._failed, str(p)),
+        )
 
     def _curvature_done(self, key: int, scan: Scan) -> None:
         if not self._alive() or key not in {e.key for e in self._state.scans}:

@@ -98,6 +98,9 @@ class AppState(QObject):
         self._grey_below = False
         self._chosen: str | None = None  # the field the person last chose
         self._second_chosen = False  # whether the person chose the right view's field
+        self._chosen_here: str | None = None  # the (left) field the person chose for the active scan
+        # fields of the scans not on show: (left, right, the left field the person chose for it)
+        self._views: dict[int, tuple[str | None, str | None, str | None]] = {}
 
     # -- scans -------------------------------------------------------------------------
 
@@ -106,12 +109,18 @@ class AppState(QObject):
         """Open scans in the order they were opened."""
         return tuple(self._scans)
 
-    def add_scan(self, scan: Scan, name: str | None = None) -> int:
-        """Open a scan (called ``name``, else its file name), make it active and return its key."""
+    def add_scan(self, scan: Scan, name: str | None = None, field: str | None = None) -> int:
+        """Open a scan (called ``name``, else its file name), make it active and return its key.
+
+        ``field`` (when the scan has it) colours it first, as if the person had chosen it for
+        this scan; the other open scans keep their own fields, and so their regions and verdicts.
+        """
         entry = OpenScan(self._next_key, scan, name or scan.name)
         self._next_key += 1
         self._scans.append(entry)
         self.scans_changed.emit()
+        if field is not None and field in [c.key for c in field_choices(scan) if c.enabled]:
+            self._views[entry.key] = (field, None, field)
         self.set_active(entry.key)
         return entry.key
 
@@ -134,7 +143,7 @@ class AppState(QObject):
             raise ConfigError(f"{entry.name}: the new scan has {len(scan)} points, not {len(entry.scan)}")
         self._scans[pos] = OpenScan(key, scan, entry.name)
         if key == self._active:
-            wanted = preferred_field(scan, self._chosen)
+            wanted = self._own_field(scan, self._chosen_here)
             if wanted != self._field:
                 self._field = wanted
             self._second_field = self._second_choice(scan, self._second_field)
@@ -156,6 +165,7 @@ class AppState(QObject):
             raise ConfigError(f"no open scan has key {key}")
         pos = keys.index(key)
         del self._scans[pos]
+        self._views.pop(key, None)
         self.scans_changed.emit()
         if self._active == key:
             nxt = self._scans[min(pos, len(self._scans) - 1)].key if self._scans else None
@@ -179,14 +189,39 @@ class AppState(QObject):
             raise ConfigError(f"no open scan has key {key}")
         if key == self._active:
             return
+        if self._active is not None and self._active in [s.key for s in self._scans]:
+            self._views[self._active] = (self._field, self._second_field, self._chosen_here)
         self._active = key
         self._picked = None
         scan = self.active_scan()
         if scan is not None:
-            self._field = preferred_field(scan, self._chosen or self._field)
+            remembered = self._views.pop(key, None) if key is not None else None
+            if remembered is None:
+                self._field = preferred_field(scan, self._chosen or self._field)
+                self._chosen_here = None
+            else:
+                self._field = self._own_field(scan, remembered[2])
+                self._chosen_here = remembered[2]
+                self._second_field = remembered[1] or self._second_field
             self._second_field = self._second_choice(scan, self._second_field)
         self.active_changed.emit()
         self.pick_changed.emit()
+
+    def _own_field(self, scan: Scan, chosen: str | None) -> str:
+        """A scan's own field: the one the person chose for it (when it has it), else the best it has now."""
+        return preferred_field(scan, chosen or self._chosen)
+
+    def field_of(self, key: int) -> str | None:
+        """The field colouring an open scan's (left) view, on show or not: each scan keeps its own,
+        so opening or showing another scan changes neither its colouring nor its verdict.
+        """
+        if key == self._active:
+            return self._field
+        remembered = self._views.get(key)
+        scan = self.entry(key).scan
+        if remembered is None:
+            return preferred_field(scan, self._chosen)
+        return self._own_field(scan, remembered[2])
 
     # -- colouring ---------------------------------------------------------------------
 
@@ -226,6 +261,7 @@ class AppState(QObject):
         """Colour the (left) view by ``key``; raises ConfigError if the scan lacks it."""
         self._check_choice(key)
         self._chosen = key
+        self._chosen_here = key
         if key != self._field:
             self._field = key
             self.field_changed.emit()

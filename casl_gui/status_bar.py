@@ -1,10 +1,15 @@
-"""The status bar: compute device, point count, and the running job with a cancel button."""
+"""The status bar: compute device, point count, the running work and training, each with a cancel button.
+
+It follows the window's :class:`~casl_gui.job_registry.JobRegistry` (:meth:`StatusBar.follow`),
+so a training run shows here whichever runner started it, also while its dialog is closed.
+"""
 
 from __future__ import annotations
 
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QToolButton, QWidget
 
 from casl_core.progress import Progress
+from casl_gui.job_registry import JobEntry, JobKind, JobRegistry
 
 
 def device_description() -> str:
@@ -55,6 +60,49 @@ class StatusBar(QStatusBar):
             self.addPermanentWidget(w)
         self.job_idle()
         self.training_idle()
+        self._registry: JobRegistry | None = None
+
+    def follow(self, registry: JobRegistry) -> None:
+        """Show the jobs of ``registry`` from now on; the cancel buttons cancel through it."""
+        self._registry = registry
+        registry.changed.connect(self._jobs_changed)
+        registry.progressed.connect(self._job_progressed)
+        self.cancel_button.clicked.connect(lambda: self._cancel(JobKind.WORK))
+        self.train_cancel_button.clicked.connect(lambda: self._cancel(JobKind.TRAINING))
+        self._jobs_changed()
+
+    def _cancel(self, kind: JobKind) -> None:
+        if self._registry is not None:
+            self._registry.cancel(kind)
+        (self.cancel_button if kind is JobKind.WORK else self.train_cancel_button).setEnabled(False)
+
+    def _jobs_changed(self) -> None:
+        registry = self._registry
+        if registry is None:
+            return
+        work, training = registry.entries(JobKind.WORK), registry.entries(JobKind.TRAINING)
+        if work:
+            if self.cancel_button.isHidden():
+                self.job_started(work[0].title)
+            else:
+                self.job_label.setText(work[0].title)
+        else:
+            self.job_idle()
+        if training:
+            if self.train_label.isHidden():
+                self.training_started(f"Training: {training[0].title}")
+        else:
+            self.training_idle()
+
+    def _job_progressed(self, entry: JobEntry) -> None:
+        registry = self._registry
+        if registry is None or entry.progress is None:
+            return
+        if entry.kind is JobKind.TRAINING:
+            if registry.entries(JobKind.TRAINING)[:1] == [entry]:
+                self.training_progress(entry.progress)
+        elif registry.entries(JobKind.WORK)[:1] == [entry]:
+            self.job_progress(entry.progress)
 
     def job_started(self, title: str) -> None:
         """A job started: show its title and a busy bar."""
@@ -106,12 +154,14 @@ class StatusBar(QStatusBar):
         self.train_cancel_button.setEnabled(True)
 
     def training_progress(self, progress: Progress) -> None:
-        """Show a training job's progress (a plain :class:`Progress`)."""
-        if progress.total > 0:
+        """Show a training job's progress (a plain :class:`Progress`); busy while it prepares its data."""
+        if progress.total > 0 and progress.stage not in ("prepare", "note"):
             self.train_bar.setRange(0, progress.total)
             self.train_bar.setValue(progress.done)
+        elif progress.stage == "prepare":
+            self.train_bar.setRange(0, 0)
         if progress.message:
-            self.train_label.setText(progress.message)
+            self.train_label.setText(f"Training: {progress.message}")
 
     def training_idle(self) -> None:
         """No training job runs."""

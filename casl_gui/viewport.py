@@ -18,32 +18,42 @@ the event loop, so the first picture appears before the full cloud is rasterised
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import numpy as np
 import pyvista as pv
-from PySide6.QtCore import QPoint, QRect, QTimer, Signal
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 from pyvistaqt import QtInteractor
 
 from casl_core.errors import ConfigError
 from casl_core.scan import Scan
 from casl_gui.colouring import ColourSpec
-from casl_gui.picking import pick_point, project, select_rectangle
 from casl_gui.rubber_band import RubberBand
-from casl_gui.viewport_camera import face_point, view_at, view_geometry
+from casl_gui.viewport_camera import (
+    CameraPose,
+    camera_pose,
+    face_point,
+    face_region,
+    fill_view,
+    reset_camera,
+    set_camera_pose,
+)
 from casl_gui.viewport_layers import Layer, Marks, add_cloud_actor, draw_marks, recolour_layer
+from casl_gui.viewport_picking import ViewportPicking
 
 __all__ = ["LOD_POINTS", "LOD_SAMPLE", "Marks", "Viewport"]
 
 _BACKGROUND = ("#1d1f24", "#3a3e48")  # bottom, top of the gradient
 _PICK_COLOUR = "#00e5ff"
-_CLICK_SLOP_PX = 3
 #: Clouds with more points get a subsample drawn while the camera moves.
 LOD_POINTS = 300_000
 #: Points in that subsample.
 LOD_SAMPLE = 120_000
 
 
-class Viewport(QWidget):
+class Viewport(ViewportPicking, QWidget):
     """Shows the active scan coloured by one field (two in compare mode) and picks points.
 
     Signals
@@ -291,6 +301,27 @@ class Viewport(QWidget):
         self._draw_pick()
         plotter.render()
 
+    def reset_view(self) -> None:
+        """Frame the whole shown part from the default direction (looking down the z axis)."""
+        plotter = self._require()
+        if self._scan is not None:
+            reset_camera(plotter.renderers)
+            fill_view(plotter, self._scan.points, share=0.7)
+            plotter.render()
+
+    def fly_to_region(self, index: int) -> None:
+        """Face point ``index`` (a region's centre) from outside, as close as keeps the whole part in view.
+
+        Raises
+        ------
+        ConfigError
+            If no scan is shown or the index is out of range.
+        """
+        plotter = self._require_point(index)
+        if face_region(plotter.renderers, self._scan, index):
+            fill_view(plotter, self._scan.points, share=0.85)
+            plotter.render()
+
     def fly_to(self, index: int, distance: float | None = None) -> None:
         """Turn the camera to face point ``index`` from outside the part.
 
@@ -313,6 +344,31 @@ class Viewport(QWidget):
         plotter.render()
         return np.asarray(plotter.screenshot(return_img=True))[..., :3]
 
+    @contextlib.contextmanager
+    def rendered_at(self, width: int, height: int) -> Iterator[None]:
+        """Within the block, the views render (and frame, and are shot) at ``width`` x ``height``
+        pixels whatever the widget's size; the widget's size comes back after it.
+        """
+        plotter = self._require()
+        window = plotter.render_window
+        before = window.GetSize()
+        window.SetSize(int(width), int(height))
+        try:
+            yield
+        finally:
+            window.SetSize(*before)
+            plotter.render()
+
+    def camera(self) -> CameraPose:
+        """Where the (linked) camera stands, to put it back with :meth:`set_camera`."""
+        return camera_pose(self._require().renderers)
+
+    def set_camera(self, pose: CameraPose) -> None:
+        """Put the camera back where :meth:`camera` found it, and render."""
+        plotter = self._require()
+        set_camera_pose(plotter.renderers, pose)
+        plotter.render()
+
     def _require(self) -> QtInteractor:
         if self._plotter is None:
             raise ConfigError("the 3D view was shut down")
@@ -324,90 +380,3 @@ class Viewport(QWidget):
         if self._scan is None or not 0 <= index < len(self._scan):
             raise ConfigError(f"point {index} is not in the shown scan")
         return plotter
-
-    # -- rectangle selection -----------------------------------------------------------
-
-    @property
-    def rectangle_mode(self) -> bool:
-        """Whether a left drag selects a rectangle (instead of turning the camera)."""
-        return self._band is not None
-
-    def set_rectangle_mode(self, on: bool) -> None:
-        """Switch rectangle selection on or off."""
-        plotter = self._require()
-        if on and self._band is None:
-            self._band = RubberBand(plotter, self._rectangle_done)
-        elif not on and self._band is not None:
-            self._band.detach()
-            self._band.deleteLater()
-            self._band = None
-
-    def _rectangle_done(self, rect: QRect) -> None:
-        plotter = self._require()
-        ratio = plotter.devicePixelRatioF()
-        height = plotter.render_window.GetSize()[1]
-        x0, x1 = rect.left() * ratio, (rect.right() + 1) * ratio
-        y0, y1 = height - 1 - (rect.bottom() + 1) * ratio, height - 1 - rect.top() * ratio
-        self.rectangle_selected.emit(self.select_rectangle(x0, y0, x1, y1))
-
-    def select_rectangle(self, x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
-        """Indices of the visible points of the shown scan inside a display rectangle.
-
-        The rectangle (VTK display pixels) belongs to the view its centre falls in.
-        """
-        col = view_at(self._require(), (x0 + x1) / 2.0, (y0 + y1) / 2.0)
-        if col is None or self._scan is None:
-            return np.zeros(0, dtype=np.int64)
-        return select_rectangle(
-            self._scan.points, view_geometry(self._require(), col), (x0, y0, x1, y1), self._point_size
-        )
-
-    def widget_rect(self, indices: np.ndarray, view: int = 0) -> QRect:
-        """The bounding rectangle, in :meth:`interaction_widget` coordinates, of where points are drawn."""
-        pts = [self.widget_position(int(i), view) for i in np.asarray(indices).ravel()]
-        xs, ys = [p.x() for p in pts], [p.y() for p in pts]
-        return QRect(QPoint(min(xs), min(ys)), QPoint(max(xs), max(ys)))
-
-    # -- picking -----------------------------------------------------------------------
-
-    def _event_position(self) -> tuple[int, int]:
-        x, y = self._require().iren.get_event_position()
-        return int(x), int(y)
-
-    def _on_press(self, _caller, _event) -> None:
-        self._press = self._event_position()
-
-    def _on_release(self, _caller, _event) -> None:
-        x, y = self._event_position()
-        press, self._press = self._press, None
-        if press is None or abs(x - press[0]) > _CLICK_SLOP_PX or abs(y - press[1]) > _CLICK_SLOP_PX:
-            return
-        index = self.pick_at(x, y)
-        if index is not None:
-            self.point_picked.emit(index)
-
-    def pick_at(self, x: float, y: float) -> int | None:
-        """The shown point drawn under display pixel ``(x, y)`` (VTK display coordinates)."""
-        col = view_at(self._require(), x, y)
-        if col is None or self._scan is None:
-            return None
-        radius = max(4.0, self._point_size)
-        return pick_point(self._scan.points, view_geometry(self._require(), col), (x, y), radius)
-
-    def widget_position(self, index: int, view: int = 0) -> QPoint:
-        """Where point ``index`` of the shown scan is drawn, in :meth:`interaction_widget` coordinates.
-
-        Raises
-        ------
-        ConfigError
-            If no scan is shown or the index is out of range.
-        """
-        plotter = self._require_point(index)
-        xy, _ = project(self._scan.points[[index]], view_geometry(self._require(), view))
-        ratio = plotter.devicePixelRatioF()
-        height = plotter.render_window.GetSize()[1]
-        return QPoint(round(xy[0, 0] / ratio), round((height - 1 - xy[0, 1]) / ratio))
-
-    def interaction_widget(self) -> QWidget:
-        """The widget that receives mouse events (for scripted clicks)."""
-        return self._require()

@@ -5,11 +5,12 @@ and turning a camera to face a point.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
 from casl_core.scan import Scan
-from casl_gui.picking import ViewGeometry
+from casl_gui.picking import ViewGeometry, project
 
 
 def _matrix(vtk_matrix) -> np.ndarray:
@@ -71,3 +72,81 @@ def face_point(renderers, scan: Scan, index: int, distance: float | None) -> boo
     for ren in renderers:
         ren.ResetCameraClippingRange()
     return True
+
+
+def reset_camera(renderers) -> None:
+    """Look at the whole part down the z axis (y up), as a newly shown scan is seen, in every (linked) view."""
+    camera = renderers[0].GetActiveCamera()
+    camera.SetFocalPoint(0.0, 0.0, 0.0)
+    camera.SetPosition(0.0, 0.0, 1.0)
+    camera.SetViewUp(0.0, 1.0, 0.0)
+    for ren in renderers:
+        ren.ResetCamera()
+
+
+def _narrowest_half_angle(renderers) -> float:
+    """Half the smaller of the vertical and horizontal view angles over the views, in radians."""
+    camera = renderers[0].GetActiveCamera()
+    half = math.radians(camera.GetViewAngle()) / 2.0
+    aspect = min(ren.GetTiledAspectRatio() for ren in renderers)
+    return min(half, math.atan(math.tan(half) * aspect)) if aspect > 0 else half
+
+
+def face_region(renderers, scan: Scan, index: int, margin: float = 1.08) -> bool:
+    """Face point ``index`` (a region's centre) from outside the part, centred, as close as the
+    whole part stays in view: the camera stands just outside the cone that holds the sphere
+    around the point reaching the part's farthest point.
+
+    Returns False (camera unchanged) when no direction exists.
+    """
+    point = scan.points[index].astype(np.float64)
+    reach = float(np.sqrt(((scan.points.astype(np.float64) - point) ** 2).sum(axis=1).max()))
+    if reach == 0:
+        return face_point(renderers, scan, index, None)
+    distance = margin * reach / math.sin(_narrowest_half_angle(renderers))
+    return face_point(renderers, scan, index, distance)
+
+
+class CameraPose(NamedTuple):
+    """Where a camera stands: its position, focal point and up direction (world coordinates)."""
+
+    position: tuple[float, float, float]
+    focal_point: tuple[float, float, float]
+    view_up: tuple[float, float, float]
+
+
+def camera_pose(renderers) -> CameraPose:
+    """The pose of the (linked) camera of ``renderers``."""
+    camera = renderers[0].GetActiveCamera()
+    return CameraPose(camera.GetPosition(), camera.GetFocalPoint(), camera.GetViewUp())
+
+
+def set_camera_pose(renderers, pose: CameraPose) -> None:
+    """Put the (linked) camera at ``pose``."""
+    camera = renderers[0].GetActiveCamera()
+    camera.SetPosition(*pose.position)
+    camera.SetFocalPoint(*pose.focal_point)
+    camera.SetViewUp(*pose.view_up)
+    for ren in renderers:
+        ren.ResetCameraClippingRange()
+
+
+def fill_view(plotter, points: np.ndarray, share: float = 0.8, max_points: int = 20_000) -> None:
+    """Move the (linked) camera along its line of sight until ``points`` fill ``share`` of the
+    tighter side of the first view around its centre (the focal point stays in the middle).
+    """
+    pts = points if len(points) <= max_points else points[:: len(points) // max_points + 1]
+    for _ in range(2):  # perspective: a second step corrects the first
+        view = view_geometry(plotter, 0)
+        xy, depth = project(pts, view)
+        if (depth <= 0).any():
+            return
+        centre = np.asarray(view.origin) + np.asarray(view.size) / 2.0
+        reach = np.abs(xy - centre).max(axis=0)
+        if not (reach > 0).all():
+            return
+        factor = float(min(share * view.size[0] / 2.0 / reach[0], share * view.size[1] / 2.0 / reach[1]))
+        camera = plotter.renderers[0].GetActiveCamera()
+        camera.Dolly(min(max(factor, 0.2), 20.0))
+        for ren in plotter.renderers:
+            ren.ResetCameraClippingRange()

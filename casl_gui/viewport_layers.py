@@ -43,12 +43,19 @@ class Layer:
 
 
 def lookup_table(spec: ColourSpec) -> pv.LookupTable:
-    """The 256-entry lookup table of a scalar colouring (lower half grey with ``grey_below``)."""
+    """The 256-entry lookup table of a scalar colouring (lower half grey with ``grey_below``,
+    the entries inside ``grey_band`` grey for a diverging map's tolerance).
+    """
     lut = pv.LookupTable(spec.cmap, n_values=256)
     lut.scalar_range = spec.clim
-    if spec.grey_below:
+    if spec.grey_below or spec.grey_band is not None:
         values = np.array(lut.values)
-        values[:128] = _GREY
+        if spec.grey_below:
+            values[:128] = _GREY
+        if spec.grey_band is not None:
+            lo, hi = spec.clim
+            centres = lo + (np.arange(256) + 0.5) / 256.0 * (hi - lo)
+            values[(centres >= spec.grey_band[0]) & (centres <= spec.grey_band[1])] = _GREY
         lut.values = values
     return lut
 

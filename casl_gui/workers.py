@@ -3,7 +3,8 @@
 A :class:`Job` wraps a core call ``fn(progress, cancel)``; its :class:`JobSignals` object
 is created on the main thread, so every signal it emits from the pool thread is queued to
 main-thread slots, where widgets and VTK may be touched. :class:`JobRunner` owns the
-thread pool, the jobs in flight and their cancellation.
+thread pool, the jobs in flight and their cancellation, and lists each job in the window's
+:class:`~casl_gui.job_registry.JobRegistry`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from typing import Any
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 from casl_core.errors import Cancelled, CaslError
-from casl_core.progress import CancelFn, ProgressFn
+from casl_core.progress import CancelFn, Progress, ProgressFn
+from casl_gui.job_registry import JobEntry, JobKind, JobRegistry
 
 #: A core call taking ``(progress, cancel)`` and returning its result.
 JobFn = Callable[[ProgressFn, CancelFn], Any]
@@ -84,17 +86,39 @@ class JobRunner(QObject):
 
     Signals: ``started(str)`` with the job title, ``progress(object)`` with a
     :class:`~casl_core.progress.Progress`, ``idle()`` when no job is left.
+
+    Parameters
+    ----------
+    registry:
+        Where every job is listed while queued or running (the window's one registry); a
+        private one when None.
+    kind:
+        How the registry files this runner's jobs.
+    as_progress:
+        Turns a job's own progress reports into a :class:`~casl_core.progress.Progress`
+        for the registry (training jobs report richer records).
     """
 
     started = Signal(str)
     progress = Signal(object)
     idle = Signal()
 
-    def __init__(self, parent: QObject | None = None, max_threads: int = 1) -> None:
+    def __init__(
+        self,
+        parent: QObject | None = None,
+        max_threads: int = 1,
+        registry: JobRegistry | None = None,
+        kind: JobKind = JobKind.WORK,
+        as_progress: Callable[[Any], Progress] | None = None,
+    ) -> None:
         super().__init__(parent)
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(max_threads)
         self._jobs: list[Job] = []
+        self._entries: dict[int, JobEntry] = {}
+        self.registry = registry if registry is not None else JobRegistry()
+        self._kind = kind
+        self._as_progress = as_progress
 
     def submit(
         self,
@@ -116,16 +140,27 @@ class JobRunner(QObject):
         if on_finished is not None:
             job.signals.finished.connect(on_finished)
         job.signals.progress.connect(self.progress)
+        entry = self.registry.add(title, self._kind, job.cancel)
+        job.signals.progress.connect(lambda report: self._report(entry, report))
         job.signals.finished.connect(lambda: self._finish(job))
         self._jobs.append(job)
+        self._entries[id(job)] = entry
         if len(self._jobs) == 1:
             self.started.emit(title)
         self._pool.start(job)
         return job
 
+    def _report(self, entry: JobEntry, report: Any) -> None:
+        converted = self._as_progress(report) if self._as_progress is not None else report
+        if isinstance(converted, Progress):
+            self.registry.report(entry, converted)
+
     def _finish(self, job: Job) -> None:
         if job in self._jobs:
             self._jobs.remove(job)
+        entry = self._entries.pop(id(job), None)
+        if entry is not None:
+            self.registry.remove(entry)
         # The connections hold the callbacks (and through them their owners): drop them.
         job.signals.deleteLater()
         if self._jobs:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 from functools import partial
 from pathlib import Path
@@ -23,6 +25,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from casl_core.atomic import atomic_write_bytes
+from casl_core.errors import ConfigError
 from casl_gui import jobs
 from casl_gui.workers import Job, JobRunner
 
@@ -53,7 +57,7 @@ class BatchDialog(QDialog):
     Signals
     -------
     open_requested(str):
-        The person double-clicked the row of this file.
+        The person double-clicked the row of this file (open it scored by :attr:`run_scorer`).
     """
 
     open_requested = Signal(str)
@@ -67,6 +71,8 @@ class BatchDialog(QDialog):
         self._settings = settings
         self._jobs: list[Job] = []
         self._total = 0
+        #: The scorer of the last run (its rows open scored by it), None before any run.
+        self.run_scorer = None
         self.folder_edit = QLineEdit(self)
         self.folder_edit.setPlaceholderText("Folder of scans")
         browse = QPushButton("Browse…", self)
@@ -75,6 +81,10 @@ class BatchDialog(QDialog):
         self.run_button = QPushButton("Run", self)
         self.cancel_button = QPushButton("Cancel", self)
         self.cancel_button.setEnabled(False)
+        self.export_button = QPushButton("Export CSV…", self)
+        self.export_button.setToolTip("Save the table as it is shown (sorted) to a CSV file")
+        self.export_button.setEnabled(False)
+        self.export_button.clicked.connect(self.choose_csv)
         self.progress = QProgressBar(self)
         self.progress.setFormat("%v of %m files")
         self.table = QTableWidget(0, len(COLUMNS), self)
@@ -91,6 +101,7 @@ class BatchDialog(QDialog):
         top.addWidget(browse)
         top.addWidget(self.run_button)
         top.addWidget(self.cancel_button)
+        top.addWidget(self.export_button)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.scorer_label)
@@ -107,15 +118,23 @@ class BatchDialog(QDialog):
 
     def run_folder(self, folder: str | os.PathLike[str]) -> None:
         """Inspect every scan file directly inside ``folder``."""
-        root = Path(folder)
-        if not root.is_dir():
-            self.errors_label.setText(f"{root}: not a folder")
+        text = os.fspath(folder)
+        shown = " ".join(text.split()) or "(empty)"
+        shown = shown if len(shown) <= 120 else shown[:119] + "…"
+        root = Path(text.strip())
+        try:
+            files = jobs.scans_in_folder(root) if text.strip() and root.is_dir() else None
+        except OSError as exc:
+            self.errors_label.setText(f"{shown}: cannot read this folder: {exc.strerror or exc}")
             return
-        files = jobs.scans_in_folder(root)
+        if files is None:
+            self.errors_label.setText(f"{shown}: not a folder")
+            return
         if not files:
-            self.errors_label.setText(f"{root}: no scan file in this folder")
+            self.errors_label.setText(f"{shown}: no scan file in this folder")
             return
         scorer, threshold, min_points, fail_points = self._settings()
+        self.run_scorer = scorer
         self.scorer_label.setText(
             f"Scorer: {scorer.name}; threshold {threshold:.4g}; regions of "
             f"{min_points}+ points listed, {fail_points}+ fail"
@@ -147,6 +166,7 @@ class BatchDialog(QDialog):
         for col, value in enumerate(values):
             self.table.setItem(n, col, _cell(value, row.path))
         self.table.setSortingEnabled(sorting)
+        self.export_button.setEnabled(True)
 
     def _failed(self, path: Path, message: str) -> None:
         self.errors_label.setText((self.errors_label.text() + "\n" + message).strip())
@@ -173,6 +193,43 @@ class BatchDialog(QDialog):
         """The table's texts, in the order shown."""
         t = self.table
         return [[t.item(r, c).text() for c in range(t.columnCount())] for r in range(t.rowCount())]
+
+    def csv_text(self) -> str:
+        """The table as CSV: its header and rows in the order shown, then each file's full path."""
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow([*COLUMNS, "Path"])
+        t = self.table
+        for r, texts in enumerate(self.rows()):
+            writer.writerow([*texts, t.item(r, 0).data(_PATH_ROLE)])
+        return out.getvalue()
+
+    def export_csv(self, path: str | os.PathLike[str]) -> None:
+        """Write the table to ``path`` as CSV (atomically).
+
+        Raises
+        ------
+        ConfigError
+            If the table is empty or the file cannot be written.
+        """
+        if self.table.rowCount() == 0:
+            raise ConfigError("the batch table is empty: run a batch first")
+        try:
+            atomic_write_bytes(path, self.csv_text().encode("utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{path}: cannot write the CSV: {exc}") from None
+
+    def choose_csv(self) -> None:
+        """Ask where to save the table as CSV and write it (errors are shown under the table)."""
+        if self.table.rowCount() == 0:
+            self.errors_label.setText("The table is empty: run a batch first")
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Export the batch table", "batch.csv", "CSV (*.csv)")
+        if path:
+            try:
+                self.export_csv(path)
+            except ConfigError as exc:
+                self.errors_label.setText(str(exc))
 
     def _double_clicked(self, row: int, _col: int) -> None:
         self.open_requested.emit(self.table.item(row, 0).data(_PATH_ROLE))

@@ -8,7 +8,6 @@ When a run ends, "Load and re-score" hands the new checkpoint to the window.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -36,19 +35,21 @@ from casl_core.errors import ConfigError
 from casl_core.train.options import DEFAULT_FINETUNE_EPOCHS, FinetuneOptions
 from casl_gui import model_jobs
 from casl_gui.dialogs.errors import ErrorSink, dialog_sink
+from casl_gui.dialogs.finetune_form import (
+    done_text,
+    eta_text,
+    holds_scans,
+    output_problem,
+    path_exists,
+    resume_exists,
+    shown_text,
+)
 from casl_gui.dialogs.loss_plot import LossPlot
+from casl_gui.job_registry import JobKind, JobRegistry
 from casl_gui.workers import JobRunner
 
 #: Returns the annotated open scans as ``(scan, labels)`` pairs.
 LabelledSource = Callable[[], list]
-
-
-def eta_text(seconds: float | None) -> str:
-    """``"ETA 2 min 05 s"``, or ``""`` when unknown."""
-    if seconds is None or not math.isfinite(seconds):
-        return ""
-    minutes, secs = divmod(int(round(seconds)), 60)
-    return f"ETA {minutes} min {secs:02d} s" if minutes else f"ETA {secs} s"
 
 
 def _path_row(edit: QLineEdit, button_text: str, on_click) -> QWidget:
@@ -73,6 +74,9 @@ class FinetuneDialog(QDialog):
         scans as ``(scan, labels)`` pairs.
     errors:
         Where a failed run is reported (a message box by default).
+    registry:
+        The window's job registry, where a run is listed (so Quit asks about it and the
+        status bar shows it while the dialog is closed); a private one when None.
 
     Signals
     -------
@@ -83,14 +87,18 @@ class FinetuneDialog(QDialog):
     load_requested = Signal(str)
 
     def __init__(
-        self, labelled: LabelledSource, errors: ErrorSink | None = None, parent: QWidget | None = None
+        self,
+        labelled: LabelledSource,
+        errors: ErrorSink | None = None,
+        parent: QWidget | None = None,
+        registry: JobRegistry | None = None,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Fine-tune CASL")
         self.setObjectName("FinetuneDialog")
         self._labelled = labelled
         self._errors = errors or dialog_sink(self)
-        self.runner = JobRunner(self)
+        self.runner = JobRunner(self, registry=registry, kind=JobKind.TRAINING, as_progress=model_jobs.as_progress)
         self._result_path: str | None = None
         self._build_form()
         self._build_run_area()
@@ -242,14 +250,20 @@ class FinetuneDialog(QDialog):
             If the folder, the base checkpoint or the output's folder does not exist.
         """
         folder = Path(self.folder_edit.text().strip())
-        if not self.folder_edit.text().strip() or not folder.is_dir():
-            raise ConfigError(f"{folder}: the folder of normal scans does not exist")
+        if not self.folder_edit.text().strip() or not path_exists(folder, "dir"):
+            raise ConfigError(f"{shown_text(self.folder_edit.text())}: the folder of normal scans does not exist")
+        if not holds_scans(folder):
+            raise ConfigError(
+                f"{shown_text(self.folder_edit.text())}: no scan file directly inside this folder "
+                "(or its train/ folder)"
+            )
         init_text = self.init_edit.text().strip()
-        if init_text and not Path(init_text).is_file():
-            raise ConfigError(f"{init_text}: base checkpoint not found")
+        if init_text and not path_exists(Path(init_text), "file"):
+            raise ConfigError(f"{shown_text(init_text)}: base checkpoint not found")
+        problem = output_problem(self.out_edit.text())
+        if problem:
+            raise ConfigError(f"{shown_text(self.out_edit.text())}: {problem}")
         out = Path(self.out_edit.text().strip())
-        if not self.out_edit.text().strip() or not out.parent.is_dir():
-            raise ConfigError(f"{out}: choose an output file in an existing folder")
         options = FinetuneOptions(
             epochs=self.epochs_spin.value(),
             lr=self.lr_spin.value(),
@@ -310,8 +324,7 @@ class FinetuneDialog(QDialog):
             widget.setEnabled(not running)
         self.start_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
-        out = self.out_edit.text().strip()
-        self.resume_button.setEnabled(not running and bool(out) and model_jobs.resume_file(out).is_file())
+        self.resume_button.setEnabled(not running and resume_exists(self.out_edit.text()))
 
     def _progress(self, report) -> None:
         if report.phase == "prepare":
@@ -336,8 +349,7 @@ class FinetuneDialog(QDialog):
 
     def _succeeded(self, result) -> None:
         self._result_path = str(result.checkpoint)
-        metric = "" if result.best_metric is None else f" (validation AUROC {result.best_metric:.3f})"
-        self.status_label.setText(f"Done: {result.epochs_done} epochs; saved {result.checkpoint}{metric}")
+        self.status_label.setText(done_text(result))
         self.eta_label.setText("")
         self.progress_bar.setValue(1000)
         self.load_button.setEnabled(True)
@@ -348,8 +360,7 @@ class FinetuneDialog(QDialog):
         self._errors("Fine-tuning failed", message)
 
     def _cancelled(self) -> None:
-        out = self.out_edit.text().strip()
-        saved = bool(out) and model_jobs.resume_file(out).is_file()
+        saved = resume_exists(self.out_edit.text())
         self.status_label.setText(
             "Cancelled; Resume continues from the last finished epoch"
             if saved

@@ -33,16 +33,17 @@ class Histogram(NamedTuple):
 
 
 def histogram_of(values: np.ndarray, threshold: float, bins: int = 64) -> Histogram:
-    """Bin the finite values over their 0.5th to 99.5th percentile range, widened to hold ``threshold``.
+    """Bin the finite values over their 0.5th to 99.5th percentile range, widened to hold
+    ``threshold`` and the largest value (the most anomalous point is never off the axis).
 
-    Values outside the range are counted in the end bins, so every point shows.
+    Values below the range are counted in the first bin, so every point shows.
     """
     v = np.asarray(values, dtype=np.float64)
     v = v[np.isfinite(v)]
     if len(v) == 0:
         return Histogram(np.zeros(bins, dtype=np.int64), np.linspace(threshold - 1, threshold + 1, bins + 1))
     lo, hi = np.percentile(v, [0.5, 99.5]) if len(v) > 200 else (v.min(), v.max())
-    lo, hi = min(lo, threshold), max(hi, threshold)
+    lo, hi = min(lo, threshold), max(hi, threshold, v.max())
     if hi <= lo:
         lo, hi = lo - 0.5, hi + 0.5
     pad = 0.02 * (hi - lo)
@@ -100,6 +101,10 @@ class HistogramPlot(QWidget):
     def has_data(self) -> bool:
         """Whether a histogram is shown."""
         return self._hist is not None
+
+    def axis_range(self) -> tuple[float, float] | None:
+        """The values at the left and right ends of the axis (as labelled), None when empty."""
+        return None if self._hist is None else (float(self._hist.edges[0]), float(self._hist.edges[-1]))
 
     # -- geometry ----------------------------------------------------------------------
 

@@ -29,9 +29,9 @@ from PySide6.QtWidgets import (
 from casl_core.annotations import Label
 from casl_gui.inspection import InspectionState
 from casl_gui.state import AppState
+from casl_gui.table_rows import ANNOTATION_COLUMNS, REGION_COLUMNS, annotation_rows, region_rows
 
-REGION_COLUMNS = ("#", "Points", "Max score", "Mean score", "Centre (x, y, z)")
-ANNOTATION_COLUMNS = ("#", "Label", "Points", "Selection", "Note", "Created")
+__all__ = ["ANNOTATION_COLUMNS", "REGION_COLUMNS", "RegionsDock"]
 _ID_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
@@ -176,19 +176,11 @@ class RegionsDock(QDockWidget):
         found = self._inspection.regions(self._state.active_key)
         regions = [] if found is None or found.field != self._state.field else found.result.regions
         scan = self._state.active_scan()
-        offset = np.zeros(3) if scan is None else np.asarray(scan.metadata.offset)
-        table.setRowCount(len(regions))
-        for row, region in enumerate(regions):
-            centre = np.asarray(region.centroid) + offset
-            cells = [
-                _item(row + 1, number=True),
-                _item(region.size, number=True),
-                _item(f"{region.max_score:.4g}"),
-                _item(f"{region.mean_score:.4g}"),
-                _item(", ".join(f"{c:.4g}" for c in centre)),
-            ]
-            for col, cell in enumerate(cells):
-                table.setItem(row, col, cell)
+        rows = region_rows(regions, (0.0, 0.0, 0.0) if scan is None else scan.metadata.offset)
+        table.setRowCount(len(rows))
+        for row, texts in enumerate(rows):
+            for col, text in enumerate(texts):
+                table.setItem(row, col, _item(int(text), number=True) if col < 2 else _item(text))
 
     def _show_selection(self) -> None:
         sel = self._inspection.selection
@@ -201,18 +193,11 @@ class RegionsDock(QDockWidget):
     def _show_annotations(self) -> None:
         table = self.annotation_table
         notes = self._inspection.annotations(self._state.active_key)
-        anns = () if notes is None else notes.annotations
-        table.setRowCount(len(anns))
-        for row, ann in enumerate(anns):
-            cells = [
-                _item(ann.id, number=True),
-                _item(ann.label.text),
-                _item(ann.size, number=True),
-                _item(ann.selection),
-                _item(ann.note),
-                _item(ann.created),
-            ]
-            cells[0].setData(_ID_ROLE, ann.id)
+        rows = annotation_rows(notes)
+        table.setRowCount(len(rows))
+        for row, texts in enumerate(rows):
+            cells = [_item(int(t), number=True) if col in (0, 2) else _item(t) for col, t in enumerate(texts)]
+            cells[0].setData(_ID_ROLE, int(texts[0]))
             for col, cell in enumerate(cells):
                 table.setItem(row, col, cell)
         self._enable()
