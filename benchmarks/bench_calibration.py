@@ -18,8 +18,8 @@ import argparse
 
 import numpy as np
 
-from casl_core.inspection.calibration import augmented_copy, learn_calibration
 from casl_core.inspection.verdict import VerdictStatus, region_hits, scan_verdict
+from casl_core.scorers.calibration import augmented_copy, learn_calibration
 from casl_core.scorers.curvature import CurvatureBaseline
 from casl_core.synth.defects import DefectKind, synthesize_defect
 from casl_core.synth.parts import PART_KINDS, make_part

@@ -31,8 +31,8 @@ import torch
 
 def _random_checkpoint(path: Path, config: str) -> Path:
     from casl_core.nn.casl_net import CaslNet
+    from casl_core.nn.checkpoint import CheckpointInfo, save_checkpoint
     from casl_core.nn.config import config_by_name
-    from casl_core.train.checkpoint import CheckpointInfo, save_checkpoint
 
     torch.manual_seed(0)
     net = CaslNet(config_by_name(config))

@@ -12,7 +12,6 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -20,40 +19,12 @@ from casl_core import __version__
 from casl_core.cli_calibrate import add_calibrate_verb
 from casl_core.cli_data import add_data_verbs
 from casl_core.cli_model import add_eval_model_options, add_model_verbs
+from casl_core.cli_progress import ProgressBar
 from casl_core.errors import CaslError
-from casl_core.progress import Progress
 from casl_core.scorers.base import Scorer
 from casl_core.scorers.registry import SCORERS, ScorerOptions, make_scorer
 
 EPILOG = "Run 'casl VERB --help' for the options of one verb."
-
-
-class _Bar:
-    """A tqdm progress bar fed by core Progress reports (silent with --quiet or off a terminal)."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self._bar: Any = None  # a tqdm bar while a stage runs (tqdm ships no type information)
-        self._stage: str | None = None
-
-    def __call__(self, p: Progress) -> None:
-        if not self.enabled:
-            return
-        from tqdm import tqdm
-
-        if p.stage != self._stage:
-            self.close()
-            self._stage = p.stage
-            self._bar = tqdm(total=p.total or None, desc=p.stage, leave=False, file=sys.stderr, dynamic_ncols=True)
-        self._bar.n = p.done
-        if p.message:
-            self._bar.set_postfix_str(p.message, refresh=False)
-        self._bar.refresh()
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
 
 
 def _add_device(p: argparse.ArgumentParser) -> None:
@@ -259,7 +230,7 @@ def cmd_curvature(args: argparse.Namespace) -> int:
 
     check_not_an_input(args.output, [args.input], "-o/--output")
     scan = _read(args.input, args.sample)
-    bar = _Bar(not args.quiet and sys.stderr.isatty())
+    bar = ProgressBar(not args.quiet and sys.stderr.isatty())
     try:
         scan = add_curvature(scan, ks=args.k, device=args.device, progress=bar)
     finally:
@@ -295,7 +266,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     cats = [c.strip() for c in args.categories.split(",") if c.strip()] if args.categories else None
     calibration = _calibration_arg(args)
-    bar = _Bar(not args.quiet and sys.stderr.isatty())
+    bar = ProgressBar(not args.quiet and sys.stderr.isatty())
     try:
         results = evaluate(
             args.root,

@@ -2,7 +2,7 @@
 
 ``casl calibrate --method M --normal DIR [--checkpoint CKPT] [--reference REF ...]
 [--false-alarm-rate R] --out CAL.json`` scores every normal scan (and augmented copies of
-each, :mod:`casl_core.inspection.calibration`) and writes the calibration JSON that
+each, :mod:`casl_core.scorers.calibration`) and writes the calibration JSON that
 ``casl eval --calibration`` and ``casl infer --calibration`` read. :func:`make_scorer` builds
 the scorer of a method from command-line arguments, for this verb and ``eval``.
 
@@ -29,7 +29,7 @@ _DEVIATION_MODULE = "casl_core.scorers.deviation"
 
 def add_calibrate_verb(verbs: argparse._SubParsersAction) -> None:
     """Add the ``calibrate`` verb to ``casl``'s sub-parsers."""
-    from casl_core.inspection.calibration import DEFAULT_COPIES, DEFAULT_FALSE_ALARM_RATE, DEFAULT_OBJECT_MARGIN
+    from casl_core.scorers.calibration import DEFAULT_COPIES, DEFAULT_FALSE_ALARM_RATE, DEFAULT_OBJECT_MARGIN
 
     p = verbs.add_parser(
         "calibrate",
@@ -128,8 +128,9 @@ def _deviation_scorer(references: list[str] | None, device: str):
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     """``casl calibrate``."""
-    from casl_core.cli import _Bar
-    from casl_core.inspection.calibration import calibrate, write_calibration
+    from casl_core.cli_progress import ProgressBar
+    from casl_core.scorers.calibration import calibrate
+    from casl_core.scorers.calibration_io import write_calibration
     from casl_core.train.data import find_scan_files
 
     out = Path(args.out)
@@ -137,7 +138,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         raise ConfigError(f"{out}: the output folder {out.parent} does not exist")
     files = find_scan_files(args.normal)
     scorer = make_scorer(args.method, checkpoint=args.checkpoint, references=args.reference, device=args.device)
-    bar = _Bar(not args.quiet and sys.stderr.isatty())
+    bar = ProgressBar(not args.quiet and sys.stderr.isatty())
     try:
         cal = calibrate(
             scorer,

@@ -291,7 +291,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 
 def _check_out_is_not_init(out: str, init: str | None) -> None:
     from casl_core.io.guard import check_not_an_input
-    from casl_core.train.checkpoint import checkpoint_paths
+    from casl_core.nn.checkpoint import checkpoint_paths
 
     if init:
         sources: list[str | Path] = [checkpoint_paths(init).weights, checkpoint_paths(init).sidecar, init]
@@ -378,6 +378,6 @@ def _calibration_arg(args: argparse.Namespace):
     """The calibration read from ``--calibration`` (``None`` when not given)."""
     if not getattr(args, "calibration", None):
         return None
-    from casl_core.inspection.calibration import read_calibration
+    from casl_core.scorers.calibration_io import read_calibration
 
     return read_calibration(args.calibration)

@@ -9,7 +9,7 @@ for anomalous Real3D-AD / Anomaly-ShapeNet samples.
 
 Verdicts (:mod:`casl_core.inspection.verdict`) at calibrated thresholds sit beside the
 metrics: per category, the calibration given, else the scorer's own (a CASL checkpoint's),
-else one learnt on the category's train split (:func:`casl_core.inspection.calibration.calibrate`);
+else one learnt on the category's train split (:func:`casl_core.scorers.calibration.calibrate`);
 then how many good test scans FAIL, how many defective ones PASS, how many are out of
 distribution, and the share of defective scans whose top region overlaps the defect.
 """
@@ -29,10 +29,10 @@ import numpy as np
 from casl_core import metrics
 from casl_core.atomic import atomic_write_bytes
 from casl_core.errors import ConfigError, DatasetError
-from casl_core.inspection.calibration import Calibration
 from casl_core.inspection.verdict import ScanVerdict, VerdictStatus, region_hits, scan_verdict
 from casl_core.progress import CancelFn, ProgressFn, check_cancel, report
 from casl_core.scorers.base import Scorer
+from casl_core.scorers.calibration import Calibration
 
 METRIC_NAMES = ("object_auroc", "point_auroc", "object_aupr", "point_aupr", "point_f1_max", "aupro")
 
@@ -284,7 +284,7 @@ def category_calibration(
         return own, "checkpoint"
     if not category.train:
         raise DatasetError(f"category {category.name}: no training scan to calibrate {scorer.name} on")
-    from casl_core.inspection.calibration import calibrate
+    from casl_core.scorers.calibration import calibrate
 
     return calibrate(scorer, category.train, cancel=cancel), "train split"
 

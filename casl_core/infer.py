@@ -22,10 +22,10 @@ import numpy as np
 from casl_core.atomic import atomic_write_bytes
 from casl_core.errors import ConfigError
 from casl_core.fields import CASL_SCORE
-from casl_core.inspection.calibration import Calibration
 from casl_core.inspection.verdict import ScanVerdict, VerdictStatus, scan_verdict
 from casl_core.io.guard import free_name
 from casl_core.progress import CancelFn, ProgressFn, check_cancel, report
+from casl_core.scorers.calibration import Calibration
 from casl_core.scorers.casl import DEFAULT_CHUNK_POINTS, infer_scan, load_model
 
 

@@ -8,7 +8,7 @@
 2. each component's normalisation against the normal scans, every scan scored without
    itself among the references (:func:`casl_core.scorers.fused.fit_fusion`);
 3. the fused scorer's calibration (thresholds at a false-alarm rate, from the normal scans
-   and augmented copies, leave-one-out; :func:`casl_core.inspection.calibration.calibrate`).
+   and augmented copies, leave-one-out; :func:`casl_core.scorers.calibration.calibrate`).
 
 The result is stored in the checkpoint's description under ``inspector``: the fusion
 parameters, the fused calibration, and the references by path and SHA-256 of their
@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from casl_core.errors import CheckpointError, ConfigError
-from casl_core.inspection.calibration import DEFAULT_FALSE_ALARM_RATE, Calibration, calibrate
 from casl_core.progress import CancelFn, ProgressFn
 from casl_core.scan import Scan
 from casl_core.scorers.base import Scorer
+from casl_core.scorers.calibration import DEFAULT_FALSE_ALARM_RATE, Calibration, calibrate
 from casl_core.scorers.fused import FusedScorer, FusionParams, fit_fusion
 
 #: Version of the ``inspector`` entry of a checkpoint description.
@@ -78,7 +78,7 @@ class InspectorSpec:
 
     def to_json(self) -> dict[str, Any]:
         """The JSON document stored in the checkpoint description."""
-        from casl_core.inspection.calibration_io import to_json
+        from casl_core.scorers.calibration_io import to_json
 
         return {
             "version": INSPECTOR_VERSION,
@@ -96,7 +96,7 @@ class InspectorSpec:
         CheckpointError
             Naming ``where``, when it is malformed.
         """
-        from casl_core.inspection.calibration_io import from_json
+        from casl_core.scorers.calibration_io import from_json
 
         try:
             if not isinstance(doc, dict) or doc.get("version") != INSPECTOR_VERSION:
@@ -161,7 +161,7 @@ def fit_inspector(
         On unusable inputs.
     """
     from casl_core.io import read_scan
-    from casl_core.train.checkpoint import load_checkpoint, save_checkpoint
+    from casl_core.nn.checkpoint import load_checkpoint, save_checkpoint
 
     files = [Path(f) for f in normal]
     if not files:
@@ -186,7 +186,7 @@ def inspector_spec(checkpoint: str | os.PathLike[str]) -> InspectorSpec | None:
     CheckpointError
         When the checkpoint or its inspector entry is unusable.
     """
-    from casl_core.train.checkpoint import read_checkpoint_info, resolve_weights
+    from casl_core.nn.checkpoint import read_checkpoint_info, resolve_weights
 
     info = read_checkpoint_info(checkpoint)
     if info.inspector is None:

@@ -108,7 +108,7 @@ def model_fingerprint(path: str | os.PathLike[str]) -> ModelFingerprint:
     CheckpointError
         If the checkpoint cannot be read.
     """
-    from casl_core.train.checkpoint import checkpoint_paths, read_checkpoint_info
+    from casl_core.nn.checkpoint import checkpoint_paths, read_checkpoint_info
 
     info = read_checkpoint_info(path)
     weights = checkpoint_paths(path).weights

@@ -91,7 +91,7 @@ def model_rows(scorer) -> list[tuple[str, str]]:
         with open(path, "rb") as handle:
             digest = hashlib.file_digest(handle, "sha256")
         from casl_core.errors import CaslError
-        from casl_core.train.checkpoint import read_checkpoint_info
+        from casl_core.nn.checkpoint import read_checkpoint_info
 
         try:
             info = read_checkpoint_info(path)

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from casl_core.train.checkpoint import load_checkpoint, read_checkpoint_info
+from casl_core.nn.checkpoint import load_checkpoint, read_checkpoint_info
 from casl_core.train.data import data_fingerprint, file_digest, find_scan_files
 from casl_core.train.start import bundled_weights
 

@@ -12,18 +12,16 @@ from scipy.spatial import cKDTree
 
 from casl_core.errors import CalibrationError, ConfigError
 from casl_core.fields import CASL_SCORE, CURVATURE_SCORE, normalised_field
-from casl_core.inspection.calibration import (
+from casl_core.io import read_scan, write_scan
+from casl_core.scan import Scan
+from casl_core.scorers.base import ReferenceScorer, ScanScores
+from casl_core.scorers.calibration import (
     DEFAULT_OBJECT_MARGIN,
     augmented_copy,
     calibrate,
     learn_calibration,
-    read_calibration,
-    write_calibration,
 )
-from casl_core.inspection.calibration_io import to_json
-from casl_core.io import read_scan, write_scan
-from casl_core.scan import Scan
-from casl_core.scorers.base import ReferenceScorer, ScanScores
+from casl_core.scorers.calibration_io import read_calibration, to_json, write_calibration
 from casl_core.scorers.curvature import CurvatureBaseline
 from casl_core.scorers.pooling import object_score
 

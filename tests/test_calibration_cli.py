@@ -16,9 +16,10 @@ import pytest
 
 from casl_core.errors import CalibrationError
 from casl_core.fields import CASL_SCORE, normalised_field
-from casl_core.inspection.calibration import augmented_copy, read_calibration
 from casl_core.io import read_scan, write_scan
-from casl_core.train.checkpoint import checkpoint_paths, load_checkpoint, read_checkpoint_info, save_checkpoint
+from casl_core.nn.checkpoint import checkpoint_paths, load_checkpoint, read_checkpoint_info, save_checkpoint
+from casl_core.scorers.calibration import augmented_copy
+from casl_core.scorers.calibration_io import read_calibration
 
 CASL = [sys.executable, "-m", "casl_core.cli"]
 
@@ -106,7 +107,7 @@ def test_infer_prints_and_writes_each_verdict(tiny_checkpoint, normal_parts, tmp
     with open(out / "object_scores.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 2
-    from casl_core.inspection.calibration_io import from_json
+    from casl_core.scorers.calibration_io import from_json
 
     calibration = from_json(cal, "ckpt")
     for row in rows:

@@ -17,8 +17,8 @@ from safetensors.torch import load_file
 import casl_core.atomic
 from casl_core.errors import CheckpointError
 from casl_core.nn.casl_net import CaslNet
+from casl_core.nn.checkpoint import CheckpointInfo, checkpoint_paths, load_checkpoint, save_checkpoint
 from casl_core.nn.config import config_by_name
-from casl_core.train.checkpoint import CheckpointInfo, checkpoint_paths, load_checkpoint, save_checkpoint
 from casl_core.train.resume import (
     ResumeState,
     flatten_optimizer,

@@ -9,11 +9,11 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-import casl_core.train.checkpoint as checkpoint_module
+import casl_core.nn.checkpoint as checkpoint_module
 from casl_core.errors import CheckpointError, ConfigError
 from casl_core.nn.casl_net import CaslNet
+from casl_core.nn.checkpoint import CheckpointInfo, load_checkpoint, read_checkpoint_info, save_checkpoint
 from casl_core.nn.config import BASE, MAX_PARAMETERS, SMALL, CaslConfig, estimated_parameters
-from casl_core.train.checkpoint import CheckpointInfo, load_checkpoint, read_checkpoint_info, save_checkpoint
 
 
 def _info(epoch: int, **config) -> CheckpointInfo:

@@ -11,9 +11,9 @@ import pytest
 
 from casl_core.io import write_scan
 from casl_core.nn.casl_net import CaslNet
+from casl_core.nn.checkpoint import load_checkpoint
 from casl_core.nn.config import CaslConfig
 from casl_core.synth.parts import make_part
-from casl_core.train.checkpoint import load_checkpoint
 from casl_core.train.distributed import DistContext, shard_indices
 from casl_core.train.loop import parameters_digest
 

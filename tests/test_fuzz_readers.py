@@ -223,8 +223,8 @@ def _valid_checkpoint_doc() -> dict:
 
 
 def _check_checkpoint(path: Path) -> None:
+    from casl_core.nn.checkpoint import load_checkpoint
     from casl_core.nn.config import MAX_PARAMETERS, CaslConfig, estimated_parameters
-    from casl_core.train.checkpoint import load_checkpoint
 
     try:
         ckpt = load_checkpoint(path)

@@ -11,12 +11,12 @@ from casl_core.fields import CASL_SCORE as SCORE_FIELD
 from casl_core.infer import infer_files
 from casl_core.io import read_scan
 from casl_core.nn.casl_net import CaslBatch
+from casl_core.nn.checkpoint import CheckpointInfo, save_checkpoint
 from casl_core.nn.config import config_by_name
 from casl_core.nn.preprocess import normalize_points
 from casl_core.scan import Scan
 from casl_core.scorers.casl import CaslScorer, infer_scan, load_model, point_scores
 from casl_core.scorers.pooling import object_score
-from casl_core.train.checkpoint import CheckpointInfo, save_checkpoint
 
 
 def _checkpoint(path, kind="finetune", seed=0):

@@ -12,8 +12,8 @@ from casl_core.errors import CheckpointError
 from casl_core.fields import CASL_SCORE, CURVATURE_SCORE, FUSED_SCORE
 from casl_core.inspector import InspectorSpec, fit_inspector, inspector_spec, load_inspector
 from casl_core.io import read_scan, write_scan
+from casl_core.nn.checkpoint import checkpoint_paths, read_checkpoint_info
 from casl_core.synth.parts import make_part
-from casl_core.train.checkpoint import checkpoint_paths, read_checkpoint_info
 
 
 @pytest.fixture(scope="module")

@@ -10,12 +10,12 @@ import torch
 
 from casl_core.errors import Cancelled, CheckpointError, ConfigError
 from casl_core.io import write_scan
+from casl_core.nn.checkpoint import load_checkpoint
 from casl_core.pseudo.missing_patch import missing_patch
 from casl_core.pseudo.norm_as import norm_as
 from casl_core.scorers.casl import load_model
 from casl_core.synth.parts import make_part
 from casl_core.train import TrainProgress
-from casl_core.train.checkpoint import load_checkpoint
 from casl_core.train.data import ScanCache, curvature_matrix, find_scan_files
 from casl_core.train.distributed import DistContext, step_share
 from casl_core.train.finetune import (

@@ -8,9 +8,9 @@ import torch
 
 from casl_core.errors import DatasetError
 from casl_core.io import write_scan
+from casl_core.nn.checkpoint import load_checkpoint
 from casl_core.synth.defects import DefectKind, synthesize_defect
 from casl_core.synth.parts import make_part
-from casl_core.train.checkpoint import load_checkpoint
 from casl_core.train.data import data_fingerprint, file_digest
 from casl_core.train.distributed import init_distributed
 from casl_core.train.finetune import FinetuneOptions, FinetuneTask, finetune

@@ -7,7 +7,6 @@ import pytest
 
 from casl_core.errors import ConfigError
 from casl_core.fields import CASL_SCORE, CURVATURE_SCORE, DEVIATION_SCORE, FUSED_SCORE
-from casl_core.inspection.calibration import learn_calibration
 from casl_core.inspection.regions import find_regions
 from casl_core.inspection.verdict import (
     DEFAULT_OOD_SHARE,
@@ -17,6 +16,7 @@ from casl_core.inspection.verdict import (
     scorer_of_record,
 )
 from casl_core.scan import Scan
+from casl_core.scorers.calibration import learn_calibration
 from casl_core.scorers.pooling import object_score
 from casl_core.synth.parts import make_part
 

@@ -149,10 +149,12 @@ def chunk_points_weighted(
     ``k`` distinct neighbours hold at least ``k`` points, so one query at ``min(max(ks), M)``
     serves every scale; each position counts with the copies still needed to reach ``k``.
     """
+    if index.weights is None:
+        raise ValueError("the index has no multiplicities")  # unreachable: callers pass a collapsed index
     _, idx = index.query(queries, min(max(point_ks), len(index)))
     copies = index.weights[idx]
     before = np.cumsum(copies, axis=1) - copies
-    out = []
+    out: list[tuple[SurfaceVariation, float, np.ndarray | bool]] = []
     for i, k in enumerate(point_ks):
         take = np.clip(k - before, 0, copies).astype(np.float64)
         cov, _ = weighted_point_covariances(dev_points, backend.put(queries), backend.put(idx), backend.put(take))

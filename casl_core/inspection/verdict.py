@@ -2,7 +2,7 @@
 
 Whatever field is on screen, a scan's verdict comes from one scorer: the first of
 :data:`SCORER_ORDER` (fused, CASL, deviation, curvature) whose score field the scan has
-*and* for which a :class:`~casl_core.inspection.calibration.Calibration` is known. Each of
+*and* for which a :class:`~casl_core.scorers.calibration.Calibration` is known. Each of
 those scorers is named by :func:`casl_core.fields.score_field`, so a scorer added later
 needs no change here.
 
@@ -34,9 +34,9 @@ import numpy as np
 
 from casl_core.errors import ConfigError
 from casl_core.fields import SCORE_FIELDS, score_field
-from casl_core.inspection.calibration import Calibration
 from casl_core.inspection.regions import Region, find_regions
 from casl_core.scan import Scan
+from casl_core.scorers.calibration import Calibration
 from casl_core.scorers.pooling import object_score as pooled_object_score
 
 #: Scorers in order of preference for the verdict.
@@ -166,9 +166,9 @@ def scan_verdict(
     if not 0.0 < ood_share <= 1.0:
         raise ConfigError(f"out-of-distribution share must be in (0, 1], got {ood_share}")
     known = {k: v for k, v in calibrations.items() if v is not None}
-    for name, cal in known.items():
-        if cal.scorer != name:
-            raise ConfigError(f"a calibration of scorer {cal.scorer!r} was given for scorer {name!r}")
+    for claimed, cal in known.items():
+        if cal.scorer != claimed:
+            raise ConfigError(f"a calibration of scorer {cal.scorer!r} was claimed for scorer {claimed!r}")
     name = scorer_of_record(scan.fields, known)
     if name is None:
         return ScanVerdict(VerdictStatus.NOT_CALIBRATED, _best_scored(scan.fields), points=len(scan))

@@ -62,7 +62,7 @@ class ReferenceScorer(Scorer, Protocol):
 
     Calibration scores the normal scans, and a normal scan that is also one of the scorer's
     references must not be compared with itself (its deviation would be zero everywhere and
-    the threshold learnt far too low). :func:`casl_core.inspection.calibration.calibrate`
+    the threshold learnt far too low). :func:`casl_core.scorers.calibration.calibrate`
     therefore scores each normal scan (and its augmented copies) with
     ``scorer.without_reference(source)``.
 

@@ -25,12 +25,12 @@ import torch
 from casl_core.errors import CalibrationError, CheckpointError, ConfigError
 from casl_core.fields import CASL_SCORE
 from casl_core.geometry import DEFAULT_FIELDS
-from casl_core.inspection.calibration import Calibration
+from casl_core.nn.checkpoint import CheckpointInfo, load_checkpoint
 from casl_core.progress import CancelFn, ProgressFn, check_cancel, report
 from casl_core.scan import Scan
 from casl_core.scorers.base import ScanScores
+from casl_core.scorers.calibration import Calibration
 from casl_core.scorers.pooling import DEFAULT_TOP_FRACTION, object_score
-from casl_core.train.checkpoint import CheckpointInfo, load_checkpoint
 
 if TYPE_CHECKING:
     from casl_core.nn.casl_net import CaslNet
@@ -107,7 +107,7 @@ def checkpoint_calibration(info: CheckpointInfo, path: Path) -> Calibration | No
     """
     if info.calibration is None:
         return None
-    from casl_core.inspection.calibration_io import from_json
+    from casl_core.scorers.calibration_io import from_json
 
     cal = from_json(info.calibration, f"{path}: calibration")
     if cal.scorer != "casl":

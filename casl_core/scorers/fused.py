@@ -182,7 +182,7 @@ class FusionParams:
             for item in doc["normalisers"]:
                 if not isinstance(item, dict) or not isinstance(item.get("scorer"), str):
                     raise TypeError("a normaliser lacks its scorer name")
-                values = [item.get("median"), item.get("tail")]
+                values: list[Any] = [item.get("median"), item.get("tail")]
                 if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
                     raise TypeError(f"{item.get('scorer')}: median and tail must be numbers")
                 normalisers.append(ScoreNormaliser(item["scorer"], float(values[0]), float(values[1])))

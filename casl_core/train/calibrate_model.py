@@ -3,9 +3,9 @@
 The best checkpoint of a fine-tuning run scores, at full resolution, the held-out normal scans
 (which it never trained on) with augmented copies of each, and augmented copies of the
 training scans (new point layouts and poses of surfaces it has seen). Its thresholds
-(:func:`casl_core.inspection.calibration.calibrate`) are written into the checkpoint's
+(:func:`casl_core.scorers.calibration.calibrate`) are written into the checkpoint's
 description under ``calibration``, weights unchanged, through
-:func:`casl_core.train.checkpoint.save_checkpoint`.
+:func:`casl_core.nn.checkpoint.save_checkpoint`.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from casl_core.inspection.calibration import DEFAULT_COPIES, DEFAULT_FALSE_ALARM_RATE, Calibration, calibrate
+from casl_core.nn.checkpoint import load_checkpoint, save_checkpoint
 from casl_core.progress import CancelFn
-from casl_core.train.checkpoint import load_checkpoint, save_checkpoint
+from casl_core.scorers.calibration import DEFAULT_COPIES, DEFAULT_FALSE_ALARM_RATE, Calibration, calibrate
 
 
 def calibrate_checkpoint(
@@ -49,7 +49,7 @@ def calibrate_checkpoint(
     Cancelled
         When ``cancel`` asks to stop (the checkpoint is left as it was, uncalibrated).
     """
-    from casl_core.inspection.calibration_io import to_json
+    from casl_core.scorers.calibration_io import to_json
     from casl_core.scorers.casl import CaslScorer
 
     notes = [] if held_out else ["no scan was held out: calibrated on augmented copies of the training scans only"]

@@ -46,10 +46,10 @@ from torch import Tensor, nn
 from torch.nn import functional
 
 from casl_core.errors import CheckpointError
+from casl_core.nn.checkpoint import CheckpointInfo, read_safetensors_doc, refuse_pickle
 from casl_core.progress import CancelFn
 from casl_core.pseudo.missing_patch import RIM_WIDTH, MissingPatchSample, missing_patch
 from casl_core.pseudo.norm_as import NORMAL_MODE, NormAsSample, norm_as
-from casl_core.train.checkpoint import CheckpointInfo, read_safetensors_doc, refuse_pickle
 from casl_core.train.data import PreparedScan, ScanCache, curvature_matrix, data_fingerprint, find_scan_files
 from casl_core.train.distributed import DistContext, init_distributed, step_share, steps_per_epoch
 from casl_core.train.labelled import LabelledCloud, LabelledInput, labelled_clouds
@@ -257,7 +257,7 @@ def finetune(
         Folders of one category's normal scans (any readable format; a category folder with
         a ``train/`` sub-folder is read from there).
     out:
-        Output checkpoint (see :mod:`casl_core.train.checkpoint`); the resumable state goes
+        Output checkpoint (see :mod:`casl_core.nn.checkpoint`); the resumable state goes
         beside it (``<stem>.resume.safetensors``).
     init:
         Pretrained checkpoint to start from. Without it the bundled

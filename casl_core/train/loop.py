@@ -23,8 +23,8 @@ import torch
 from torch import Tensor, nn
 
 from casl_core.errors import Cancelled, CheckpointError
+from casl_core.nn.checkpoint import CheckpointInfo, checkpoint_paths, save_checkpoint
 from casl_core.progress import CancelFn
-from casl_core.train.checkpoint import CheckpointInfo, checkpoint_paths, save_checkpoint
 from casl_core.train.distributed import DistContext, all_mean, any_rank
 from casl_core.train.resume import ResumeState, load_resume_state, resume_path, save_resume_state
 

@@ -21,9 +21,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from casl_core.nn.checkpoint import CheckpointInfo
 from casl_core.progress import CancelFn
 from casl_core.pseudo.norm_as import random_rotation
-from casl_core.train.checkpoint import CheckpointInfo
 from casl_core.train.data import PreparedScan, ScanCache, data_fingerprint, find_scan_files
 from casl_core.train.distributed import DistContext, init_distributed, step_share, steps_per_epoch
 from casl_core.train.loop import LoopOptions, Run, StepBatch, TrainProgressFn, TrainResult, run_training

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from casl_core.errors import CheckpointError
-from casl_core.train.checkpoint import (
+from casl_core.nn.checkpoint import (
     checkpoint_paths,
     read_safetensors_doc,
     read_safetensors_tensors,

@@ -11,8 +11,8 @@ import torch
 
 from casl_core.bundled import PRETRAINED, bundled_file
 from casl_core.errors import CheckpointError, ConfigError
+from casl_core.nn.checkpoint import checkpoint_paths, load_checkpoint
 from casl_core.progress import CancelFn, check_cancel
-from casl_core.train.checkpoint import checkpoint_paths, load_checkpoint
 from casl_core.train.data import PreparedScan, ScanCache
 from casl_core.train.distributed import DistContext
 from casl_core.train.loop import TrainProgress, TrainProgressFn

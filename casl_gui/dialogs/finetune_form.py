@@ -85,7 +85,7 @@ def resume_exists(text: str) -> bool:
 
 def done_text(result) -> str:
     """What a finished run says: epochs run, which epoch the checkpoint keeps and why, where it is."""
-    from casl_core.train.checkpoint import read_checkpoint_info
+    from casl_core.nn.checkpoint import read_checkpoint_info
 
     try:
         kept = read_checkpoint_info(result.checkpoint).epoch

@@ -11,9 +11,9 @@ from gui_helpers import EXPOSE_TIMEOUT_MS, colour_mask
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 
+from casl_core.nn.checkpoint import load_checkpoint
 from casl_core.synth.defects import DefectKind, synthesize_defect
 from casl_core.synth.parts import make_part
-from casl_core.train.checkpoint import load_checkpoint
 from casl_core.train.options import FinetuneOptions
 from casl_gui.dialogs.loss_plot import STEP_COLOUR
 from casl_gui.model_jobs import resume_file

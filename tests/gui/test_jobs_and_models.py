@@ -15,8 +15,8 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from casl_core.fields import CASL_SCORE
 from casl_core.geometry import add_curvature
+from casl_core.nn.checkpoint import load_checkpoint
 from casl_core.synth.parts import make_part
-from casl_core.train.checkpoint import load_checkpoint
 
 pytestmark = [pytest.mark.gui, pytest.mark.timeout(300)]
 

@@ -275,8 +275,8 @@ def _real_model(folder: Path, epochs_apart: bool = False) -> None:
     import torch
 
     from casl_core.nn.casl_net import CaslNet
+    from casl_core.nn.checkpoint import CheckpointInfo, save_checkpoint
     from casl_core.nn.config import SMALL
-    from casl_core.train.checkpoint import CheckpointInfo, save_checkpoint
 
     torch.manual_seed(0)
     info = CheckpointInfo(kind="finetune", config_name="small", config=SMALL.to_dict(), epoch=1)

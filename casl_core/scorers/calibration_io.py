@@ -1,7 +1,7 @@
 """Calibrations as JSON: written atomically, checked field by field when read.
 
 The document is ``{"format": "casl-calibration", "version": 1, ...}`` with one key per
-attribute of :class:`~casl_core.inspection.calibration.Calibration`. Reading refuses, with a
+attribute of :class:`~casl_core.scorers.calibration.Calibration`. Reading refuses, with a
 :class:`~casl_core.errors.CalibrationError` naming the file (or the checkpoint it came from),
 anything else: another format or version, a missing or extra key, a value of the wrong type,
 a non-finite number, a rate outside (0, 1), thresholds out of order, a score field that is
@@ -20,7 +20,7 @@ from typing import Any
 from casl_core.atomic import atomic_write_bytes
 from casl_core.errors import CalibrationError
 from casl_core.fields import FieldKind, field_spec
-from casl_core.inspection.calibration import CALIBRATION_VERSION, Calibration
+from casl_core.scorers.calibration import CALIBRATION_VERSION, Calibration
 
 #: Value of the ``format`` key.
 CALIBRATION_FORMAT = "casl-calibration"

@@ -22,9 +22,9 @@ layouts the scorer may have been trained or referenced on. A scorer with referen
 (:class:`~casl_core.scorers.base.ReferenceScorer`) scores each normal scan without that
 scan among its references (leave-one-out).
 
-Calibrations are stored as JSON (:func:`write_calibration`, :func:`read_calibration`) or
+Calibrations are stored as JSON (:func:`casl_core.scorers.calibration_io.write_calibration` and ``read_calibration``) or
 inside a CASL checkpoint's description (key ``calibration``); both are checked on reading.
-The JSON I/O lives in :mod:`casl_core.inspection.calibration_io`.
+The JSON I/O lives in :mod:`casl_core.scorers.calibration_io`.
 """
 
 from __future__ import annotations
@@ -171,7 +171,7 @@ def point_threshold(scores: np.ndarray, false_alarm_rate: float) -> float:
     return float(np.quantile(s, 1.0 - false_alarm_rate))
 
 
-def object_threshold(object_scores: Sequence[float], margin: float = DEFAULT_OBJECT_MARGIN) -> float:
+def object_threshold(object_scores: Sequence[float] | np.ndarray, margin: float = DEFAULT_OBJECT_MARGIN) -> float:
     """``max + margin * (max - median)`` of normal object scores (see the module docstring).
 
     Raises
@@ -339,12 +339,13 @@ def calibrate(
     rng = np.random.default_rng([seed, 4242])
     jobs = [(item, True) for item in normal] + [(item, False) for item in extra_copies_of]
     points, objects, digests = [], [], []
-    loo = hasattr(scorer, "without_reference")
+    leave_out = getattr(scorer, "without_reference", None)
+    loo = callable(leave_out)
     for done, (item, original) in enumerate(jobs):
         check_cancel(cancel)
         scan = _load(item)
         report(progress, "calibrate", done, len(jobs), scan.name)
-        own = scorer.without_reference(scan.metadata.source) if loo and scan.metadata.source else scorer
+        own = leave_out(scan.metadata.source) if leave_out is not None and scan.metadata.source else scorer
         variants = ([scan] if original else []) + [augmented_copy(scan, rng) for _ in range(copies)]
         for variant in variants:
             check_cancel(cancel)
@@ -371,23 +372,3 @@ def calibrate(
 
 def _fingerprint(digests: Sequence[str]) -> str:
     return hashlib.sha256("\n".join(sorted(digests)).encode()).hexdigest()
-
-
-def write_calibration(path: str | os.PathLike[str], cal: Calibration) -> None:
-    """Write ``cal`` as JSON to ``path`` atomically (see :mod:`casl_core.inspection.calibration_io`)."""
-    from casl_core.inspection.calibration_io import write_calibration as write
-
-    write(path, cal)
-
-
-def read_calibration(path: str | os.PathLike[str]) -> Calibration:
-    """Read and check a calibration JSON file (see :mod:`casl_core.inspection.calibration_io`).
-
-    Raises
-    ------
-    CalibrationError
-        Naming the file, when it is missing, not JSON, or not a valid calibration.
-    """
-    from casl_core.inspection.calibration_io import read_calibration as read
-
-    return read(path)

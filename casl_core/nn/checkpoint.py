@@ -103,7 +103,7 @@ class CheckpointInfo:
         casl version that wrote it.
     calibration:
         The model's thresholds learnt from normal data at the end of fine-tuning, as the
-        JSON document of :mod:`casl_core.inspection.calibration_io`; ``None`` for a checkpoint
+        JSON document of :mod:`casl_core.scorers.calibration_io`; ``None`` for a checkpoint
         written before calibration existed or not calibrated (it scores, but gives no verdict).
     inspector:
         The fused inspector fitted on this model (:mod:`casl_core.inspector`): fusion
