@@ -18,11 +18,12 @@ import numpy as np
 from casl_core import __version__
 from casl_core.cli_calibrate import add_calibrate_verb
 from casl_core.cli_data import add_data_verbs
+from casl_core.cli_fuse import add_fuse_verb
 from casl_core.cli_model import add_eval_model_options, add_model_verbs
 from casl_core.cli_progress import ProgressBar
 from casl_core.errors import CaslError
+from casl_core.methods import SCORERS, ScorerOptions, make_scorer
 from casl_core.scorers.base import Scorer
-from casl_core.scorers.registry import SCORERS, ScorerOptions, make_scorer
 
 EPILOG = "Run 'casl VERB --help' for the options of one verb."
 
@@ -160,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_verbs(verbs)
     add_data_verbs(verbs)
     add_calibrate_verb(verbs)
+    add_fuse_verb(verbs)
     return parser
 
 

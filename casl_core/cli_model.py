@@ -2,7 +2,7 @@
 
 :func:`add_model_verbs` adds the verbs to the sub-parsers of :func:`casl_core.cli.build_parser`;
 :func:`add_eval_model_options` adds ``--checkpoint`` to ``eval`` (the scorer itself comes from
-:mod:`casl_core.scorers.registry`). Every verb works unchanged under
+:mod:`casl_core.methods`). Every verb works unchanged under
 ``torchrun --nproc_per_node=N $(which casl) ...``: the ranks share the work, rank 0 writes
 checkpoints and prints.
 """
@@ -146,6 +146,13 @@ def add_model_verbs(verbs: argparse._SubParsersAction) -> None:
     )
     p.add_argument("files", nargs="+", metavar="FILE", help="scan files")
     p.add_argument("--checkpoint", required=True, help=_CHECKPOINT_HELP)
+    p.add_argument(
+        "--method",
+        default="casl",
+        choices=["casl", "fused"],
+        help="casl: the checkpoint's model; fused: the inspector casl fuse stored in the checkpoint "
+        "(curvature, CASL and reference deviation on one scale; writes scalar_fused_score too) (default: casl)",
+    )
     p.add_argument("--out-dir", required=True, help="folder for the outputs")
     p.add_argument(
         "--calibration",
@@ -327,6 +334,7 @@ def cmd_infer(args: argparse.Namespace) -> int:
             args.checkpoint,
             args.files,
             args.out_dir,
+            method=args.method,
             device=str(ctx.device),
             rank=ctx.rank,
             world_size=ctx.world_size,

@@ -222,7 +222,7 @@ def evaluate(
     done = 0
     for cat_name in names:
         category = dataset.category(cat_name)
-        cat_scorer = scorer.for_category(cat_name)
+        cat_scorer = category_scorer(scorer, cat_name, category.train)
         if not category.test:
             raise DatasetError(f"{dataset.root}: category {cat_name} has no test sample")
         cal, cal_from = (
@@ -327,6 +327,17 @@ class VerdictTally:
             "n_out_of_distribution": self.out_of_distribution,
             "top_region_on_defect": self.top_hits / self.defective_labelled if self.defective_labelled else None,
         }
+
+
+def category_scorer(scorer: Scorer, category: str, train: Sequence[Path]) -> Scorer:
+    """The scorer of one category: ``scorer.for_category_scans(category, train)`` when the
+    scorer uses the category's normal scans (references, a fusion fitted on them), else
+    ``scorer.for_category(category)``.
+    """
+    with_scans = getattr(scorer, "for_category_scans", None)
+    if callable(with_scans):
+        return with_scans(category, list(train))
+    return scorer.for_category(category)
 
 
 def category_result(

@@ -25,8 +25,9 @@ from casl_core.fields import CASL_SCORE
 from casl_core.inspection.verdict import ScanVerdict, VerdictStatus, scan_verdict
 from casl_core.io.guard import free_name
 from casl_core.progress import CancelFn, ProgressFn, check_cancel, report
+from casl_core.scorers.base import Scorer
 from casl_core.scorers.calibration import Calibration
-from casl_core.scorers.casl import DEFAULT_CHUNK_POINTS, infer_scan, load_model
+from casl_core.scorers.casl import DEFAULT_CHUNK_POINTS, CaslScorer
 
 
 @dataclass(frozen=True)
@@ -52,8 +53,8 @@ class InferRecord:
     top_region_points: int = 0
 
 
-def output_names(files: Sequence[Path], out_dir: Path) -> list[tuple[Path, Path]]:
-    """``(<stem>.ply, <stem>_casl_score.npy)`` in ``out_dir`` per input file.
+def output_names(files: Sequence[Path], out_dir: Path, score_field: str = CASL_SCORE) -> list[tuple[Path, Path]]:
+    """``(<stem>.ply, <stem>_<score_field>.npy)`` in ``out_dir`` per input file.
 
     An output that would be one of the inputs (``--out-dir`` is the inputs' own folder and an
     input is ``<stem>.ply``) becomes ``<stem>_scored.ply`` instead, with a warning naming both:
@@ -71,7 +72,7 @@ def output_names(files: Sequence[Path], out_dir: Path) -> list[tuple[Path, Path]
     names = []
     for s in stems:
         pair = []
-        for wanted in (out_dir / f"{s}.ply", out_dir / f"{s}_{CASL_SCORE}.npy"):
+        for wanted in (out_dir / f"{s}.ply", out_dir / f"{s}_{score_field}.npy"):
             chosen = free_name(wanted, files)
             if chosen != wanted:
                 warnings.warn(f"{wanted}: is an input; writing {chosen} instead", OutputRenamed, stacklevel=2)
@@ -96,6 +97,7 @@ def infer_files(
     files: Sequence[str | os.PathLike[str]],
     out_dir: str | os.PathLike[str],
     *,
+    method: str = "casl",
     device: str = "auto",
     rank: int = 0,
     world_size: int = 1,
@@ -104,43 +106,59 @@ def infer_files(
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
 ) -> list[InferRecord]:
-    """Score files and write ``<stem>.ply`` (with ``scalar_casl_score``) and ``<stem>_casl_score.npy``.
+    """Score files and write ``<stem>.ply`` (with the score fields) and ``<stem>_<score field>.npy``.
 
-    With ``world_size > 1`` this process scores ``files[rank::world_size]`` only. Verdicts use
-    ``calibration`` when given (a CASL one), else the checkpoint's.
+    ``method`` is ``"casl"`` (the checkpoint's model) or ``"fused"`` (the inspector stored
+    in the checkpoint by ``casl fuse``: curvature, CASL and reference deviation fused). With
+    ``world_size > 1`` this process scores ``files[rank::world_size]`` only. Verdicts use
+    ``calibration`` when given (one of the same scorer), else the checkpoint's.
 
     Raises
     ------
     ScanFormatError, CheckpointError, ConfigError
-        On an unreadable file, a bad checkpoint or colliding outputs.
+        On an unreadable file, a bad checkpoint, an unknown method or colliding outputs.
     """
     from casl_core.io import read_scan, write_scan
 
+    scorer, own = _file_scorer(checkpoint, method, device, chunk_points)
+    if calibration is not None and calibration.scorer != scorer.name:
+        raise ConfigError(f"the calibration given is for scorer {calibration.scorer!r}, not {scorer.name}")
+    cal = calibration if calibration is not None else own
     paths = [Path(f) for f in files]
     target = Path(out_dir)
-    names = output_names(paths, target)
+    names = output_names(paths, target, scorer.score_field)
     target.mkdir(parents=True, exist_ok=True)
-    model = load_model(checkpoint, device)
-    if calibration is not None and calibration.scorer != "casl":
-        raise ConfigError(f"the calibration given is for scorer {calibration.scorer!r}, not casl")
-    cal = calibration if calibration is not None else model.calibration
     records = []
     mine = list(range(rank, len(paths), world_size))
     for done, i in enumerate(mine):
         check_cancel(cancel)
         report(progress, "files", done, len(mine), paths[i].name)
         scan = read_scan(paths[i])
-        result = infer_scan(model, scan, chunk_points=chunk_points, cancel=cancel)
+        result = scorer.score(scan, cancel=cancel)
         scan_out, npy_out = names[i]
         scored = result.scan if cal is None else cal.apply(result.scan)
         verdict = scan_verdict(
-            scored, {} if cal is None else {"casl": cal}, object_scores={"casl": result.object_score}
+            scored, {} if cal is None else {scorer.name: cal}, object_scores={scorer.name: result.object_score}
         )
         write_scan(scored, scan_out)
         write_scores_npy(npy_out, result.point_scores)
         records.append(_record(str(paths[i]), len(scan), result.object_score, str(scan_out), str(npy_out), verdict))
     report(progress, "files", len(mine), len(mine))
     return records
+
+
+def _file_scorer(
+    checkpoint: str | os.PathLike[str], method: str, device: str, chunk_points: int
+) -> tuple[Scorer, Calibration | None]:
+    """The scorer ``casl infer --method`` runs, and the calibration its checkpoint stores."""
+    if method == "casl":
+        casl = CaslScorer(checkpoint, device, chunk_points=chunk_points)
+        return casl, casl.calibration
+    if method == "fused":
+        from casl_core.inspector import load_inspector
+
+        return load_inspector(checkpoint, device)
+    raise ConfigError(f"casl infer: unknown method {method!r}; choose casl or fused")
 
 
 def _record(source: str, points: int, obj: float, scan_out: str, scores_out: str, verdict: ScanVerdict) -> InferRecord:

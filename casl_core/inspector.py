@@ -26,9 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from casl_core.errors import CheckpointError, ConfigError
+from casl_core.fields import FUSED_SCORE
 from casl_core.progress import CancelFn, ProgressFn
 from casl_core.scan import Scan
-from casl_core.scorers.base import Scorer
+from casl_core.scorers.base import ScanScores, Scorer
 from casl_core.scorers.calibration import DEFAULT_FALSE_ALARM_RATE, Calibration, calibrate
 from casl_core.scorers.fused import FusedScorer, FusionParams, fit_fusion
 
@@ -211,3 +212,83 @@ def load_inspector(checkpoint: str | os.PathLike[str], device: str = "auto") -> 
         )
     refs = [r.check(str(checkpoint)) for r in spec.references]
     return FusedScorer(build_components(checkpoint, refs, device), spec.fusion), spec.calibration
+
+
+class InspectorScorer:
+    """``--method fused``: the inspector a checkpoint stores, or one fitted on a category's normal scans.
+
+    With a checkpoint that holds an inspector (``casl fuse``), it is used as stored, with its
+    calibration. Otherwise, when a data set gives the category's normal (train) scans
+    (:meth:`for_category_scans`, as :func:`casl_core.evaluate.evaluate` does), the fusion is
+    fitted on them in memory, the checkpoint left untouched, and the caller calibrates it.
+
+    Parameters
+    ----------
+    checkpoint:
+        A fine-tuned CASL checkpoint, or a folder of ``<category>.safetensors``.
+    device:
+        Where CASL runs.
+
+    Raises
+    ------
+    CheckpointError
+        When the checkpoint or its stored inspector is unusable.
+    """
+
+    name = "fused"
+    score_field = FUSED_SCORE
+
+    def __init__(self, checkpoint: str | os.PathLike[str], device: str = "auto") -> None:
+        self.checkpoint = Path(checkpoint)
+        self.device = device
+        self._fused: FusedScorer | None = None
+        self.calibration: Calibration | None = None
+        if not self.checkpoint.is_dir() and inspector_spec(self.checkpoint) is not None:
+            self._fused, self.calibration = load_inspector(self.checkpoint, device)
+
+    def for_category(self, category: str) -> InspectorScorer:
+        """Itself for one checkpoint; the category's ``<folder>/<category>.safetensors`` for a folder.
+
+        Raises
+        ------
+        CheckpointError
+            If the folder holds no checkpoint for ``category``.
+        """
+        if not self.checkpoint.is_dir():
+            return self
+        path = self.checkpoint / f"{category}.safetensors"
+        if not path.is_file():
+            raise CheckpointError(f"{path}: no fine-tuned checkpoint for category {category!r}")
+        return InspectorScorer(path, self.device)
+
+    def for_category_scans(self, category: str, normal: Sequence[Path]) -> InspectorScorer:
+        """The category's scorer; fitted on ``normal`` (also the deviation references) if none is stored."""
+        scorer = self.for_category(category)
+        if scorer._fused is not None:
+            return scorer
+        if not normal:
+            raise ConfigError(f"category {category}: no stored inspector and no normal scan to fit one on")
+        from casl_core.io import read_scan
+
+        components = build_components(scorer.checkpoint, list(normal), self.device)
+        params = fit_fusion(components, [read_scan(p) for p in normal])
+        fitted = InspectorScorer.__new__(InspectorScorer)
+        fitted.checkpoint, fitted.device, fitted.calibration = scorer.checkpoint, self.device, None
+        fitted._fused = FusedScorer(components, params)
+        return fitted
+
+    def without_reference(self, source: str) -> FusedScorer:
+        """The fused scorer without ``source`` among the deviation references (leave-one-out)."""
+        return self._ready().without_reference(source)
+
+    def score(self, scan: Scan, *, progress: ProgressFn | None = None, cancel: CancelFn | None = None) -> ScanScores:
+        """Score ``scan`` with the fused inspector (see :class:`~casl_core.scorers.fused.FusedScorer`)."""
+        return self._ready().score(scan, progress=progress, cancel=cancel)
+
+    def _ready(self) -> FusedScorer:
+        if self._fused is None:
+            raise CheckpointError(
+                f"{self.checkpoint}: no fused inspector in this checkpoint; fit one with casl fuse "
+                f"--checkpoint {self.checkpoint} --normal DIR, or evaluate on a data set with train scans"
+            )
+        return self._fused

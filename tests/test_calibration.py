@@ -11,7 +11,7 @@ import pytest
 from scipy.spatial import cKDTree
 
 from casl_core.errors import CalibrationError, ConfigError
-from casl_core.fields import CASL_SCORE, CURVATURE_SCORE, normalised_field
+from casl_core.fields import CASL_SCORE, CURVATURE_SCORE, DEVIATION_SCORE, normalised_field
 from casl_core.io import read_scan, write_scan
 from casl_core.scan import Scan
 from casl_core.scorers.base import ReferenceScorer, ScanScores
@@ -163,6 +163,7 @@ class NearestReference:
     """A fake reference scorer: each point's distance to the nearest reference point."""
 
     name = "deviation"
+    score_field = DEVIATION_SCORE
 
     def __init__(self, references: list[Path]) -> None:
         self.references = list(references)

@@ -8,8 +8,8 @@ import pytest
 from casl_core import fields
 from casl_core.cli import build_parser, eval_scorer, main
 from casl_core.errors import ConfigError
+from casl_core.methods import SCORERS, ScorerOptions, make_scorer, scorer_entry
 from casl_core.scorers.curvature import CurvatureBaseline, fuse_curvature
-from casl_core.scorers.registry import SCORERS, ScorerOptions, make_scorer, scorer_entry
 from casl_core.synth.parts import make_part
 
 

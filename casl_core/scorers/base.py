@@ -34,7 +34,7 @@ class ScanScores:
 class Scorer(Protocol):
     """Anything that turns a scan into :class:`ScanScores` (curvature baseline, CASL model).
 
-    Scorers a user can pick by name are listed in :mod:`casl_core.scorers.registry`.
+    Scorers a user can pick by name are listed in :mod:`casl_core.methods`.
     """
 
     @property

@@ -231,7 +231,6 @@ class CaslScorer:
 
     name = "casl"
     score_field = CASL_SCORE
-    score_field = CASL_SCORE
 
     def __init__(
         self,

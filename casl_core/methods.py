@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from casl_core.errors import ConfigError
-from casl_core.fields import CASL_SCORE, CURVATURE_SCORE
+from casl_core.fields import CASL_SCORE, CURVATURE_SCORE, FUSED_SCORE
 from casl_core.scorers.base import Scorer
 from casl_core.scorers.pooling import DEFAULT_TOP_FRACTION
 
@@ -85,12 +85,27 @@ def _casl(options: ScorerOptions) -> Scorer:
     return CaslScorer(options.checkpoint, options.device, top_fraction=options.top_fraction)
 
 
+def _fused(options: ScorerOptions) -> Scorer:
+    from casl_core.inspector import InspectorScorer
+
+    if not options.checkpoint:
+        raise ConfigError("--method fused needs --checkpoint PATH (a fine-tuned CASL checkpoint)")
+    return InspectorScorer(options.checkpoint, options.device)
+
+
 #: Method name -> scorer entry, in the order help texts list them (the first is the default).
 SCORERS: dict[str, ScorerEntry] = {
     entry.name: entry
     for entry in (
         ScorerEntry("curvature", CURVATURE_SCORE, "the training-free multi-scale curvature baseline", _curvature),
         ScorerEntry("casl", CASL_SCORE, "a fine-tuned CASL checkpoint (needs --checkpoint)", _casl),
+        ScorerEntry(
+            "fused",
+            FUSED_SCORE,
+            "CASL, reference deviation and curvature on one scale, the per-point maximum (needs --checkpoint; "
+            "the inspector casl fuse stored in it, else one fitted on each category's train scans)",
+            _fused,
+        ),
     )
 }
 
