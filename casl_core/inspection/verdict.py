@@ -168,7 +168,7 @@ def scan_verdict(
     known = {k: v for k, v in calibrations.items() if v is not None}
     for claimed, cal in known.items():
         if cal.scorer != claimed:
-            raise ConfigError(f"a calibration of scorer {cal.scorer!r} was claimed for scorer {claimed!r}")
+            raise ConfigError(f"a calibration of scorer {cal.scorer!r} was given for scorer {claimed!r}")
     name = scorer_of_record(scan.fields, known)
     if name is None:
         return ScanVerdict(VerdictStatus.NOT_CALIBRATED, _best_scored(scan.fields), points=len(scan))
