@@ -143,7 +143,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         raise ConfigError(f"{out}: the output folder {out.parent} does not exist")
     files = find_scan_files(args.normal)
     scorer = make_scorer(args.method, checkpoint=args.checkpoint, references=args.reference, device=args.device)
-    normal, extra = files, []
+    normal, extra = files, list[Path]()
     if args.store:
         if args.method != "casl":
             raise ConfigError("--store needs --method casl (the calibration goes into the CASL checkpoint)")
