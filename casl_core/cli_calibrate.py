@@ -72,6 +72,12 @@ def add_calibrate_verb(verbs: argparse._SubParsersAction) -> None:
         help=f"augmented copies scored per normal scan (default: {DEFAULT_COPIES})",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the augmented copies (default: 0)")
+    p.add_argument(
+        "--store",
+        action="store_true",
+        help="with --method casl: also store the calibration in the checkpoint's description, as "
+        "fine-tuning does (the scans it held out are scored, of the others only augmented copies)",
+    )
     p.add_argument("--out", required=True, metavar="CAL.json", help="calibration file to write")
     p.add_argument("--device", default="auto", help="'auto', 'cpu', 'cuda' or 'cuda:N' (default: auto)")
     p.set_defaults(func=cmd_calibrate)
@@ -138,11 +144,21 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         raise ConfigError(f"{out}: the output folder {out.parent} does not exist")
     files = find_scan_files(args.normal)
     scorer = make_scorer(args.method, checkpoint=args.checkpoint, references=args.reference, device=args.device)
+    normal, extra = files, list[Path]()
+    if args.store:
+        if args.method != "casl":
+            raise ConfigError("--store needs --method casl (the calibration goes into the CASL checkpoint)")
+        from casl_core.train.calibrate_model import split_by_holdout
+
+        normal, extra = split_by_holdout(args.checkpoint, files)
+        if not normal:
+            raise ConfigError(f"{args.checkpoint}: none of the scans it held out is under {', '.join(args.normal)}")
     bar = ProgressBar(not args.quiet and sys.stderr.isatty())
     try:
         cal = calibrate(
             scorer,
-            files,
+            normal,
+            extra_copies_of=extra,
             false_alarm_rate=args.false_alarm_rate,
             object_margin=args.object_margin,
             copies=args.copies,
@@ -152,6 +168,11 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     write_calibration(out, cal)
+    if args.store:
+        from casl_core.train.calibrate_model import store_calibration
+
+        store_calibration(args.checkpoint, cal)
+        print(f"calibration stored in {args.checkpoint}")
     print(cal.summary())
     print(f"calibration written to {out}")
     return 0

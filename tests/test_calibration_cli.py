@@ -183,3 +183,27 @@ def test_calibrate_errors_are_one_line(tmp_path, synthetic_set, tiny_checkpoint)
     (tmp_path / "junk.json").write_text("{")
     proc = casl("eval", "--root", str(synthetic_set), "--calibration", str(tmp_path / "junk.json"), "--out", "R.json")
     assert proc.returncode == 1 and f"{tmp_path / 'junk.json'}: not a JSON calibration" in proc.stderr
+
+
+def test_calibrate_store_writes_the_calibration_into_a_checkpoint_as_finetuning_does(
+    tiny_checkpoint, normal_parts, tmp_path
+):
+    import shutil
+
+    ckpt = tmp_path / "copy.safetensors"
+    shutil.copy(tiny_checkpoint, ckpt)
+    shutil.copy(checkpoint_paths(tiny_checkpoint).sidecar, checkpoint_paths(ckpt).sidecar)
+    before = load_checkpoint(ckpt)
+    cal_path = tmp_path / "c.json"
+    proc = casl(
+        "calibrate", "--method", "casl", "--checkpoint", str(ckpt), "--normal", str(normal_parts),
+        "--false-alarm-rate", "0.01", "--store", "--out", str(cal_path), "--device", "cpu",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    after = load_checkpoint(ckpt)
+    stored = after.info.calibration
+    assert stored == json.loads(cal_path.read_text()) and stored["false_alarm_rate"] == 0.01
+    assert stored["normal_scans"] == 1 and stored["augmented_scans"] == 6  # its held-out scan, copies of all three
+    assert all(np.array_equal(before.state_dict[k], after.state_dict[k]) for k in before.state_dict)
+    proc = casl("calibrate", "--method", "curvature", "--normal", str(normal_parts), "--store", "--out", str(cal_path))
+    assert proc.returncode == 1 and "--store needs --method casl" in proc.stderr

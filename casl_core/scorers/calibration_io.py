@@ -29,6 +29,7 @@ _FLOATS = (
     "false_alarm_rate",
     "point_threshold",
     "object_threshold",
+    "ood_threshold",
     "norm_low",
     "norm_high",
     "object_margin",

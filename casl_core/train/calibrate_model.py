@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from casl_core.errors import CalibrationError
 from casl_core.nn.checkpoint import load_checkpoint, save_checkpoint
 from casl_core.progress import CancelFn
 from casl_core.scorers.calibration import DEFAULT_COPIES, DEFAULT_FALSE_ALARM_RATE, Calibration, calibrate
@@ -49,7 +50,6 @@ def calibrate_checkpoint(
     Cancelled
         When ``cancel`` asks to stop (the checkpoint is left as it was, uncalibrated).
     """
-    from casl_core.scorers.calibration_io import to_json
     from casl_core.scorers.casl import CaslScorer
 
     notes = [] if held_out else ["no scan was held out: calibrated on augmented copies of the training scans only"]
@@ -66,6 +66,37 @@ def calibrate_checkpoint(
         cancel=cancel,
     )
     cal = replace(cal, notes=tuple(notes))
+    store_calibration(checkpoint, cal)
+    return cal
+
+
+def store_calibration(checkpoint: str | os.PathLike[str], cal: Calibration) -> None:
+    """Rewrite a checkpoint with ``cal`` in its description (weights unchanged).
+
+    Raises
+    ------
+    CheckpointError
+        On an unusable checkpoint.
+    CalibrationError
+        If ``cal`` is not a CASL calibration.
+    """
+    from casl_core.scorers.calibration_io import to_json
+
+    if cal.scorer != "casl":
+        raise CalibrationError(f"{checkpoint}: a {cal.scorer!r} calibration cannot be stored in a CASL checkpoint")
     ckpt = load_checkpoint(checkpoint)
     save_checkpoint(checkpoint, ckpt.state_dict, replace(ckpt.info, calibration=to_json(cal)))
-    return cal
+
+
+def split_by_holdout(checkpoint: str | os.PathLike[str], files: Sequence[Path]) -> tuple[list[Path], list[Path]]:
+    """``files`` split as the checkpoint's fine-tuning split them: (held out, trained on).
+
+    The names the checkpoint records under ``training["held_out"]`` are the held-out ones; a
+    checkpoint that records none gives ``(files, [])``.
+    """
+    from casl_core.nn.checkpoint import read_checkpoint_info
+
+    held = read_checkpoint_info(checkpoint).training.get("held_out") or []
+    if not held:
+        return list(files), []
+    return [f for f in files if f.name in held], [f for f in files if f.name not in held]
