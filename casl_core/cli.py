@@ -19,6 +19,7 @@ from casl_core import __version__
 from casl_core.cli_calibrate import add_calibrate_verb
 from casl_core.cli_data import add_data_verbs
 from casl_core.cli_fuse import add_fuse_verb
+from casl_core.cli_inspect import add_inspect_verbs
 from casl_core.cli_model import add_eval_model_options, add_model_verbs
 from casl_core.cli_progress import ProgressBar
 from casl_core.errors import CaslError
@@ -130,6 +131,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="curvature baseline: how scales are combined: mean, max, finest, coarsest (default: mean)",
     )
     p.add_argument("--k", type=int, nargs="+", metavar="K", help="curvature with exact k-NN at these sizes")
+    p.add_argument(
+        "--reference",
+        nargs="+",
+        metavar="REF",
+        help="with --method deviation: reference scans or CAD meshes for every category "
+        "(default: each category's train scans)",
+    )
     add_eval_model_options(p)
     p.add_argument(
         "--calibration",
@@ -162,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_verbs(verbs)
     add_calibrate_verb(verbs)
     add_fuse_verb(verbs)
+    add_inspect_verbs(verbs)
     return parser
 
 
@@ -251,7 +260,13 @@ def eval_scorer(args: argparse.Namespace) -> Scorer:
     ConfigError
         For an option the method needs that is missing (``--checkpoint`` for ``casl``).
     """
-    options = ScorerOptions(checkpoint=args.checkpoint, device=args.device, fusion=args.fusion, ks=args.k)
+    options = ScorerOptions(
+        checkpoint=args.checkpoint,
+        device=args.device,
+        fusion=args.fusion,
+        ks=args.k,
+        references=tuple(args.reference or ()),
+    )
     return make_scorer(args.method, options)
 
 

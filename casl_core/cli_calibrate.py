@@ -6,25 +6,21 @@ each, :mod:`casl_core.scorers.calibration`) and writes the calibration JSON that
 ``casl eval --calibration`` and ``casl infer --calibration`` read. :func:`make_scorer` builds
 the scorer of a method from command-line arguments, for this verb and ``eval``.
 
-The deviation scorer (``--method deviation``) is found by name: the module
-``casl_core.scorers.deviation`` must provide ``scorer_from_references(references, *, device)``
-returning a :class:`~casl_core.scorers.base.ReferenceScorer`; the normal scans that are also
-references are scored leave-one-out.
+With ``--method deviation`` the normal scans that are also references are scored
+leave-one-out (:meth:`casl_core.scorers.deviation.DeviationScorer.without_reference`).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import sys
 from pathlib import Path
 
 from casl_core.errors import ConfigError
+from casl_core.scorers.base import Scorer
 
 #: Methods ``casl calibrate`` knows.
 METHODS = ("curvature", "casl", "deviation")
-_DEVIATION_MODULE = "casl_core.scorers.deviation"
 
 
 def add_calibrate_verb(verbs: argparse._SubParsersAction) -> None:
@@ -91,45 +87,28 @@ def make_scorer(
     device: str = "auto",
     fusion: str = "mean",
     ks: list[int] | None = None,
-):
-    """The :class:`~casl_core.scorers.base.Scorer` of a method.
+) -> Scorer:
+    """The :class:`~casl_core.scorers.base.Scorer` of a method, from the method registry.
 
     Raises
     ------
     ConfigError
-        On an unknown method, a missing ``--checkpoint``/``--reference``, or a method this
-        build does not have.
+        On an unknown method, a missing ``--checkpoint``, a deviation scorer without
+        ``--reference``, or a reference file that does not exist.
     """
-    if method == "curvature":
-        from casl_core.scorers.curvature import CurvatureBaseline
+    from casl_core.methods import ScorerOptions
+    from casl_core.methods import make_scorer as make
 
-        return CurvatureBaseline(fusion=fusion, ks=ks, device="cpu" if device == "auto" else device)
-    if method == "casl":
-        if not checkpoint:
-            raise ConfigError("--method casl needs --checkpoint PATH (a fine-tuned checkpoint)")
-        from casl_core.scorers.casl import CaslScorer
-
-        return CaslScorer(checkpoint, device)
-    if method == "deviation":
-        return _deviation_scorer(references, device)
-    raise ConfigError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-
-
-def _deviation_scorer(references: list[str] | None, device: str):
-    if importlib.util.find_spec(_DEVIATION_MODULE) is None:
-        raise ConfigError("--method deviation: the deviation scorer is not available in this casl")
-    module = importlib.import_module(_DEVIATION_MODULE)
-    build = getattr(module, "scorer_from_references", None)
-    if build is None:
-        raise ConfigError(
-            f"--method deviation: {_DEVIATION_MODULE} has no scorer_from_references(); it cannot be calibrated here"
-        )
-    if not references:
+    if method == "deviation" and not references:
         raise ConfigError("--method deviation needs --reference REF ... (reference scans or CAD meshes)")
-    missing = [r for r in references if not Path(r).is_file()]
-    if missing:
-        raise ConfigError(f"reference file not found: {', '.join(missing)}")
-    return build(references, device=device)
+    options = ScorerOptions(
+        checkpoint=checkpoint,
+        device=device,
+        fusion=fusion,
+        ks=None if ks is None else tuple(ks),
+        references=tuple(references or ()),
+    )
+    return make(method, options)
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:

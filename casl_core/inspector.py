@@ -116,7 +116,7 @@ class InspectorSpec:
 
 
 def build_components(
-    checkpoint: str | os.PathLike[str], references: Sequence[str | os.PathLike[str] | Scan], device: str = "auto"
+    checkpoint: str | os.PathLike[str], references: Sequence[str | os.PathLike[str]], device: str = "auto"
 ) -> list[Scorer]:
     """The fused scorer's components, in running order: curvature, CASL, and deviation when there are references."""
     from casl_core.scorers.casl import CaslScorer
@@ -129,7 +129,7 @@ def build_components(
     if references:
         from casl_core.scorers.deviation import DeviationScorer
 
-        components.append(DeviationScorer(list(references)))
+        components.append(DeviationScorer(references=[str(r) for r in references]))
     return components
 
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from casl_core.errors import ConfigError
-from casl_core.fields import CASL_SCORE, CURVATURE_SCORE, FUSED_SCORE
+from casl_core.fields import CASL_SCORE, CURVATURE_SCORE, DEVIATION_SCORE, FUSED_SCORE
 from casl_core.scorers.base import Scorer
 from casl_core.scorers.pooling import DEFAULT_TOP_FRACTION
 
@@ -38,6 +38,8 @@ class ScorerOptions:
         Exact k-NN neighbourhood sizes for curvature, or ``None`` for the multi-scale mode.
     top_fraction:
         Fraction of points pooled into the object score.
+    references:
+        Reference scans or CAD meshes (deviation); none: each data-set category's train scans.
     """
 
     checkpoint: str | os.PathLike[str] | None = None
@@ -45,6 +47,7 @@ class ScorerOptions:
     fusion: str = "mean"
     ks: Sequence[int] | None = None
     top_fraction: float = DEFAULT_TOP_FRACTION
+    references: Sequence[str | os.PathLike[str]] = ()
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,15 @@ def _casl(options: ScorerOptions) -> Scorer:
     return CaslScorer(options.checkpoint, options.device, top_fraction=options.top_fraction)
 
 
+def _deviation(options: ScorerOptions) -> Scorer:
+    from casl_core.scorers.deviation import DeviationScorer
+
+    missing = [str(r) for r in options.references if not os.path.isfile(r)]
+    if missing:
+        raise ConfigError(f"reference file not found: {', '.join(missing)}")
+    return DeviationScorer(references=list(options.references), top_fraction=options.top_fraction)
+
+
 def _fused(options: ScorerOptions) -> Scorer:
     from casl_core.inspector import InspectorScorer
 
@@ -99,6 +111,13 @@ SCORERS: dict[str, ScorerEntry] = {
     for entry in (
         ScorerEntry("curvature", CURVATURE_SCORE, "the training-free multi-scale curvature baseline", _curvature),
         ScorerEntry("casl", CASL_SCORE, "a fine-tuned CASL checkpoint (needs --checkpoint)", _casl),
+        ScorerEntry(
+            "deviation",
+            DEVIATION_SCORE,
+            "signed distance to the best-aligned known-good reference (--reference, else each category's "
+            "train scans), missing material scored on its rim",
+            _deviation,
+        ),
         ScorerEntry(
             "fused",
             FUSED_SCORE,
