@@ -85,3 +85,80 @@ def test_a_checkpoint_without_inspector_says_how_to_fit_one(fitted):
     assert inspector_spec(plain) is None
     with pytest.raises(CheckpointError, match="casl fuse --checkpoint"):
         load_inspector(plain, device="cpu")
+
+
+def test_the_command_line_fits_stores_and_uses_a_fused_inspector(fitted, tmp_path):
+    """casl fuse with the normal scans as references, then casl infer and casl eval --method fused."""
+    from casl_core.cli import main
+    from casl_core.fields import DEVIATION_SCORE
+    from casl_core.synth.testset import make_test_set
+
+    _ckpt, files, _spec, plain = fitted
+    model = tmp_path / "m.safetensors"
+    src, dst = checkpoint_paths(plain), checkpoint_paths(model)
+    shutil.copyfile(src.weights, dst.weights)
+    shutil.copyfile(src.sidecar, dst.sidecar)
+    assert (
+        main(["--quiet", "fuse", "--checkpoint", str(model), "--normal", str(files[0].parent), "--device", "cpu"]) == 0
+    )
+    spec = inspector_spec(model)
+    assert spec is not None and spec.fusion.scorers == ("curvature", "casl", "deviation")
+    assert [r.path for r in spec.references] == [str(f.resolve()) for f in files]
+    # leave-one-out: a normal scan is never its own reference, so its deviation is not zero everywhere
+    deviation = spec.fusion.normalisers[2]
+    assert deviation.tail > deviation.median >= 0.0
+
+    test = tmp_path / "test.ply"
+    write_scan(make_part("hex_nut", seed=11, n_points=2000), test)
+    out = tmp_path / "out"
+    assert (
+        main(
+            [
+                "--quiet",
+                "infer",
+                str(test),
+                "--checkpoint",
+                str(model),
+                "--method",
+                "fused",
+                "--out-dir",
+                str(out),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
+    scored = read_scan(out / "test.ply")
+    assert {FUSED_SCORE, DEVIATION_SCORE, CASL_SCORE, "fused_score_norm"} <= set(scored.fields)
+    assert (out / f"test_{FUSED_SCORE}.npy").is_file()
+    summary = (out / "object_scores.csv").read_text()
+    assert "fused" in summary
+
+    root = make_test_set(
+        [read_scan(f) for f in files], tmp_path / "set", category="nut", per_kind=1, n_good=2, kinds=["bulge", "hole"]
+    )
+    results = tmp_path / "r.json"
+    assert (
+        main(
+            [
+                "--quiet",
+                "eval",
+                "--root",
+                str(root),
+                "--method",
+                "fused",
+                "--checkpoint",
+                str(model),
+                "--out",
+                str(results),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
+    doc = json.loads(results.read_text())
+    cat = doc["categories"]["nut"]
+    assert doc["method"] == "fused" and cat["verdict_scorer"] == "fused"
+    assert cat["n_good_fail"] is not None and cat["object_auroc"] is not None
