@@ -56,12 +56,25 @@ def run_case(case: Case, folder: Path) -> Outcome:
     out_path, err_path = folder.parent / f"{folder.name}.out", folder.parent / f"{folder.name}.err"
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-m", _MODULES[case.program], *case.argv],
+            # prlimit, not preexec_fn: without preexec_fn the child is spawned (vfork), so its peak
+            # RSS does not start from the test process's own (a fork's ru_maxrss would)
+            [
+                "/usr/bin/time",
+                "-f",
+                "%M",
+                "-o",
+                str(folder.parent / f"{folder.name}.rss"),
+                "prlimit",
+                f"--as={6 << 30}",
+                sys.executable,
+                "-m",
+                _MODULES[case.program],
+                *case.argv,
+            ],
             cwd=folder,
             stdout=out,
             stderr=err,
             env=env,
-            preexec_fn=_limit_address_space,
         )
         start = time.monotonic()
         status = None
@@ -82,9 +95,15 @@ def run_case(case: Case, folder: Path) -> Outcome:
         err_path.read_text(errors="replace"),
         usage.ru_utime + usage.ru_stime,
         wall,
-        usage.ru_maxrss * 1024.0,
+        _peak_kb(folder) * 1024.0,
         folder,
     )
+
+
+def _peak_kb(folder: Path) -> float:
+    """Peak RSS of the command as /usr/bin/time measured it (a small parent, so the test's own memory is not counted)."""
+    text = (folder.parent / f"{folder.name}.rss").read_text().split()
+    return float(text[-1]) if text else 0.0
 
 
 @pytest.fixture(scope="module")
