@@ -11,7 +11,6 @@ time; each test then checks one case's outcome.
 from __future__ import annotations
 
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -29,10 +28,6 @@ MEMORY_LIMIT_BYTES = 1.5e9
 _MODULES = {"casl": "casl_core.cli", "casl-gui": "casl_gui.app"}
 
 pytestmark = pytest.mark.timeout(600)
-
-
-def _limit_address_space() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (6 << 30, 6 << 30))
 
 
 @dataclass(frozen=True)
@@ -101,7 +96,7 @@ def run_case(case: Case, folder: Path) -> Outcome:
 
 
 def _peak_kb(folder: Path) -> float:
-    """Peak RSS of the command as /usr/bin/time measured it (a small parent, so the test's own memory is not counted)."""
+    """Peak RSS (KB) of the command as /usr/bin/time measured it: a small parent, not this process."""
     text = (folder.parent / f"{folder.name}.rss").read_text().split()
     return float(text[-1]) if text else 0.0
 
