@@ -254,12 +254,11 @@ class InspectorScorer:
         CheckpointError
             If the folder holds no checkpoint for ``category``.
         """
+        from casl_core.scorers.casl import category_checkpoint
+
         if not self.checkpoint.is_dir():
             return self
-        path = self.checkpoint / f"{category}.safetensors"
-        if not path.is_file():
-            raise CheckpointError(f"{path}: no fine-tuned checkpoint for category {category!r}")
-        return InspectorScorer(path, self.device)
+        return InspectorScorer(category_checkpoint(self.checkpoint, category), self.device)
 
     def for_category_scans(self, category: str, normal: Sequence[Path]) -> InspectorScorer:
         """The category's scorer; fitted on ``normal`` (also the deviation references) if none is stored."""

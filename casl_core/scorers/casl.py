@@ -208,6 +208,20 @@ def infer_scan(
     )
 
 
+def category_checkpoint(folder: Path, category: str) -> Path:
+    """The checkpoint of one category in a folder of them: ``<folder>/<category>.safetensors``.
+
+    Raises
+    ------
+    CheckpointError
+        If the folder holds no checkpoint for ``category``.
+    """
+    path = folder / f"{category}.safetensors"
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no fine-tuned checkpoint for category {category!r}")
+    return path
+
+
 class CaslScorer:
     """The CASL model as a :class:`~casl_core.scorers.base.Scorer` (``casl eval --method casl``).
 
@@ -261,10 +275,12 @@ class CaslScorer:
         """
         if not self.checkpoint.is_dir():
             return self
-        path = self.checkpoint / f"{category}.safetensors"
-        if not path.is_file():
-            raise CheckpointError(f"{path}: no fine-tuned checkpoint for category {category!r}")
-        return CaslScorer(path, self.device, top_fraction=self.top_fraction, chunk_points=self.chunk_points)
+        return CaslScorer(
+            category_checkpoint(self.checkpoint, category),
+            self.device,
+            top_fraction=self.top_fraction,
+            chunk_points=self.chunk_points,
+        )
 
     def score(self, scan: Scan, *, progress: ProgressFn | None = None, cancel: CancelFn | None = None) -> ScanScores:
         """Score every point of ``scan`` (see :func:`infer_scan`)."""
