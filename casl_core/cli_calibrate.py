@@ -23,9 +23,22 @@ from casl_core.scorers.base import Scorer
 METHODS = ("curvature", "casl", "deviation")
 
 
+def add_false_alarm_rate(p: argparse.ArgumentParser) -> None:
+    """Add ``--false-alarm-rate`` (the calibration's point false-alarm rate) to a verb."""
+    from casl_core.scorers.calibration import DEFAULT_FALSE_ALARM_RATE
+
+    p.add_argument(
+        "--false-alarm-rate",
+        type=float,
+        default=DEFAULT_FALSE_ALARM_RATE,
+        metavar="R",
+        help=f"share of normal points allowed above the point threshold (default: {DEFAULT_FALSE_ALARM_RATE:g})",
+    )
+
+
 def add_calibrate_verb(verbs: argparse._SubParsersAction) -> None:
     """Add the ``calibrate`` verb to ``casl``'s sub-parsers."""
-    from casl_core.scorers.calibration import DEFAULT_COPIES, DEFAULT_FALSE_ALARM_RATE, DEFAULT_OBJECT_MARGIN
+    from casl_core.scorers.calibration import DEFAULT_COPIES, DEFAULT_OBJECT_MARGIN
 
     p = verbs.add_parser(
         "calibrate",
@@ -47,13 +60,7 @@ def add_calibrate_verb(verbs: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--reference", nargs="+", metavar="REF", help="with --method deviation: reference scans or CAD meshes"
     )
-    p.add_argument(
-        "--false-alarm-rate",
-        type=float,
-        default=DEFAULT_FALSE_ALARM_RATE,
-        metavar="R",
-        help=f"share of normal points allowed above the point threshold (default: {DEFAULT_FALSE_ALARM_RATE:g})",
-    )
+    add_false_alarm_rate(p)
     p.add_argument(
         "--object-margin",
         type=float,

@@ -10,13 +10,12 @@ from __future__ import annotations
 import argparse
 import sys
 
+from casl_core.cli_calibrate import add_false_alarm_rate
 from casl_core.errors import ConfigError
 
 
 def add_fuse_verb(verbs: argparse._SubParsersAction) -> None:
     """Add the ``fuse`` verb to ``casl``'s sub-parsers."""
-    from casl_core.scorers.calibration import DEFAULT_FALSE_ALARM_RATE
-
     p = verbs.add_parser(
         "fuse",
         help="fit and store the fused inspector (CASL + reference deviation + curvature) of a checkpoint",
@@ -41,13 +40,7 @@ def add_fuse_verb(verbs: argparse._SubParsersAction) -> None:
         metavar="REF",
         help="reference scans or CAD meshes for the deviation scorer (default: the normal scans)",
     )
-    p.add_argument(
-        "--false-alarm-rate",
-        type=float,
-        default=DEFAULT_FALSE_ALARM_RATE,
-        metavar="R",
-        help=f"share of normal points allowed above the point threshold (default: {DEFAULT_FALSE_ALARM_RATE:g})",
-    )
+    add_false_alarm_rate(p)
     p.add_argument(
         "--device",
         default="auto",
