@@ -188,7 +188,7 @@ def _broken_edge(loc: _Local, rng: np.random.Generator, size: float, depth: floa
     level = max(float(h.max()) - depth * loc.diag, float(np.quantile(h, 0.3)))
     cut = h > level
     if cut.sum() < 8:
-        cut = h >= np.sort(h)[-8]
+        cut = h >= np.sort(h)[-min(8, len(h))]  # a one-sided view can leave a patch of a few points
     idx, h = idx[cut], h[cut]
     idx = _component_of(loc, idx, int(idx[np.argmax(h)]))
     h = (loc.pts[idx] - loc.pts[centre]) @ m
