@@ -104,7 +104,8 @@ def add_model_verbs(verbs: argparse._SubParsersAction) -> None:
         "--val-fraction",
         type=float,
         default=0.2,
-        help="share of the scans held out for checkpoint selection (default: 0.2)",
+        help="share of the scans held out for checkpoint selection; 0 trains on every scan and "
+        "selects on a fixed, seeded set of pseudo-anomalies of the training scans (default: 0.2)",
     )
     p.add_argument(
         "--anomaly-weight",
@@ -131,6 +132,22 @@ def add_model_verbs(verbs: argparse._SubParsersAction) -> None:
         "pseudo-anomaly is made, so the model sees other samplings of the same surface "
         f"(default: {ft.point_dropout})",
     )
+    p.add_argument(
+        "--scale-jitter",
+        type=float,
+        default=ft.scale_jitter,
+        metavar="X",
+        help="stretch each training sample by per-axis factors within 1 +- X/5 and scale its "
+        f"normalised points by a factor within 1 +- X (default: {ft.scale_jitter})",
+    )
+    p.add_argument(
+        "--density-gradient",
+        type=float,
+        default=ft.density_gradient,
+        metavar="X",
+        help="drop each training sample's points with a probability rising from 0 to X along a "
+        f"random direction, one side sparser than the other (default: {ft.density_gradient})",
+    )
     _training_options(p, ft.epochs, ft.lr, ft.batch_size)
     p.set_defaults(func=cmd_finetune)
 
@@ -150,8 +167,20 @@ def add_model_verbs(verbs: argparse._SubParsersAction) -> None:
         default=262_144,
         help="points per chunk of the per-point head (memory bound for huge scans; default: 262144)",
     )
+    _tta(p)
     _device(p)
     p.set_defaults(func=cmd_infer)
+
+
+def _tta(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--tta",
+        type=int,
+        default=1,
+        metavar="N",
+        help="test-time augmentation: score each scan in N seeded poses (random rotation and a "
+        "sub-voxel shift) and average; costs N network passes (default: 1, off)",
+    )
 
 
 def add_eval_model_options(p: argparse.ArgumentParser) -> None:
@@ -160,6 +189,7 @@ def add_eval_model_options(p: argparse.ArgumentParser) -> None:
         "--checkpoint",
         help="with --method casl: a fine-tuned checkpoint, or a folder of <category>.safetensors, one per category",
     )
+    _tta(p)
 
 
 def eval_scorer(args: argparse.Namespace):
@@ -174,7 +204,7 @@ def eval_scorer(args: argparse.Namespace):
 
     if not getattr(args, "checkpoint", None):
         raise ConfigError("--method casl needs --checkpoint PATH (a fine-tuned checkpoint)")
-    return CaslScorer(args.checkpoint, args.device)
+    return CaslScorer(args.checkpoint, args.device, tta=getattr(args, "tta", 1))
 
 
 class _TrainPrinter:
@@ -249,6 +279,8 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         config=args.config,
         missing_fraction=args.missing_fraction,
         point_dropout=args.point_dropout,
+        scale_jitter=args.scale_jitter,
+        density_gradient=args.density_gradient,
     )
     return _train(
         args,
@@ -323,6 +355,7 @@ def cmd_infer(args: argparse.Namespace) -> int:
             rank=ctx.rank,
             world_size=ctx.world_size,
             chunk_points=args.chunk_points,
+            tta=args.tta,
         )
         if ctx.distributed:
             gathered: list = [None] * ctx.world_size

@@ -17,7 +17,7 @@ import numpy as np
 from casl_core.atomic import atomic_write_bytes
 from casl_core.errors import ConfigError
 from casl_core.progress import CancelFn, ProgressFn, check_cancel, report
-from casl_core.scorers.casl import DEFAULT_CHUNK_POINTS, SCORE_FIELD, infer_scan, load_model
+from casl_core.scorers.casl import DEFAULT_CHUNK_POINTS, DEFAULT_TTA, SCORE_FIELD, infer_scan, load_model
 
 
 @dataclass(frozen=True)
@@ -62,12 +62,14 @@ def infer_files(
     rank: int = 0,
     world_size: int = 1,
     chunk_points: int = DEFAULT_CHUNK_POINTS,
+    tta: int = DEFAULT_TTA,
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
 ) -> list[InferRecord]:
     """Score files and write ``<stem>.ply`` (with ``scalar_casl_score``) and ``<stem>_casl_score.npy``.
 
-    With ``world_size > 1`` this process scores ``files[rank::world_size]`` only.
+    With ``world_size > 1`` this process scores ``files[rank::world_size]`` only; ``tta`` poses
+    are averaged per scan (:func:`casl_core.scorers.casl.tta_poses`).
 
     Raises
     ------
@@ -87,7 +89,7 @@ def infer_files(
         check_cancel(cancel)
         report(progress, "files", done, len(mine), paths[i].name)
         scan = read_scan(paths[i])
-        result = infer_scan(model, scan, chunk_points=chunk_points, cancel=cancel)
+        result = infer_scan(model, scan, chunk_points=chunk_points, tta=tta, cancel=cancel)
         scan_out, npy_out = names[i]
         write_scan(result.scan, scan_out)
         write_scores_npy(npy_out, result.point_scores)
