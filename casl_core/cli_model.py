@@ -173,13 +173,15 @@ def add_model_verbs(verbs: argparse._SubParsersAction) -> None:
 
 
 def _tta(p: argparse.ArgumentParser) -> None:
+    from casl_core.train.options import DEFAULT_TTA
+
     p.add_argument(
         "--tta",
         type=int,
-        default=1,
+        default=DEFAULT_TTA,
         metavar="N",
         help="test-time augmentation: score each scan in N seeded poses (random rotation and a "
-        "sub-voxel shift) and average; costs N network passes (default: 1, off)",
+        f"sub-voxel shift) and average; costs N network passes, 1 turns it off (default: {DEFAULT_TTA})",
     )
 
 
@@ -200,11 +202,11 @@ def eval_scorer(args: argparse.Namespace):
     ConfigError
         When ``--checkpoint`` is missing.
     """
-    from casl_core.scorers.casl import CaslScorer
+    from casl_core.scorers.casl import DEFAULT_TTA, CaslScorer
 
     if not getattr(args, "checkpoint", None):
         raise ConfigError("--method casl needs --checkpoint PATH (a fine-tuned checkpoint)")
-    return CaslScorer(args.checkpoint, args.device, tta=getattr(args, "tta", 1))
+    return CaslScorer(args.checkpoint, args.device, tta=getattr(args, "tta", DEFAULT_TTA))
 
 
 class _TrainPrinter:

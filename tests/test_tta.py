@@ -23,6 +23,7 @@ from casl_core.scorers.casl import (
 )
 from casl_core.scorers.pooling import object_score
 from casl_core.train.checkpoint import CheckpointInfo, save_checkpoint
+from casl_core.train.options import DEFAULT_TTA
 
 
 @pytest.fixture(scope="module")
@@ -65,11 +66,19 @@ def test_poses_are_seeded_rotations_and_sub_voxel_shifts():
 
 
 def test_one_pose_is_plain_scoring_exactly(model, fandisk):
-    plain = infer_scan(model, fandisk)
+    normalized, _ = normalize_points(fandisk.points_f64())
+    plain = point_scores(model, normalized, scan_curvature(fandisk, normalized, model.device))
     once = infer_scan(model, fandisk, tta=1)
-    np.testing.assert_array_equal(once.point_scores, plain.point_scores)
-    assert once.object_score == plain.object_score
-    assert CaslScorer(model.path, "cpu", tta=1).score(fandisk).object_score == plain.object_score
+    np.testing.assert_array_equal(once.point_scores, plain)
+    assert once.object_score == object_score(plain)
+    assert CaslScorer(model.path, "cpu", tta=1).score(fandisk).object_score == once.object_score
+
+
+def test_the_default_is_four_poses(model, fandisk):
+    assert DEFAULT_TTA == 4 and CaslScorer(model.path, "cpu").tta == 4
+    np.testing.assert_array_equal(
+        infer_scan(model, fandisk).point_scores, infer_scan(model, fandisk, tta=4).point_scores
+    )
 
 
 def test_the_mean_over_poses_is_each_poses_scores_averaged_in_any_order(model, fandisk):

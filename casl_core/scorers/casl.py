@@ -11,7 +11,7 @@ own curvature, then the classification head) scales with the points, and it runs
 of ``chunk_points`` points. The result is identical to scoring all points at once (the head
 is per point and in eval mode), and memory stays bounded for scans of millions of points.
 
-Test-time augmentation (``tta``, off by default): the normalised scan is also scored in
+Test-time augmentation (``tta``, 4 poses by default): the normalised scan is also scored in
 ``tta - 1`` other poses, each a seeded random rotation and a shift of less than one voxel
 (:func:`tta_poses`), and each point's score is the mean over the poses. The voxel grid then
 cuts the surface differently each time, which averages out the grid's part in a point's
@@ -37,13 +37,12 @@ from casl_core.scan import Scan
 from casl_core.scorers.base import ScanScores
 from casl_core.scorers.pooling import DEFAULT_TOP_FRACTION, object_score
 from casl_core.train.checkpoint import CheckpointInfo, load_checkpoint
+from casl_core.train.options import DEFAULT_TTA
 
 #: Name of the per-point score field added to scored scans.
 SCORE_FIELD = CASL_SCORE
 #: Points whose head outputs are computed at once.
 DEFAULT_CHUNK_POINTS = 262_144
-#: Poses scored per scan by default (1: the scan as it is, no test-time augmentation).
-DEFAULT_TTA = 1
 #: Seed of the test-time poses (fixed, so a scan's scores are reproducible).
 TTA_SEED = 20_240_601
 _CURVATURE_FIELDS = DEFAULT_FIELDS
@@ -281,8 +280,9 @@ class CaslScorer:
     chunk_points:
         Points per chunk of the per-point head.
     tta:
-        Poses scored and averaged per scan (test-time augmentation, :func:`tta_poses`); 1
-        scores the scan as it is and costs one network pass, ``tta`` costs ``tta`` passes.
+        Poses scored and averaged per scan (test-time augmentation, :func:`tta_poses`; default
+        :data:`DEFAULT_TTA`); 1 scores the scan as it is and costs one network pass, ``tta``
+        costs ``tta`` passes (curvature is computed once).
 
     Raises
     ------
