@@ -33,6 +33,8 @@ class FinetuneOptions:
         Training scans with more points are subsampled to this many (``None``: all).
     val_fraction, val_samples:
         Share of scans held out, and pseudo-anomalous samples made from each held-out scan.
+        At 0 every scan is trained on and the fixed, seeded validation samples are made from
+        the training scans (``docs/finetune.md``, "Validation from the training scans").
     anomaly_weight:
         Cross-entropy weight of the anomalous class (the normal class has weight 1). The
         displaced patch is 1/64 of the points; a weight of 4 with one scan per step learned
