@@ -97,10 +97,10 @@ class InspectController(QObject):
 
     def go_to_region(self, row: int) -> None:
         """Fly to a listed region, pick its centre point and select its points."""
-        found = self._inspection.regions(self._state.active_key)
-        if found is None or not 0 <= row < len(found.result.regions):
+        regions = self._inspection.listed_regions(self._state.active_key, self._state.field)
+        if not 0 <= row < len(regions):
             return
-        region = found.result.regions[row]
+        region = regions[row]
         scan = self._state.active_scan()
         pts = scan.points[region.indices].astype(np.float64)
         radius = float(np.linalg.norm(pts - pts.mean(axis=0), axis=1).max())

@@ -11,16 +11,18 @@ from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QWidget
 
 from casl_core.errors import CaslError, ConfigError
 from casl_core.fields import score_field
+from casl_core.inspection.verdict import VerdictStatus
 from casl_core.scan import Scan
 from casl_gui.annotation_store import AnnotationStore
 from casl_gui.casl_controller import CaslController
 from casl_gui.dialogs.batch import BatchDialog
+from casl_gui.dialogs.calibrate import CalibrateDialog
 from casl_gui.dialogs.errors import ErrorSink, dialog_sink
 from casl_gui.docks.colouring import ColouringDock
 from casl_gui.docks.inspector import InspectorDock
 from casl_gui.docks.regions import RegionsDock
 from casl_gui.docks.scan_list import ScanListDock
-from casl_gui.docks.threshold import ThresholdDock, verdict_text
+from casl_gui.docks.threshold import ThresholdDock
 from casl_gui.inspect_controller import InspectController
 from casl_gui.inspection import InspectionState
 from casl_gui.menus import build_menus
@@ -28,6 +30,7 @@ from casl_gui.region_finder import RegionFinder
 from casl_gui.scan_opener import ScanOpener, recent_files
 from casl_gui.state import AppState
 from casl_gui.status_bar import StatusBar
+from casl_gui.verdict_controller import VerdictController
 from casl_gui.viewport import Viewport
 from casl_gui.workers import JobRunner
 
@@ -74,8 +77,10 @@ class MainWindow(QMainWindow):
             self, self.state, self.inspection, self.viewport, self.regions_dock, self.annotations
         )
         self.casl = CaslController(self, self.state, self.inspection, self.runner, self.status)
+        self.verdicts = VerdictController(self.state, self.inspection, self.runner, self)
         self.opener.demo_opened = self.casl.score_demo_with_bundled_model
         self.batch_dialog: BatchDialog | None = None
+        self.calibrate_dialog: CalibrateDialog | None = None
         self.window_actions = build_menus(self)
         self.compare_action = self.window_actions.compare
         self.recent_menu = self.window_actions.recent_menu
@@ -109,7 +114,8 @@ class MainWindow(QMainWindow):
         s.pick_changed.connect(self._pick_changed)
         s.active_changed.connect(self._show_point_count)
         s.scan_updated.connect(self._scan_updated)
-        self.inspection.regions_changed.connect(self._show_verdict)
+        self.inspection.record_changed.connect(self._show_verdict)
+        self.casl.model_changed.connect(self._model_calibration)
         s.active_changed.connect(self._show_verdict)
         self.viewport.point_picked.connect(s.set_pick)
         self.runner.started.connect(self.status.job_started)
@@ -139,12 +145,20 @@ class MainWindow(QMainWindow):
             self.redraw()
 
     def _show_verdict(self) -> None:
-        verdict = self.inspection.verdict(self.state.active_key)
-        found = self.inspection.regions(self.state.active_key)
-        if verdict is None or found is None or found.field != self.state.field:
+        verdict = self.inspection.record(self.state.active_key)
+        if verdict is None:
             self.status.show_verdict("", None)
         else:
-            self.status.show_verdict(verdict_text(verdict), verdict.passed)
+            passed = {VerdictStatus.PASS: True, VerdictStatus.FAIL: False}.get(verdict.status)
+            self.status.show_verdict(verdict.text, passed)
+
+    def _model_calibration(self) -> None:
+        """A checkpoint was loaded: its stored calibration (if any) becomes CASL's."""
+        calibration = getattr(self.casl.scorer, "calibration", None)
+        if calibration is None:
+            self.verdicts.remove_calibration("casl")
+        else:
+            self.verdicts.set_calibration(calibration)
 
     def _compare_changed(self, on: bool) -> None:
         self.compare_action.blockSignals(True)
@@ -251,6 +265,46 @@ class MainWindow(QMainWindow):
         from casl_gui.report_capture import capture_report
 
         write_report(path, capture_report(self))
+
+    # -- calibration (the scorer of record) -------------------------------------------
+
+    def calibration_scorers(self) -> list:
+        """``(text, scorer)`` of every scorer that can be calibrated now."""
+        from casl_core.scorers.curvature import CurvatureBaseline
+
+        out = [("Curvature baseline", CurvatureBaseline())]
+        if self.casl.has_model:
+            out.insert(0, (f"CASL model {self.casl.fingerprint.short}", self.casl.scorer))
+        reference = getattr(self, "reference", None)
+        if reference is not None and reference.scorer is not None:
+            out.insert(0, ("Deviation from the reference", reference.scorer))
+        return out
+
+    def show_calibrate(self) -> CalibrateDialog:
+        """Show the calibrate dialog (one per window)."""
+        if self.calibrate_dialog is None:
+            self.calibrate_dialog = CalibrateDialog(self.runner, self.calibration_scorers, self)
+            self.calibrate_dialog.calibrated.connect(self.verdicts.set_calibration)
+        self.calibrate_dialog.show()
+        self.calibrate_dialog.raise_()
+        return self.calibrate_dialog
+
+    def choose_calibration(self) -> None:
+        """Ask for a calibration JSON file and apply it."""
+        path, _ = QFileDialog.getOpenFileName(self, "Calibration", "", "Calibration (*.json)")
+        if path:
+            self.load_calibration(path)
+
+    def load_calibration(self, path: str | os.PathLike[str]) -> bool:
+        """Apply a calibration file (errors go to a dialog); True when applied."""
+        from casl_core.inspection.calibration import read_calibration
+
+        try:
+            self.verdicts.set_calibration(read_calibration(path))
+        except CaslError as exc:
+            self.report_error("Cannot load the calibration", str(exc))
+            return False
+        return True
 
     # -- screenshots -------------------------------------------------------------------
 

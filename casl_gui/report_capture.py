@@ -23,7 +23,6 @@ from casl_gui.colouring import (
     is_scalar,
 )
 from casl_gui.docks.regions import ANNOTATION_COLUMNS, REGION_COLUMNS
-from casl_gui.docks.threshold import verdict_text
 from casl_gui.report import ReportContent, ReportImage
 
 _VIEW_WIDTH_PX = 640
@@ -182,12 +181,11 @@ def capture_report(window) -> ReportContent:
                 f"{100 * float((values >= scale.threshold).mean()):.2f} % of points above",
             )
         )
-    verdict = window.inspection.verdict(s.active_key)
-    found = window.inspection.regions(s.active_key)
+    verdict = window.inspection.record(s.active_key)
     return ReportContent(
         title=entry.name,
         created=utc_now(),
-        verdict="" if verdict is None or found is None or found.field != s.field else verdict_text(verdict),
+        verdict="" if verdict is None else verdict.text,
         scan=_scan_rows(scan, entry.name),
         colouring=_colouring_rows(window),
         curvature=curvature,
