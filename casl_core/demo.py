@@ -157,11 +157,64 @@ def _auroc(labels: np.ndarray, scores: np.ndarray) -> float:
     return float("nan")
 
 
+#: Direction from the part towards the GUI's default camera (its isometric view, z up).
+DEMO_VIEW = (1.0, 1.0, 1.0)
+#: The demo part's family and point count.
+DEMO_PART = "flange"
+DEMO_POINTS = 25000
+#: Smallest cosine between a defect centre's normal and :data:`DEMO_VIEW` (it faces the camera).
+FACING = 0.5
+
+
+def demo_part(seed: int = 0, *, sampling: int = 0) -> Scan:
+    """A good demo flange: the part of ``seed``, sampled afresh for each ``sampling`` (0: the demo's own)."""
+    return make_part(DEMO_PART, seed=seed, n_points=DEMO_POINTS + sampling)
+
+
+def visible_from(scan: Scan, direction=DEMO_VIEW) -> np.ndarray:
+    """Boolean mask of the points seen from far along ``direction`` (hidden-point removal)."""
+    from dataclasses import replace
+
+    from casl_core.synth.views import visible_side
+
+    plain = replace(scan, metadata=replace(scan.metadata, source_index=None))
+    seen = visible_side(plain, np.asarray(direction, dtype=np.float64)).metadata.source_index
+    mask = np.zeros(len(scan), dtype=bool)
+    mask[seen] = True
+    return mask
+
+
 def demo_scan(seed: int = 0) -> Scan:
     """The built-in demo: a flange with one synthetic defect and ground-truth labels.
 
-    The defect kind cycles with the seed (dent, bulge, crack, broken edge).
+    The defect kind cycles with the seed (dent, bulge, crack, broken edge). It is centred
+    where the GUI's default camera sees it: on a point visible from :data:`DEMO_VIEW`
+    whose normal faces it (cosine above :data:`FACING`).
     """
     kinds = (DefectKind.CONCAVITY, DefectKind.BULGE, DefectKind.CRACK, DefectKind.BROKEN_EDGE)
-    part = make_part("flange", seed=seed, n_points=25000)
-    return synthesize_defect(part, kinds[seed % len(kinds)], np.random.default_rng(seed))
+    part = demo_part(seed)
+    view = np.asarray(DEMO_VIEW, dtype=np.float64) / np.linalg.norm(DEMO_VIEW)
+    facing = visible_from(part) & (part.normals @ view > FACING)
+    return synthesize_defect(part, kinds[seed % len(kinds)], np.random.default_rng(seed), centre_in=facing)
+
+
+def demo_reference(seed: int = 0) -> Scan:
+    """The demo flange's exact CAD model: a triangle mesh (``metadata.faces``) in the scan's frame.
+
+    This is the known-good reference the deviation scorer compares the demo scan with.
+    """
+    from casl_core.scan import ScanMetadata
+    from casl_core.synth.parts import part_mesh
+
+    mesh = part_mesh(DEMO_PART, seed)
+    vertices = mesh.triangles.reshape(-1, 3)
+    faces = np.arange(len(vertices), dtype=np.int64).reshape(-1, 3)
+    md = ScanMetadata(
+        format="procedural", points_in_file=len(vertices), faces=faces, extra={"part": DEMO_PART, "seed": str(seed)}
+    )
+    return Scan(points=vertices.astype(np.float32), metadata=md)
+
+
+def demo_good_scans(seed: int = 0, count: int = 3) -> list[Scan]:
+    """``count`` good scans of the demo flange (other samplings and noise): its calibration data."""
+    return [demo_part(seed, sampling=k + 1) for k in range(count)]

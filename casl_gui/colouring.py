@@ -112,6 +112,9 @@ class ColourSpec(NamedTuple):
     grey_below:
         Draw values below the threshold (the lower half of the colour range) in grey, so
         only the points at or above it keep their colour.
+    band:
+        Draw values within plus or minus ``band`` of the middle of the colour range in
+        grey (a tolerance band, as deviation maps do); 0 for none.
     """
 
     key: str
@@ -121,6 +124,7 @@ class ColourSpec(NamedTuple):
     cmap: str | list[str] | None
     categories: tuple[str, ...] = ()
     grey_below: bool = False
+    band: float = 0.0
 
     @property
     def kind(self) -> str:

@@ -20,12 +20,14 @@ from casl_gui.dialogs.calibrate import CalibrateDialog
 from casl_gui.dialogs.errors import ErrorSink, dialog_sink
 from casl_gui.docks.colouring import ColouringDock
 from casl_gui.docks.inspector import InspectorDock
+from casl_gui.docks.reference import ReferenceDock
 from casl_gui.docks.regions import RegionsDock
 from casl_gui.docks.scan_list import ScanListDock
 from casl_gui.docks.threshold import ThresholdDock
 from casl_gui.inspect_controller import InspectController
 from casl_gui.inspection import InspectionState
 from casl_gui.menus import build_menus
+from casl_gui.reference_controller import ReferenceController
 from casl_gui.region_finder import RegionFinder
 from casl_gui.scan_opener import ScanOpener, recent_files
 from casl_gui.state import AppState
@@ -78,6 +80,7 @@ class MainWindow(QMainWindow):
         )
         self.casl = CaslController(self, self.state, self.inspection, self.runner, self.status)
         self.verdicts = VerdictController(self.state, self.inspection, self.runner, self)
+        self._build_reference()
         self.opener.demo_opened = self.casl.score_demo_with_bundled_model
         self.batch_dialog: BatchDialog | None = None
         self.calibrate_dialog: CalibrateDialog | None = None
@@ -103,6 +106,18 @@ class MainWindow(QMainWindow):
             (self.regions_dock, right),
         ):
             self.addDockWidget(area, dock)
+
+    def _build_reference(self) -> None:
+        self.reference = ReferenceController(self, self.state, self.runner, lambda: not self._closed)
+        self.show_reference_action = QAction("Show the &reference", self)
+        self.show_reference_action.setCheckable(True)
+        self.show_reference_action.setChecked(True)
+        self.reference_dock = ReferenceDock(self.state, self.reference, self.show_reference_action, self)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.reference_dock)
+        self.status.addPermanentWidget(self.reference.rmse_label)
+        self.reference.changed.connect(self.redraw)
+        # a new reference: an earlier deviation calibration no longer holds
+        self.reference.scorer_ready.connect(lambda _scorer: self.verdicts.remove_calibration("deviation"))
 
     # -- wiring ------------------------------------------------------------------------
 
@@ -180,12 +195,15 @@ class MainWindow(QMainWindow):
             return
         if scan is None or s.field is None:
             self.viewport.show_scan(None, [], s.point_size)
+            self.reference.rmse_label.setText("")
             return
         keys = [s.field, s.second_field] if s.compare else [s.field]
         suffixes = [" (left)", " (right)"] if s.compare and keys[0] == keys[1] else ["", ""]
-        specs = [s.colour_spec(scan, k, sfx) for k, sfx in zip(keys, suffixes)]
+        specs = [self.reference.style_spec(s.colour_spec(scan, k, sfx)) for k, sfx in zip(keys, suffixes)]
         shown = self.viewport.shown_scan()
         self.viewport.show_scan(scan, specs, s.point_size, s.picked_index)
+        self.viewport.set_overlay(self.reference.overlay())
+        self.reference.rmse_label.setText(self.reference.rmse_text())
         if shown is not scan:
             self.inspect.draw_marks()
 

@@ -43,12 +43,20 @@ class Layer:
 
 
 def lookup_table(spec: ColourSpec) -> pv.LookupTable:
-    """The 256-entry lookup table of a scalar colouring (lower half grey with ``grey_below``)."""
-    lut = pv.LookupTable(spec.cmap, n_values=256)
+    """The lookup table of a scalar colouring: 256 entries, the lower half grey with
+    ``grey_below``; 1024 entries with a grey tolerance band around the middle with ``band``.
+    """
+    n = 1024 if spec.band > 0 else 256
+    lut = pv.LookupTable(spec.cmap, n_values=n)
     lut.scalar_range = spec.clim
-    if spec.grey_below:
+    if spec.grey_below or spec.band > 0:
         values = np.array(lut.values)
-        values[:128] = _GREY
+        if spec.grey_below:
+            values[: n // 2] = _GREY
+        if spec.band > 0:
+            lo, hi = spec.clim
+            centres = lo + (np.arange(n) + 0.5) * (hi - lo) / n
+            values[np.abs(centres - 0.5 * (lo + hi)) <= spec.band] = _GREY
         lut.values = values
     return lut
 
