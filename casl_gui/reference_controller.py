@@ -77,13 +77,11 @@ def default_style(values: np.ndarray, rmse: float) -> DeviationStyle:
 
 
 def deviation_spec(spec: ColourSpec, style: DeviationStyle) -> ColourSpec:
-    """The tolerance-band colouring of a signed deviation spec: diverging, centred on 0, grey within the tolerance."""
+    """The tolerance-band colouring of a signed deviation spec: diverging, grey within plus or
+    minus the tolerance around the middle of its colour range (0 unless the person moved it).
+    """
     return spec._replace(
-        cmap=DIVERGING,
-        clim=(-style.half_range, style.half_range),
-        band=style.tolerance,
-        grey_below=False,
-        title=f"{spec.title}, grey within ± {style.tolerance:.3g}",
+        cmap=DIVERGING, band=style.tolerance, title=f"{spec.title}, grey within ± {style.tolerance:.3g}"
     )
 
 

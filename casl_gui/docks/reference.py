@@ -6,6 +6,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QCheckBox, QDockWidget, QDoubleSpinBox, QFormLayout, QLabel, QWidget
 
 from casl_core.errors import ConfigError
+from casl_core.fields import DEVIATION
 from casl_gui.reference_controller import DeviationStyle, ReferenceController
 from casl_gui.state import AppState
 
@@ -53,6 +54,7 @@ class ReferenceDock(QDockWidget):
         show_action.toggled.connect(reference.set_show_reference)
         reference.changed.connect(self.refresh)
         state.active_changed.connect(self.refresh)
+        state.style_changed.connect(self.refresh)
         self.refresh()
 
     def _edited(self) -> None:
@@ -77,7 +79,7 @@ class ReferenceDock(QDockWidget):
             w.setEnabled(style is not None)
         if style is not None:
             self.tolerance_spin.setValue(style.tolerance)
-            self.range_spin.setValue(style.half_range)
+            self.range_spin.setValue(self._state.scale(DEVIATION).half_width)
         self.show_box.setChecked(ref.show_reference)
         self._show_action.setChecked(ref.show_reference)
         for w in widgets:
