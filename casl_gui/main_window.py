@@ -114,6 +114,9 @@ class MainWindow(QMainWindow):
         self.show_reference_action.setChecked(True)
         self.reference_dock = ReferenceDock(self.state, self.reference, self.show_reference_action, self)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.reference_dock)
+        self.tabifyDockWidget(self.inspector_dock, self.reference_dock)
+        self.inspector_dock.raise_()
+        self.reference.scorer_ready.connect(lambda _scorer: self.reference_dock.raise_())
         self.status.addPermanentWidget(self.reference.rmse_label)
         self.reference.changed.connect(self.redraw)
         # a new reference: an earlier deviation calibration no longer holds
