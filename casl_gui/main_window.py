@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from functools import partial
 
 import numpy as np
 from PySide6.QtCore import QSettings, Qt
@@ -32,7 +33,7 @@ from casl_gui.region_finder import RegionFinder
 from casl_gui.scan_opener import ScanOpener, recent_files
 from casl_gui.state import AppState
 from casl_gui.status_bar import StatusBar
-from casl_gui.verdict_controller import VerdictController
+from casl_gui.verdict_controller import VerdictController, inspect_file_of_record
 from casl_gui.viewport import Viewport
 from casl_gui.workers import JobRunner
 
@@ -259,9 +260,18 @@ class MainWindow(QMainWindow):
         if self.batch_dialog is None:
             self.batch_dialog = BatchDialog(self.runner, self.batch_settings, self)
             self.batch_dialog.open_requested.connect(lambda path: self.open_paths([path]))
+            for signal in (self.verdicts.calibrations_changed, self.casl.model_changed, self.reference.scorer_ready):
+                signal.connect(self._batch_of_record)
+            self._batch_of_record()
         self.batch_dialog.show()
         self.batch_dialog.raise_()
         return self.batch_dialog
+
+    def _batch_of_record(self) -> None:
+        """Let the batch table's verdicts come from the scorer of record with today's calibrations."""
+        calibrations = self.verdicts.calibrations
+        scorers = [scorer for _text, scorer in self.calibration_scorers() if scorer.name in calibrations]
+        self.batch_dialog.inspect = partial(inspect_file_of_record, scorers, calibrations)
 
     def choose_report(self) -> None:
         """Ask where to save a report (HTML or PDF) and write it."""

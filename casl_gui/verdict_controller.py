@@ -64,6 +64,48 @@ def verdicts_of(
     return out
 
 
+def inspect_file_of_record(
+    scorers: list,
+    calibrations: Mapping[str, Calibration],
+    path,
+    scorer,
+    _threshold: float,
+    _min_points: int,
+    _fail_points: int,
+    progress: ProgressFn,
+    cancel: CancelFn,
+):
+    """A batch row whose verdict comes from the scorer of record (the batch dialog's inspect call).
+
+    The file is read and scored by the window's ``scorer`` and by every scorer in ``scorers``
+    (those with a calibration); the verdict, the largest listed region and the object score
+    are the scorer of record's (the window scorer's object score when nothing is calibrated).
+    The threshold and region sizes of the field on show do not decide anything here.
+
+    Raises
+    ------
+    ScanFormatError
+        If the file cannot be read.
+    Cancelled
+        If ``cancel`` asks to stop.
+    """
+    import os
+
+    from casl_gui import jobs
+
+    scan = jobs.read_only(path, progress, cancel)
+    first = scorer.score(scan, progress=progress, cancel=cancel)
+    scored = first.scan
+    for other in scorers:
+        if other is not scorer:
+            check_cancel(cancel)
+            scored = other.score(scored, progress=progress, cancel=cancel).scan
+    verdict = scan_verdict(scored, calibrations)
+    largest = max((r.size for r in verdict.regions), default=0)
+    obj = verdict.object_score if verdict.object_score is not None else float(first.object_score)
+    return jobs.BatchRow(os.fspath(path), len(scan), float(obj), largest, short_text(verdict))
+
+
 class VerdictController(QObject):
     """Holds the session's calibrations (by scorer name) and keeps every open scan's verdict current.
 

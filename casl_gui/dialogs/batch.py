@@ -65,6 +65,9 @@ class BatchDialog(QDialog):
         self.resize(760, 480)
         self._runner = runner
         self._settings = settings
+        #: The call inspecting one file, ``(path, scorer, threshold, min_points, fail_points,
+        #: progress, cancel) -> BatchRow`` (the window gives the scorer of record's).
+        self.inspect = jobs.inspect_file
         self._jobs: list[Job] = []
         self._total = 0
         self.folder_edit = QLineEdit(self)
@@ -130,7 +133,7 @@ class BatchDialog(QDialog):
         self.run_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         for path in files:
-            fn = partial(jobs.inspect_file, path, scorer, threshold, min_points, fail_points)
+            fn = partial(self.inspect, path, scorer, threshold, min_points, fail_points)
             done: list[Job] = []
             job = self._runner.submit(
                 f"Inspecting {path.name}", fn, self._add_row, partial(self._failed, path), partial(self._job_done, done)

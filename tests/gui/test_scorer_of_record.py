@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QFileDialog
 from casl_core.fields import CURVATURE_SCORE
 from casl_core.inspection.calibration import calibrate, read_calibration, write_calibration
 from casl_core.inspection.verdict import scan_verdict
-from casl_core.io import write_scan
+from casl_core.io import read_scan, write_scan
 from casl_core.scan import Scan
 from casl_core.scorers.curvature import CurvatureBaseline
 from casl_core.synth.defects import synthesize_defect
@@ -88,6 +88,17 @@ def test_calibrating_from_the_menu_makes_curvature_the_scorer_of_record(window, 
     if truth.regions:
         window.regions_dock.region_table.cellClicked.emit(0, 0)
         assert window.state.picked_index == truth.regions[0].centre_index
+
+    # Tools > Batch inspection gives the scorer of record's verdicts too
+    dialog = window.show_batch()
+    dialog.folder_edit.setText(str(cracked_nut.parent))
+    qtbot.mouseClick(dialog.run_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not dialog.running(), timeout=LOAD_TIMEOUT_MS)
+    (row,) = dialog.rows()
+    scored = CurvatureBaseline().score(read_scan(cracked_nut)).scan
+    batch_truth = scan_verdict(scored, {"curvature": cal})
+    assert row[4] == batch_truth.status.value
+    assert float(row[2]) == pytest.approx(batch_truth.object_score, rel=1e-4)
 
 
 def test_a_part_unlike_the_calibration_data_is_out_of_distribution(window, qtbot, tmp_path, monkeypatch):
