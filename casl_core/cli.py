@@ -16,6 +16,7 @@ import numpy as np
 
 from casl_core import __version__
 from casl_core.cli_data import add_data_verbs
+from casl_core.cli_inspect import add_inspect_verbs
 from casl_core.cli_model import add_eval_model_options, add_model_verbs, eval_scorer
 from casl_core.errors import CaslError
 from casl_core.progress import Progress
@@ -131,9 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--method",
         default="curvature",
-        choices=["curvature", "casl"],
-        help="scoring method: the training-free curvature baseline, or a fine-tuned CASL checkpoint "
-        "(default: curvature)",
+        choices=["curvature", "casl", "deviation"],
+        help="scoring method: the training-free curvature baseline, a fine-tuned CASL checkpoint, or the "
+        "deviation from each category's training scans (default: curvature)",
     )
     p.add_argument(
         "--fusion",
@@ -165,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_model_verbs(verbs)
     add_data_verbs(verbs)
+    add_inspect_verbs(verbs)
     return parser
 
 
@@ -248,6 +250,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     if args.method == "casl":
         scorer = eval_scorer(args)
+    elif args.method == "deviation":
+        from casl_core.scorers.deviation import DeviationScorer
+
+        scorer = DeviationScorer.for_dataset(args.root, layout=args.layout)
     else:
         scorer = CurvatureBaseline(fusion=args.fusion, ks=args.k, device=args.device)
     cats = [c.strip() for c in args.categories.split(",") if c.strip()] if args.categories else None

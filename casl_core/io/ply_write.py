@@ -33,6 +33,7 @@ def ply_bytes(scan: Scan, binary: bool = True) -> list[bytes]:
     lines = ["ply", f"format {'binary_little_endian' if binary else 'ascii'} 1.0", "comment written by casl_core"]
     if any(scan.metadata.offset):
         lines.append("comment coordinates in double precision (offset {} {} {})".format(*scan.metadata.offset))
+    lines += [f"comment {c}" for c in _kept_comments(scan)]
     lines.append(f"element vertex {len(scan)}")
     lines += [f"property {_TYPE_NAMES[code]} {name}" for name, code, _ in cols]
     if faces is not None and len(faces):
@@ -72,3 +73,11 @@ def _format_rows(table: np.ndarray, fmt: str) -> bytes:
         fmt = " ".join([fmt] * table.shape[1])
     row = fmt + "\n"
     return ("".join(row % tuple(r) for r in table.tolist())).encode("ascii")
+
+
+def _kept_comments(scan: Scan) -> list[str]:
+    """The scan's comments (``metadata.extra["comments"]``, one per line) the writer does not write itself."""
+    own = ("written by casl_core", "coordinates in double precision")
+    lines = scan.metadata.extra.get("comments", "").splitlines()
+    kept = [line.encode("ascii", "replace").decode("ascii").strip() for line in lines]
+    return [line for line in kept if line and not line.startswith(own)]

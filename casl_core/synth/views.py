@@ -102,7 +102,7 @@ def visible_side(
     pts = scan.points.astype(np.float64)
     viewpoint = pts.mean(axis=0) + distance * _diagonal(pts) * d
     if method == "hpr":
-        keep = _hidden_point_removal(pts, viewpoint, exponent)
+        keep = hidden_point_removal(pts, viewpoint, exponent)
     elif method == "normals":
         if scan.normals is None:
             raise ConfigError(f"{scan.name}: a view by normals needs a scan with normals")
@@ -114,7 +114,7 @@ def visible_side(
     return scan.subset(keep)
 
 
-def _hidden_point_removal(pts: np.ndarray, viewpoint: np.ndarray, exponent: float) -> np.ndarray:
+def hidden_point_removal(pts: np.ndarray, viewpoint: np.ndarray, exponent: float) -> np.ndarray:
     """Visibility mask by spherical flipping (Katz, Tal and Basri 2007)."""
     rel = pts - viewpoint
     norm = np.linalg.norm(rel, axis=1, keepdims=True)
