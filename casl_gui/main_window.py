@@ -16,6 +16,7 @@ from casl_core.inspection.verdict import VerdictStatus
 from casl_core.scan import Scan
 from casl_gui.annotation_store import AnnotationStore
 from casl_gui.casl_controller import CaslController
+from casl_gui.demo_controller import DemoController
 from casl_gui.dialogs.batch import BatchDialog
 from casl_gui.dialogs.calibrate import CalibrateDialog
 from casl_gui.dialogs.errors import ErrorSink, dialog_sink
@@ -82,7 +83,7 @@ class MainWindow(QMainWindow):
         self.casl = CaslController(self, self.state, self.inspection, self.runner, self.status)
         self.verdicts = VerdictController(self.state, self.inspection, self.runner, self)
         self._build_reference()
-        self.opener.demo_opened = self.casl.score_demo_with_bundled_model
+        self.opener.demo_opened = self._demo_opened
         self.batch_dialog: BatchDialog | None = None
         self.calibrate_dialog: CalibrateDialog | None = None
         self.window_actions = build_menus(self)
@@ -122,6 +123,12 @@ class MainWindow(QMainWindow):
         self.reference.changed.connect(self.redraw)
         # a new reference: an earlier deviation calibration no longer holds
         self.reference.scorer_ready.connect(lambda _scorer: self.verdicts.remove_calibration("deviation"))
+        self.demo = DemoController(self.reference, self.verdicts, self.runner, self.report_error, self)
+
+    def _demo_opened(self) -> None:
+        """The demo is on show: score it with the bundled model and inspect it against its CAD model."""
+        self.casl.score_demo_with_bundled_model()
+        self.demo.inspect(seed=0)
 
     # -- wiring ------------------------------------------------------------------------
 

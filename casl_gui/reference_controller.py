@@ -161,7 +161,7 @@ class ReferenceController(QObject):
         label = name or ", ".join(reference_jobs.source_name(s) for s in sources[:3])
         self._runner.submit(
             f"Preparing the reference {label}",
-            partial(reference_jobs.make_scorer, sources),
+            partial(reference_jobs.make_scorer, sources, label),
             partial(self._scorer_built, label),
             partial(self._window.report_error, "Cannot use the reference"),
         )

@@ -69,8 +69,9 @@ def source_name(source: Source) -> str:
     return source.name if isinstance(source, Scan) else Path(source).name
 
 
-def make_scorer(sources: list[Source], progress: ProgressFn, cancel: CancelFn):
-    """The deviation scorer comparing scans with ``sources`` (references are read and prepared once).
+def make_scorer(sources: list[Source], label: str, progress: ProgressFn, cancel: CancelFn):
+    """The deviation scorer comparing scans with ``sources``, its references read and prepared now
+    (a reference in memory is called ``label``, numbered when there are several).
 
     Raises
     ------
@@ -78,11 +79,13 @@ def make_scorer(sources: list[Source], progress: ProgressFn, cancel: CancelFn):
         When a reference cannot be read or used.
     """
     from casl_core.scorers.deviation import DeviationScorer
+    from casl_core.scorers.reference import reference_from_scan
 
-    report(progress, "reference", 0, 1, f"Preparing {len(sources)} reference(s)")
-    scorer = DeviationScorer(list(sources))
+    names = [label] if len(sources) == 1 else [f"{label} {i + 1}" for i in range(len(sources))]
+    refs = [reference_from_scan(s, n) if isinstance(s, Scan) else os.fspath(s) for s, n in zip(sources, names)]
+    scorer = DeviationScorer(references=refs)
+    scorer.prepared(progress)
     check_cancel(cancel)
-    report(progress, "reference", 1, 1)
     return scorer
 
 
@@ -92,7 +95,7 @@ def score_scans(
     """Align each scan to the references and add its deviation fields; by key, the scored scan and
     its fit, or the one-line reason it could not be scored (a reference that does not fit).
     """
-    from casl_core.errors import CaslError
+    from casl_core.errors import Cancelled, CaslError
 
     out: dict[int, tuple[Scan, ReferenceFit] | str] = {}
     for done, (key, scan) in enumerate(scans):
@@ -100,20 +103,21 @@ def score_scans(
         report(progress, "deviation", done, len(scans), f"Deviation of {scan.name}")
         try:
             scored = scorer.score(scan, progress=progress, cancel=cancel)
+        except Cancelled:
+            raise
         except CaslError as exc:
-            if type(exc).__name__ == "Cancelled":
-                raise
             out[key] = str(exc)
             continue
-        out[key] = (scored.scan, fit_of(scorer, scored))
+        out[key] = (scored.scan, last_fit(scorer))
     return out
 
 
-def fit_of(scorer, scored) -> ReferenceFit:
-    """The :class:`ReferenceFit` of a scan the deviation scorer scored."""
-    alignment = scored.alignment
+def last_fit(scorer) -> ReferenceFit:
+    """The :class:`ReferenceFit` of the scan the deviation scorer scored last."""
+    alignment = scorer.last.alignment
     transform = np.asarray(alignment.transform, dtype=np.float64)
-    ref = scorer.reference_points(alignment.reference)
+    ref = next(r for r in scorer.prepared() if r.name == alignment.reference)
     back = np.linalg.inv(transform)
-    moved = np.asarray(ref, dtype=np.float64) @ back[:3, :3].T + back[:3, 3]
-    return ReferenceFit(alignment.reference, float(alignment.rmse), transform, moved.astype(np.float32))
+    moved = ref.cloud.points @ back[:3, :3].T + back[:3, 3]
+    name = Path(alignment.reference).name or alignment.reference
+    return ReferenceFit(name, float(alignment.rmse), transform, moved.astype(np.float32))
