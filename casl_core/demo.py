@@ -146,10 +146,13 @@ def run_demo(
     *,
     seed: int = 0,
     device: str = "auto",
+    inspect: bool = False,
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
 ) -> DemoSummary:
-    """Write the demo scan to ``out_dir``, score it with the curvature baseline and summarise.
+    """Write the demo scan to ``out_dir``, score it with the curvature baseline (and the bundled
+    CASL model when shipped) and summarise; with ``inspect``, also compare it with its CAD model,
+    calibrate the deviation on good flanges and report the scorer of record (:func:`inspect_demo`).
 
     Raises
     ------
@@ -182,8 +185,8 @@ def run_demo(
             object_score=by_casl.object_score,
             top_hits=(int(defect[casl_top].sum()), k),
         )
-    inspected = inspect_demo(scored_scan, seed, progress=progress, cancel=cancel)
-    scored_scan = inspected.scan
+    inspected = inspect_demo(scored_scan, seed, progress=progress, cancel=cancel) if inspect else None
+    scored_scan = scored_scan if inspected is None else inspected.scan
     scored_path = out_dir / "demo_scored.ply"
     write_scan(scored_scan, scored_path)
 
@@ -199,7 +202,7 @@ def run_demo(
         hotspot=tuple(float(v) for v in pts[top].mean(axis=0)),
         defect_centre=tuple(float(v) for v in (pts[defect].mean(axis=0) if defect.any() else pts.mean(axis=0))),
         casl=casl,
-        record=record_figures(inspected, labels),
+        record=None if inspected is None else record_figures(inspected, labels),
     )
 
 

@@ -83,7 +83,7 @@ class MainWindow(QMainWindow):
         self.casl = CaslController(self, self.state, self.inspection, self.runner, self.status)
         self.verdicts = VerdictController(self.state, self.inspection, self.runner, self)
         self._build_reference()
-        self.opener.demo_opened = self._demo_opened
+        self.opener.demo_opened = self.casl.score_demo_with_bundled_model
         self.batch_dialog: BatchDialog | None = None
         self.calibrate_dialog: CalibrateDialog | None = None
         self.window_actions = build_menus(self)
@@ -125,9 +125,10 @@ class MainWindow(QMainWindow):
         self.reference.scorer_ready.connect(lambda _scorer: self.verdicts.remove_calibration("deviation"))
         self.demo = DemoController(self.reference, self.verdicts, self.runner, self.report_error, self)
 
-    def _demo_opened(self) -> None:
-        """The demo is on show: score it with the bundled model and inspect it against its CAD model."""
-        self.casl.score_demo_with_bundled_model()
+    def inspect_demo(self) -> None:
+        """Inspect the demo flange against its CAD model (reference, calibration on good flanges)."""
+        if not any(e.name == "demo flange" for e in self.state.scans):
+            self.open_demo()
         self.demo.inspect(seed=0)
 
     # -- wiring ------------------------------------------------------------------------

@@ -95,5 +95,6 @@ def build_menus(w) -> WindowActions:
     w.addToolBar(toolbar)
     help_menu = bar.addMenu("&Help")
     add_action(w, help_menu, "Open &demo", w.open_demo)
+    add_action(w, help_menu, "&Inspect the demo against its CAD model", w.inspect_demo)
     add_action(w, help_menu, "Demo &CASL model…", w.casl.make_demo_model)
     return WindowActions(compare, load, score, finetune, recent)
