@@ -18,7 +18,12 @@ Then it runs the real commands, exactly as a user would:
     casl eval --root TEST --method curvature --out curvature.json
 
 and prints object / point AUROC and AUPR of both, the differences, and the fine-tune wall
-time against the 10-minute target. Every seed is fixed.
+time against the 10-minute target, then per defect kind the object AUROC (its scans against
+the good ones), the point AUROC and the point AUPR (inside its scans). Every seed is fixed.
+
+Options after ``--`` go to ``casl finetune`` unchanged (e.g. ``-- --val-fraction 0`` or
+``-- --scale-jitter 0.1 --epochs 50``). ``--tta N`` also scores the test set with
+``casl eval --tta N`` (test-time augmentation) with the same model, and reports both.
 
     .venv/bin/python benchmarks/bench_casl_vs_curvature.py [--categories rocker_arm] [--work DIR]
 """
@@ -44,7 +49,7 @@ from meshes import MESHES, SCANS  # noqa: E402 - after the repository is put on 
 from casl_core.datasets.pointgt import read_gt  # noqa: E402 - after the repository is put on sys.path
 from casl_core.datasets.write import write_train_scan  # noqa: E402 - after the repository is put on sys.path
 from casl_core.io import read_scan  # noqa: E402 - after the repository is put on sys.path
-from casl_core.metrics import auroc  # noqa: E402 - after the repository is put on sys.path
+from casl_core.metrics import aupr, auroc  # noqa: E402 - after the repository is put on sys.path
 from casl_core.synth.parts import PART_KINDS, make_part  # noqa: E402 - after the repository is put on sys.path
 from casl_core.synth.testset import jittered_copy, make_test_set  # noqa: E402 - after the repository is put on sys.path
 
@@ -73,7 +78,9 @@ class CategoryRun:
     casl: Metrics
     curvature: Metrics
     init: str
-    kinds: dict[str, dict[str, tuple[float, float]]]
+    kinds: dict[str, dict[str, tuple[float, float, float]]]
+    eval_s: dict[str, float]
+    extra: dict[str, Metrics]
 
 
 def casl(*args: str, log: Path | None = None) -> float:
@@ -129,42 +136,24 @@ def run_category(work: Path, category: str, args: argparse.Namespace) -> Categor
     ft += args.finetune_args
     wall = casl(*ft, log=work / "finetune.log")
     common = ["--root", str(test), "--device", "cpu"]
-    casl(
-        "eval",
-        *common,
-        "--method",
-        "casl",
-        "--checkpoint",
-        str(model),
-        "--out",
-        str(work / "casl.json"),
-        "--scores-dir",
-        str(work / "scores_casl"),
-    )
-    casl(
-        "eval",
-        *common,
-        "--method",
-        "curvature",
-        "--out",
-        str(work / "curvature.json"),
-        "--scores-dir",
-        str(work / "scores_curvature"),
-    )
+    methods = {"casl": ["--checkpoint", str(model)], "curvature": []}
+    if args.tta > 1:
+        methods[f"casl_tta{args.tta}"] = ["--checkpoint", str(model), "--tta", str(args.tta)]
+    eval_s = {}
+    for name, extra in methods.items():
+        method = "curvature" if name == "curvature" else "casl"
+        out = ["--out", str(work / f"{name}.json"), "--scores-dir", str(work / f"scores_{name}")]
+        eval_s[name] = casl("eval", *common, "--method", method, *extra, *out)
     init = json.loads(model.with_suffix(".json").read_text())["training"].get("init")
-    kinds = {name: per_kind(test / category, work / f"scores_{name}" / category) for name in ("casl", "curvature")}
+    kinds = {name: per_kind(test / category, work / f"scores_{name}" / category) for name in methods}
+    runs = {name: read_metrics(work / f"{name}.json") for name in methods}
     return CategoryRun(
-        category,
-        wall,
-        read_metrics(work / "casl.json"),
-        read_metrics(work / "curvature.json"),
-        init or "none (from scratch)",
-        kinds,
+        category, wall, runs.pop("casl"), runs.pop("curvature"), init or "none (from scratch)", kinds, eval_s, runs
     )
 
 
-def per_kind(test: Path, scores: Path) -> dict[str, tuple[float, float]]:
-    """Per defect kind: (object AUROC of its scans against the good ones, point AUROC inside them)."""
+def per_kind(test: Path, scores: Path) -> dict[str, tuple[float, float, float]]:
+    """Per defect kind: object AUROC of its scans against the good ones, point AUROC and AUPR inside them."""
     objects: dict[str, float] = {}
     for line in (scores / "object_scores.csv").read_text().splitlines()[1:]:
         name, value = line.rsplit(",", 1)
@@ -176,7 +165,7 @@ def per_kind(test: Path, scores: Path) -> dict[str, tuple[float, float]]:
         obj = auroc(np.r_[np.zeros(len(good)), np.ones(len(stems))], np.r_[good, [objects[t] for t in stems]])
         labels = np.concatenate([read_gt(test / "gt" / f"{t}.txt").labels for t in stems])
         points = np.concatenate([np.load(scores / f"{t}.npy") for t in stems])
-        out[kind] = (float(obj), float(auroc(labels, points)))
+        out[kind] = (float(obj), float(auroc(labels, points)), float(aupr(labels, points)))
     return out
 
 
@@ -210,10 +199,19 @@ def report(runs: list[CategoryRun], args: argparse.Namespace) -> None:
             f"{'':<12}target (+{TARGET_MARGIN} in both AUROCs, fine-tune <= {TARGET_SECONDS:.0f} s): "
             f"{'met' if met else 'NOT met'}; init: {r.init}"
         )
-        print(f"{'':<12}per defect kind, object AUROC against the good scans / point AUROC inside its scans:")
+        for name, m in r.extra.items():
+            print(
+                f"{r.category:<12}{name:<12}{m.object_auroc:>10.3f}{m.point_auroc:>10.3f}{m.object_aupr:>10.3f}"
+                f"{m.point_aupr:>10.3f}"
+            )
+        print(f"{'':<12}eval wall: " + ", ".join(f"{k} {v:.1f} s" for k, v in r.eval_s.items()))
+        names = [n for n in r.kinds if n != "curvature"] + ["curvature"]
+        print(f"{'':<12}per defect kind, object AUROC / point AUROC / point AUPR:")
+        print("| kind | " + " | ".join(names) + " |")
+        print("|---|" + "---|" * len(names))
         for kind in r.kinds["casl"]:
-            c, v = r.kinds["casl"][kind], r.kinds["curvature"][kind]
-            print(f"{'':<14}{kind:<12} casl {c[0]:.2f} / {c[1]:.2f}   curvature {v[0]:.2f} / {v[1]:.2f}")
+            cells = [" / ".join(f"{v:.2f}" for v in r.kinds[n][kind]) for n in names]
+            print(f"| {kind} | " + " | ".join(cells) + " |")
 
 
 def main() -> None:
@@ -236,6 +234,9 @@ def main() -> None:
         "--init",
         help="pretrained checkpoint (default: what `casl finetune` picks: the bundled "
         "casl_assets/default_small.safetensors when installed, else from scratch)",
+    )
+    parser.add_argument(
+        "--tta", type=int, default=1, help="also score with `casl eval --tta N` (test-time augmentation; default 1: no)"
     )
     parser.add_argument("--work", help="keep the data, models and logs in this folder (default: a temporary one)")
     parser.add_argument(

@@ -271,6 +271,7 @@ def eval_scorer(args: argparse.Namespace) -> Scorer:
         fusion=args.fusion,
         ks=args.k,
         references=tuple(args.reference or ()),
+        tta=args.tta,
     )
     return make_scorer(args.method, options)
 

@@ -105,7 +105,8 @@ def add_model_verbs(verbs: argparse._SubParsersAction) -> None:
         "--val-fraction",
         type=float,
         default=0.2,
-        help="share of the scans held out for checkpoint selection (default: 0.2)",
+        help="share of the scans held out for checkpoint selection; 0 trains on every scan and "
+        "selects on a fixed, seeded set of pseudo-anomalies of the training scans (default: 0.2)",
     )
     p.add_argument(
         "--anomaly-weight",
@@ -131,6 +132,22 @@ def add_model_verbs(verbs: argparse._SubParsersAction) -> None:
         help="drop a random share in [0, X) of each training sample's points before its "
         "pseudo-anomaly is made, so the model sees other samplings of the same surface "
         f"(default: {ft.point_dropout})",
+    )
+    p.add_argument(
+        "--scale-jitter",
+        type=float,
+        default=ft.scale_jitter,
+        metavar="X",
+        help="stretch each training sample by per-axis factors within 1 +- X/5 and scale its "
+        f"normalised points by a factor within 1 +- X (default: {ft.scale_jitter})",
+    )
+    p.add_argument(
+        "--density-gradient",
+        type=float,
+        default=ft.density_gradient,
+        metavar="X",
+        help="drop each training sample's points with a probability rising from 0 to X along a "
+        f"random direction, one side sparser than the other (default: {ft.density_gradient})",
     )
     _training_options(p, ft.epochs, ft.lr, ft.batch_size)
     p.set_defaults(func=cmd_finetune)
@@ -166,8 +183,22 @@ def add_model_verbs(verbs: argparse._SubParsersAction) -> None:
         default=262_144,
         help="points per chunk of the per-point head (memory bound for huge scans; default: 262144)",
     )
+    _tta(p)
     _device(p)
     p.set_defaults(func=cmd_infer)
+
+
+def _tta(p: argparse.ArgumentParser) -> None:
+    from casl_core.scorers.defaults import DEFAULT_TTA
+
+    p.add_argument(
+        "--tta",
+        type=int,
+        default=DEFAULT_TTA,
+        metavar="N",
+        help="test-time augmentation: score each scan in N seeded poses (random rotation and a "
+        f"sub-voxel shift) and average; costs N network passes, 1 turns it off (default: {DEFAULT_TTA})",
+    )
 
 
 def add_eval_model_options(p: argparse.ArgumentParser) -> None:
@@ -176,6 +207,7 @@ def add_eval_model_options(p: argparse.ArgumentParser) -> None:
         "--checkpoint",
         help="with --method casl: a fine-tuned checkpoint, or a folder of <category>.safetensors, one per category",
     )
+    _tta(p)
 
 
 class _TrainPrinter:
@@ -252,6 +284,8 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         config=args.config,
         missing_fraction=args.missing_fraction,
         point_dropout=args.point_dropout,
+        scale_jitter=args.scale_jitter,
+        density_gradient=args.density_gradient,
     )
     _check_out_is_not_init(args.out, args.init)
     return _train(
@@ -340,6 +374,7 @@ def cmd_infer(args: argparse.Namespace) -> int:
             world_size=ctx.world_size,
             chunk_points=args.chunk_points,
             calibration=_calibration_arg(args),
+            tta=args.tta,
         )
         if ctx.distributed:
             gathered: list = [None] * ctx.world_size

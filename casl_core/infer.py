@@ -27,7 +27,7 @@ from casl_core.io.guard import free_name
 from casl_core.progress import CancelFn, ProgressFn, check_cancel, report
 from casl_core.scorers.base import Scorer
 from casl_core.scorers.calibration import Calibration
-from casl_core.scorers.casl import DEFAULT_CHUNK_POINTS, CaslScorer
+from casl_core.scorers.casl import DEFAULT_CHUNK_POINTS, DEFAULT_TTA, CaslScorer
 
 
 @dataclass(frozen=True)
@@ -103,6 +103,7 @@ def infer_files(
     world_size: int = 1,
     chunk_points: int = DEFAULT_CHUNK_POINTS,
     calibration: Calibration | None = None,
+    tta: int = DEFAULT_TTA,
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
 ) -> list[InferRecord]:
@@ -111,7 +112,8 @@ def infer_files(
     ``method`` is ``"casl"`` (the checkpoint's model) or ``"fused"`` (the inspector stored
     in the checkpoint by ``casl fuse``: curvature, CASL and reference deviation fused). With
     ``world_size > 1`` this process scores ``files[rank::world_size]`` only. Verdicts use
-    ``calibration`` when given (one of the same scorer), else the checkpoint's.
+    ``calibration`` when given (one of the same scorer), else the checkpoint's. ``tta`` poses are averaged per
+    scan by the CASL model (:func:`casl_core.scorers.casl.tta_poses`).
 
     Raises
     ------
@@ -120,7 +122,7 @@ def infer_files(
     """
     from casl_core.io import read_scan, write_scan
 
-    scorer, own = _file_scorer(checkpoint, method, device, chunk_points)
+    scorer, own = _file_scorer(checkpoint, method, device, chunk_points, tta)
     if calibration is not None and calibration.scorer != scorer.name:
         raise ConfigError(f"the calibration given is for scorer {calibration.scorer!r}, not {scorer.name}")
     cal = calibration if calibration is not None else own
@@ -148,11 +150,11 @@ def infer_files(
 
 
 def _file_scorer(
-    checkpoint: str | os.PathLike[str], method: str, device: str, chunk_points: int
+    checkpoint: str | os.PathLike[str], method: str, device: str, chunk_points: int, tta: int
 ) -> tuple[Scorer, Calibration | None]:
     """The scorer ``casl infer --method`` runs, and the calibration its checkpoint stores."""
     if method == "casl":
-        casl = CaslScorer(checkpoint, device, chunk_points=chunk_points)
+        casl = CaslScorer(checkpoint, device, chunk_points=chunk_points, tta=tta)
         return casl, casl.calibration
     if method == "fused":
         from casl_core.inspector import load_inspector

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from casl_core.errors import ConfigError
 from casl_core.fields import CASL_SCORE, CURVATURE_SCORE, DEVIATION_SCORE, FUSED_SCORE
 from casl_core.scorers.base import Scorer
+from casl_core.scorers.defaults import DEFAULT_TTA
 from casl_core.scorers.pooling import DEFAULT_TOP_FRACTION
 
 
@@ -40,6 +41,8 @@ class ScorerOptions:
         Fraction of points pooled into the object score.
     references:
         Reference scans or CAD meshes (deviation); none: each data-set category's train scans.
+    tta:
+        Poses the CASL model averages per scan (test-time augmentation; 1 for none).
     """
 
     checkpoint: str | os.PathLike[str] | None = None
@@ -48,6 +51,7 @@ class ScorerOptions:
     ks: Sequence[int] | None = None
     top_fraction: float = DEFAULT_TOP_FRACTION
     references: Sequence[str | os.PathLike[str]] = ()
+    tta: int = DEFAULT_TTA
 
 
 @dataclass(frozen=True)
@@ -85,7 +89,7 @@ def _casl(options: ScorerOptions) -> Scorer:
 
     if not options.checkpoint:
         raise ConfigError("--method casl needs --checkpoint PATH (a fine-tuned checkpoint)")
-    return CaslScorer(options.checkpoint, options.device, top_fraction=options.top_fraction)
+    return CaslScorer(options.checkpoint, options.device, top_fraction=options.top_fraction, tta=options.tta)
 
 
 def _deviation(options: ScorerOptions) -> Scorer:

@@ -201,36 +201,52 @@ def mesh_index(mesh: TriangleMesh) -> MeshIndex:
 def signed_mesh_distance(points: np.ndarray, index: MeshIndex, k: int = 16) -> np.ndarray:
     """Exact signed distance of each point to the closest triangle of a mesh.
 
-    The closest triangle is searched among the ``k`` nearest triangle centroids; a point
-    whose answer could be beaten by a triangle farther out (its distance exceeds the k-th
+    The closest triangle is searched among the ``k`` nearest triangle centroids. A point
+    whose answer could be beaten by a triangle farther out (its distance exceeds the last
     centroid distance less the largest centroid-to-corner reach) is searched again among
-    every triangle whose centroid lies within its distance plus that reach, so the result
-    equals a search over all triangles.
+    four times as many centroids, all such points at once, until none is unsure or every
+    triangle was tried; so the result equals a search over all triangles.
     """
     pts = np.asarray(points, dtype=np.float64)
     tris, normals = index.mesh
-    k = min(k, len(tris))
-    cdist, cidx = index.centroids.query(pts, k, workers=-1)
-    if k == 1:
-        cdist, cidx = cdist[:, None], cidx[:, None]
-    best, face = _best_of(pts, tris, cidx)
-    unsure = np.flatnonzero(best > cdist[:, -1] - index.reach) if k < len(tris) else np.zeros(0, np.int64)
-    for i in unsure.tolist():
-        cand = np.asarray(index.centroids.query_ball_point(pts[i], best[i] + index.reach), dtype=np.int64)
-        if len(cand) > k:
-            d, f = _best_of(pts[i : i + 1], tris, cand[None, :])
-            if d[0] < best[i]:
-                best[i], face[i] = d[0], f[0]
+    n_tris = len(tris)
+    k = min(k, n_tris)
+    best = np.full(len(pts), np.inf)
+    face = np.zeros(len(pts), dtype=np.int64)
+    todo = np.arange(len(pts))
+    while len(todo):
+        cdist, cidx = index.centroids.query(pts[todo], k, workers=-1)
+        if k == 1:
+            cdist, cidx = cdist[:, None], cidx[:, None]
+        d, f = _best_of(pts[todo], tris, cidx)
+        better = d < best[todo]
+        best[todo[better]], face[todo[better]] = d[better], f[better]
+        if k >= n_tris:
+            break
+        todo = todo[best[todo] > cdist[:, -1] - index.reach]
+        k = min(4 * k, n_tris)
     closest = closest_on_triangles(pts, tris[face])
     side = np.einsum("ij,ij->i", pts - closest, normals[face])
     return np.where(side < 0, -best, best)
 
 
+#: Point-triangle pairs measured at once (bounds the memory of :func:`_best_of` to ~0.5 GB).
+_PAIRS_PER_CHUNK = 2_000_000
+
+
 def _best_of(pts: np.ndarray, tris: np.ndarray, cand: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distance to the closest of the candidate triangles ``cand`` ``(N, k)`` and its index."""
     n, k = cand.shape
-    rep = np.repeat(pts, k, axis=0)
-    closest = closest_on_triangles(rep, tris[cand.ravel()])
-    dist = np.linalg.norm(rep - closest, axis=1).reshape(n, k)
-    pick = dist.argmin(axis=1)
-    return dist[np.arange(n), pick], cand[np.arange(n), pick]
+    dist_out = np.empty(n)
+    face_out = np.empty(n, dtype=np.int64)
+    step = max(1, _PAIRS_PER_CHUNK // max(k, 1))
+    for start in range(0, n, step):
+        part = slice(start, min(start + step, n))
+        c = cand[part]
+        rep = np.repeat(pts[part], k, axis=0)
+        closest = closest_on_triangles(rep, tris[c.ravel()])
+        dist = np.linalg.norm(rep - closest, axis=1).reshape(len(c), k)
+        pick = dist.argmin(axis=1)
+        rows = np.arange(len(c))
+        dist_out[part], face_out[part] = dist[rows, pick], c[rows, pick]
+    return dist_out, face_out

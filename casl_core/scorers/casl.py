@@ -10,6 +10,14 @@ runs once on all voxels; only the per-point part (each point's voxel features ne
 own curvature, then the classification head) scales with the points, and it runs in chunks
 of ``chunk_points`` points. The result is identical to scoring all points at once (the head
 is per point and in eval mode), and memory stays bounded for scans of millions of points.
+
+Test-time augmentation (``tta``, 4 poses by default): the normalised scan is also scored in
+``tta - 1`` other poses, each a seeded random rotation and a shift of less than one voxel
+(:func:`tta_poses`), and each point's score is the mean over the poses. The voxel grid then
+cuts the surface differently each time, which averages out the grid's part in a point's
+score. Curvature does not change under a rotation or a shift, so it is computed once; the
+network runs ``tta`` times. The mean is taken over the sorted scores of each point, so it does
+not depend on the order of the poses.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from casl_core.progress import CancelFn, ProgressFn, check_cancel, report
 from casl_core.scan import Scan
 from casl_core.scorers.base import ScanScores
 from casl_core.scorers.calibration import Calibration
+from casl_core.scorers.defaults import DEFAULT_TTA
 from casl_core.scorers.pooling import DEFAULT_TOP_FRACTION, object_score
 
 if TYPE_CHECKING:
@@ -37,6 +46,8 @@ if TYPE_CHECKING:
 
 #: Points whose head outputs are computed at once.
 DEFAULT_CHUNK_POINTS = 262_144
+#: Seed of the test-time poses (fixed, so a scan's scores are reproducible).
+TTA_SEED = 20_240_601
 _CURVATURE_FIELDS = DEFAULT_FIELDS
 
 
@@ -176,21 +187,90 @@ def point_scores(
     return out
 
 
+@dataclass(frozen=True)
+class Pose:
+    """One test-time pose of a normalised scan: ``points @ rotation.T + shift``."""
+
+    rotation: np.ndarray
+    shift: np.ndarray
+
+
+def tta_poses(n: int, voxel_size: float, seed: int = TTA_SEED) -> list[Pose]:
+    """The ``n`` poses of test-time augmentation: the identity, then ``n - 1`` seeded random ones.
+
+    Pose ``k >= 1`` is a rotation drawn uniformly over all rotations and a shift uniform in
+    ``[0, voxel_size)`` per axis, from a generator seeded by ``(seed, k)``, so the first ``m``
+    poses of ``tta_poses(n)`` are those of ``tta_poses(m)``.
+
+    Raises
+    ------
+    ConfigError
+        If ``n < 1``.
+    """
+    from scipy.spatial.transform import Rotation
+
+    if n < 1:
+        raise ConfigError(f"test-time augmentation needs at least 1 pose, got {n}")
+    poses = [Pose(np.eye(3), np.zeros(3))]
+    for k in range(1, n):
+        rng = np.random.default_rng([seed, k])
+        rotation = Rotation.random(random_state=rng).as_matrix()
+        poses.append(Pose(rotation, rng.uniform(0.0, voxel_size, size=3)))
+    return poses
+
+
+def tta_point_scores(
+    model: CaslModel,
+    points: np.ndarray,
+    curvature: np.ndarray,
+    poses: list[Pose],
+    *,
+    chunk_points: int = DEFAULT_CHUNK_POINTS,
+    progress: ProgressFn | None = None,
+    cancel: CancelFn | None = None,
+) -> np.ndarray:
+    """Float32 ``(N,)`` mean of the point scores over ``poses`` (each point's scores sorted, then summed).
+
+    With one identity pose this is :func:`point_scores` exactly.
+
+    Raises
+    ------
+    ConfigError
+        On no pose, mismatched shapes or a bad chunk size.
+    Cancelled
+        When ``cancel`` asks to stop.
+    """
+    if not poses:
+        raise ConfigError("test-time augmentation needs at least 1 pose, got 0")
+    runs = []
+    for pose in poses:
+        check_cancel(cancel)
+        moved = (np.asarray(points, dtype=np.float64) @ pose.rotation.T + pose.shift).astype(np.float32)
+        runs.append(point_scores(model, moved, curvature, chunk_points=chunk_points, progress=progress, cancel=cancel))
+    if len(runs) == 1:
+        return runs[0]
+    stacked = np.sort(np.stack(runs).astype(np.float64), axis=0)
+    return (stacked.sum(axis=0) / len(runs)).astype(np.float32)
+
+
 def infer_scan(
     model: CaslModel,
     scan: Scan,
     *,
     top_fraction: float = DEFAULT_TOP_FRACTION,
     chunk_points: int = DEFAULT_CHUNK_POINTS,
+    tta: int = DEFAULT_TTA,
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
 ) -> ScanScores:
     """Score every point of ``scan`` with ``model``; the returned scan has a ``casl_score`` field.
 
+    ``tta`` poses are scored and averaged (:func:`tta_poses`; 1 scores the scan as it is).
+
     Raises
     ------
     ConfigError
-        On a scan too small to score or a bad chunk size.
+        On a scan too small to score, a bad chunk size or ``tta < 1``.
     Cancelled
         When ``cancel`` asks to stop.
     """
@@ -198,9 +278,12 @@ def infer_scan(
 
     if len(scan) == 0:
         raise ConfigError(f"{scan.metadata.source or scan.name}: cannot score an empty scan")
+    poses = tta_poses(tta, model.net.config.voxel_size)
     normalized, _ = normalize_points(scan.points_f64())
     curvature = scan_curvature(scan, normalized, model.device, progress, cancel)
-    scores = point_scores(model, normalized, curvature, chunk_points=chunk_points, progress=progress, cancel=cancel)
+    scores = tta_point_scores(
+        model, normalized, curvature, poses, chunk_points=chunk_points, progress=progress, cancel=cancel
+    )
     return ScanScores(
         scan=scan.with_fields(**{CASL_SCORE: scores}),
         point_scores=scores,
@@ -236,6 +319,10 @@ class CaslScorer:
         Fraction of points pooled into the object score.
     chunk_points:
         Points per chunk of the per-point head.
+    tta:
+        Poses scored and averaged per scan (test-time augmentation, :func:`tta_poses`; default
+        :data:`DEFAULT_TTA`); 1 scores the scan as it is and costs one network pass, ``tta``
+        costs ``tta`` passes (curvature is computed once).
 
     Raises
     ------
@@ -253,11 +340,15 @@ class CaslScorer:
         *,
         top_fraction: float = DEFAULT_TOP_FRACTION,
         chunk_points: int = DEFAULT_CHUNK_POINTS,
+        tta: int = DEFAULT_TTA,
     ) -> None:
+        if tta < 1:
+            raise ConfigError(f"test-time augmentation needs at least 1 pose, got {tta}")
         self.checkpoint = Path(checkpoint)
         self.device = device
         self.top_fraction = top_fraction
         self.chunk_points = chunk_points
+        self.tta = tta
         self._model = None if self.checkpoint.is_dir() else load_model(self.checkpoint, device)
 
     @property
@@ -280,6 +371,7 @@ class CaslScorer:
             self.device,
             top_fraction=self.top_fraction,
             chunk_points=self.chunk_points,
+            tta=self.tta,
         )
 
     def score(self, scan: Scan, *, progress: ProgressFn | None = None, cancel: CancelFn | None = None) -> ScanScores:
@@ -293,6 +385,7 @@ class CaslScorer:
             scan,
             top_fraction=self.top_fraction,
             chunk_points=self.chunk_points,
+            tta=self.tta,
             progress=progress,
             cancel=cancel,
         )

@@ -91,20 +91,40 @@ def draw_sample(
 
 
 def pseudo_anomaly(
-    scan: PreparedScan, rng: np.random.Generator, device: str, missing_fraction: float = 0.0, point_dropout: float = 0.0
+    scan: PreparedScan,
+    rng: np.random.Generator,
+    device: str,
+    missing_fraction: float = 0.0,
+    point_dropout: float = 0.0,
+    *,
+    scale_jitter: float = 0.0,
+    density_gradient: float = 0.0,
 ) -> LabelledCloud:
     """One pseudo-anomalous sample of ``scan`` (see :func:`draw_sample`) with curvature recomputed on its points.
 
-    With ``point_dropout > 0`` a share drawn uniformly from ``[0, point_dropout)`` of the
-    scan's points is dropped at random first (two draws from ``rng`` before the sample's own).
+    Before the sample's own draws, each variation that is on draws from ``rng`` in this order:
+    ``point_dropout > 0`` drops a share drawn uniformly from ``[0, point_dropout)`` of the
+    points (one uniform per point, then the share); ``density_gradient > 0`` thins the part
+    along a random direction (:func:`casl_core.train.augment.density_gradient`);
+    ``scale_jitter > 0`` stretches it and scales the normalised sample
+    (:func:`casl_core.train.augment.stretch`).
     """
+    from casl_core.train import augment
+
     points, normals = scan.points, scan.normals
     if point_dropout > 0:
         draws = rng.random(len(points))
         share = rng.uniform(0.0, point_dropout)
         points, normals = points[draws >= share], normals[draws >= share]
+    if density_gradient > 0:
+        keep = augment.density_gradient(points, density_gradient, rng)
+        points, normals = points[keep], normals[keep]
+    isotropic = 1.0
+    if scale_jitter > 0:
+        points, normals, isotropic = augment.stretch(points, normals, scale_jitter, rng)
     sample = draw_sample(points, normals, rng, missing_fraction)
-    return LabelledCloud(sample.points, curvature_matrix(sample.points, device), sample.labels)
+    sample_points = sample.points if isotropic == 1.0 else (sample.points * np.float32(isotropic))
+    return LabelledCloud(sample_points, curvature_matrix(sample_points, device), sample.labels)
 
 
 def anomaly_scores(logits: Tensor) -> Tensor:
@@ -143,10 +163,19 @@ class FinetuneTask:
             len(self.train) + len(self.labelled), self.ctx, self.options.seed, epoch, step, self.options.batch_size
         )
         n = len(self.train)
-        fraction = self.options.missing_fraction
-        dropout = self.options.point_dropout
+        opts = self.options
         clouds = [
-            pseudo_anomaly(self.train[i], rng, self.curv_device, fraction, dropout) if i < n else self.labelled[i - n]
+            pseudo_anomaly(
+                self.train[i],
+                rng,
+                self.curv_device,
+                opts.missing_fraction,
+                opts.point_dropout,
+                scale_jitter=opts.scale_jitter,
+                density_gradient=opts.density_gradient,
+            )
+            if i < n
+            else self.labelled[i - n]
             for i in chosen
         ]
         batch = CaslBatch.from_scans(
@@ -198,26 +227,30 @@ def make_validation(scans: list[PreparedScan], options: FinetuneOptions, device:
     return out
 
 
-#: Options that change how samples are made, recorded in the resume state and checked on
-#: ``--resume``: option name -> (words for an error, command-line flag). States saved before
-#: an option existed count as 0 for it.
+#: Options that change how samples are made or checked, recorded in the resume state and
+#: checked on ``--resume``: option name -> (words for an error, command-line flag, the value a
+#: state saved before the option existed stands for).
 SAMPLE_OPTIONS = {
-    "missing_fraction": ("a missing-patch fraction", "--missing-fraction"),
-    "point_dropout": ("a point dropout", "--point-dropout"),
+    "missing_fraction": ("a missing-patch fraction", "--missing-fraction", 0.0),
+    "point_dropout": ("a point dropout", "--point-dropout", 0.0),
+    "scale_jitter": ("a scale jitter", "--scale-jitter", 0.0),
+    "density_gradient": ("a density gradient", "--density-gradient", 0.0),
+    "val_fraction": ("a validation fraction", "--val-fraction", 0.2),
 }
 
 
 def check_resume_options(out: str | os.PathLike[str], options: FinetuneOptions) -> None:
-    """Refuse to continue a saved run that made its samples otherwise.
+    """Refuse to continue a saved run that made its samples, or chose its validation scans, otherwise.
 
-    States saved before an option existed count as that option's old behaviour:
-    ``missing_fraction = 0`` (Norm-AS only) and ``point_dropout = 0`` (every point kept).
-    A missing state is left for the training loop to report.
+    States saved before an option existed count as that option's old behaviour (the third
+    entry of :data:`SAMPLE_OPTIONS`): no missing patches, no dropout, no scale jitter, no
+    density gradient, a validation fraction of 0.2. A missing state is left for the training
+    loop to report.
 
     Raises
     ------
     CheckpointError
-        If the state beside ``out`` records a different ``missing_fraction`` or ``point_dropout``.
+        If the state beside ``out`` records a different value of one of :data:`SAMPLE_OPTIONS`.
     """
     path = resume_path(out)
     if not path.is_file():
@@ -226,8 +259,8 @@ def check_resume_options(out: str | os.PathLike[str], options: FinetuneOptions) 
     doc = read_safetensors_doc(path)
     run = doc.get("run") if isinstance(doc, dict) else None
     run = run if isinstance(run, dict) else {}
-    for key, (words, flag) in SAMPLE_OPTIONS.items():
-        saved, wanted = run.get(key, 0.0), getattr(options, key)
+    for key, (words, flag, old) in SAMPLE_OPTIONS.items():
+        saved, wanted = run.get(key, old), getattr(options, key)
         if saved != wanted:
             raise CheckpointError(
                 f"{path}: the saved run used {words} of {saved}, not {wanted}; start again "

@@ -26,6 +26,8 @@ class FinetuneOptions:
         Training scans with more points are subsampled to this many (``None``: all).
     val_fraction, val_samples:
         Share of scans held out, and pseudo-anomalous samples made from each held-out scan.
+        At 0 every scan is trained on and the fixed, seeded validation samples are made from
+        the training scans (``docs/finetune.md``, "Validation from the training scans").
     anomaly_weight:
         Cross-entropy weight of the anomalous class (the normal class has weight 1). The
         displaced patch is 1/64 of the points; a weight of 4 with one scan per step learned
@@ -47,6 +49,16 @@ class FinetuneOptions:
         training ones at an ear tip (object / point AUROC +0.12 / +0.04), and cost the hex nut
         and the rocker arm (-0.10 / -0.06, -0.02 / -0.02): no net gain over five runs
         (``benchmarks/README.md``, "CASL vs curvature baseline", point dropout).
+    scale_jitter:
+        Each training sample is stretched by per-axis factors within ``1 +- scale_jitter / 5``
+        before its pseudo-anomaly is made, and its normalised points are scaled by a factor
+        within ``1 +- scale_jitter`` (:func:`casl_core.train.augment.stretch`); validation
+        samples are not. ``0`` draws nothing.
+    density_gradient:
+        Each training sample first loses points with a probability rising linearly from 0 to
+        ``density_gradient`` along a random direction (one side sparser than the other,
+        :func:`casl_core.train.augment.density_gradient`); validation samples keep every
+        point. ``0`` draws nothing.
     """
 
     epochs: int = DEFAULT_FINETUNE_EPOCHS
@@ -61,6 +73,8 @@ class FinetuneOptions:
     config: str | None = None
     missing_fraction: float = 0.0
     point_dropout: float = 0.0
+    scale_jitter: float = 0.0
+    density_gradient: float = 0.0
 
     def check(self) -> None:
         """Raise :class:`ConfigError` on an out-of-range setting."""
@@ -78,6 +92,10 @@ class FinetuneOptions:
             raise ConfigError(f"missing-patch fraction must be in [0, 1], got {self.missing_fraction}")
         if not 0 <= self.point_dropout < 1:
             raise ConfigError(f"point dropout must be in [0, 1), got {self.point_dropout}")
+        if not 0 <= self.scale_jitter < 0.5:
+            raise ConfigError(f"scale jitter must be in [0, 0.5), got {self.scale_jitter}")
+        if not 0 <= self.density_gradient < 1:
+            raise ConfigError(f"density gradient must be in [0, 1), got {self.density_gradient}")
 
 
 DEFAULT_PRETRAIN_EPOCHS = 50
