@@ -191,11 +191,41 @@ class MeshIndex(NamedTuple):
     reach: float  # largest distance from a triangle's centroid to its corners
 
 
-def mesh_index(mesh: TriangleMesh) -> MeshIndex:
-    """Index a mesh for :func:`signed_mesh_distance`."""
-    centroids = mesh.triangles.mean(axis=1)
-    reach = float(np.linalg.norm(mesh.triangles - centroids[:, None], axis=2).max())
-    return MeshIndex(mesh, cKDTree(centroids), reach)
+def mesh_index(mesh: TriangleMesh, max_triangles: int = 2_000_000) -> MeshIndex:
+    """Index a mesh for :func:`signed_mesh_distance`.
+
+    Triangles much larger than the typical one (long slivers of a CAD model's caps) are
+    split in four at their edge midpoints until none reaches more than twice the median
+    centroid-to-corner distance (or ``max_triangles`` would be passed). The pieces tile
+    each triangle exactly and keep its normal, so distances are unchanged, while the small
+    reach lets almost every point be answered from its nearest centroids.
+    """
+    tris, normals = mesh
+    target = 2.0 * float(np.median(_reach(tris)))
+    for _ in range(12):
+        big = _reach(tris) > target
+        if not big.any() or len(tris) + 3 * int(big.sum()) > max_triangles:
+            break
+        tris, normals = (
+            np.concatenate([tris[~big], _split4(tris[big])]),
+            np.concatenate([normals[~big], np.repeat(normals[big], 4, axis=0)]),
+        )
+    centroids = tris.mean(axis=1)
+    return MeshIndex(TriangleMesh(tris, normals), cKDTree(centroids), float(_reach(tris).max()))
+
+
+def _reach(tris: np.ndarray) -> np.ndarray:
+    """Each triangle's largest centroid-to-corner distance."""
+    return np.linalg.norm(tris - tris.mean(axis=1)[:, None], axis=2).max(axis=1)
+
+
+def _split4(tris: np.ndarray) -> np.ndarray:
+    """Each triangle as four, cut at its edge midpoints (same plane, same area in all)."""
+    a, b, c = tris[:, 0], tris[:, 1], tris[:, 2]
+    ab, bc, ca = (a + b) / 2, (b + c) / 2, (c + a) / 2
+    return np.stack(
+        [np.stack(t, axis=1) for t in ((a, ab, ca), (ab, b, bc), (ca, bc, c), (ab, bc, ca))], axis=1
+    ).reshape(-1, 3, 3)
 
 
 def signed_mesh_distance(points: np.ndarray, index: MeshIndex, k: int = 16) -> np.ndarray:
