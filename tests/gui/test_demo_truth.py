@@ -43,7 +43,7 @@ def test_the_demo_opens_on_its_defect(window, qtbot):
     scan = window.state.active_scan()
     assert window.state.field == DEVIATION
     line = window.status.verdict_label.text()
-    assert line.startswith("FAIL (deviation, 0.1 % false alarms)"), line
+    assert line.startswith("FAIL (deviation, 1 % false alarms)"), line
     assert window.scan_dock.verdicts() == ["FAIL"]
 
     # the first listed region is the defect: its centre lies on the labelled defect

@@ -73,7 +73,7 @@ def test_calibrating_from_the_menu_makes_curvature_the_scorer_of_record(window, 
     truth = scan_verdict(scan, {"curvature": cal})
     line = window.status.verdict_label.text()
     assert line == truth.text and line.startswith(("PASS", "FAIL"))
-    assert "(curvature, 0.1 % false alarms)" in line
+    assert "(curvature, 1 % false alarms)" in line
     assert window.scan_dock.verdicts() == [truth.status.value]
 
     # the regions and the verdict stay with the scorer of record whatever colours the view
