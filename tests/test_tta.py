@@ -9,6 +9,7 @@ import torch
 from casl_core.errors import ConfigError
 from casl_core.geometry import add_curvature
 from casl_core.io import read_scan
+from casl_core.nn.checkpoint import CheckpointInfo, save_checkpoint
 from casl_core.nn.preprocess import normalize_points
 from casl_core.scorers.casl import (
     CaslScorer,
@@ -21,7 +22,6 @@ from casl_core.scorers.casl import (
 )
 from casl_core.scorers.defaults import DEFAULT_TTA
 from casl_core.scorers.pooling import object_score
-from casl_core.nn.checkpoint import CheckpointInfo, save_checkpoint
 
 
 @pytest.fixture(scope="module")
