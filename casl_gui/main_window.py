@@ -79,8 +79,8 @@ class MainWindow(QMainWindow):
         self._closed = False
         #: Ask before closing while jobs run (scripted runs turn this off: nobody to answer).
         self.ask_before_closing = True
-        self.state = AppState(self)
-        self.inspection = InspectionState(self)
+        self.state = AppState()
+        self.inspection = InspectionState()
         #: Every background job of the window, whichever runner started it.
         self.jobs = JobRegistry()
         self.runner = JobRunner(self, registry=self.jobs)
