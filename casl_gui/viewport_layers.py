@@ -123,6 +123,24 @@ def add_cloud_actor(
     )
 
 
+def _replace_values(actor, values: np.ndarray) -> None:
+    """Swap the ``values`` array of the cloud an actor draws, where the mapper reads it.
+
+    pyvista puts a filter between the cloud and the mapper (it selects the active scalars),
+    so the array must change in the filter's input, not in ``mapper.dataset`` (a copy).
+    """
+    from vtkmodules.util.numpy_support import numpy_to_vtk
+
+    upstream = actor.mapper.GetInputAlgorithm()
+    source = upstream.GetInputDataObject(0, 0) if upstream.GetNumberOfInputPorts() else None
+    data = source if source is not None else actor.mapper.GetInputDataObject(0, 0)
+    array = numpy_to_vtk(np.ascontiguousarray(values, dtype=np.float32), deep=True)
+    array.SetName("values")
+    data.GetPointData().AddArray(array)
+    data.GetPointData().SetActiveScalars("values")
+    data.Modified()
+
+
 def recolour_layer(plotter, layer: Layer, spec: ColourSpec, lod_index: np.ndarray | None) -> None:
     """Give a scalar layer (in the plotter's current view) new values, lookup table and bar, in place."""
     lut = lookup_table(spec)
@@ -131,7 +149,7 @@ def recolour_layer(plotter, layer: Layer, spec: ColourSpec, lod_index: np.ndarra
             continue
         if spec.values is not layer.values:
             data = values if values is not None else spec.values[lod_index]
-            actor.mapper.dataset.point_data["values"] = data
+            _replace_values(actor, np.asarray(data))
         actor.mapper.lookup_table = lut
         actor.mapper.scalar_range = spec.clim
     plotter.remove_scalar_bar(layer.title + "\n", render=False)

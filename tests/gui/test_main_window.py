@@ -56,6 +56,21 @@ def test_choosing_another_field_recolours_the_points(window, qtbot, scans_dir):
     assert window.state.field == "curvature_s256"
 
 
+def test_recolouring_in_place_draws_the_new_field_not_the_old_values(window, qtbot, scans_dir):
+    # curvature, then height: the same scan recoloured in place must draw the heights
+    # (bottom and top of the bunny at the two ends of the map), not the curvature values
+    window.open_paths([_bunny(scans_dir)])
+    wait_loaded(qtbot, window, 1)
+    _select(window.colouring_dock.field_combo, "Height (z)")
+    image = window.viewport.screenshot().astype(int)
+    cloud = colour_map_mask(image.astype(np.uint8), "viridis") & ~background_mask(image.astype(np.uint8))
+    rows = np.flatnonzero(cloud.any(axis=1))
+    top, bottom = rows[: max(1, len(rows) // 10)], rows[-max(1, len(rows) // 10) :]
+    top_colour = image[top][cloud[top]].mean(axis=0)
+    bottom_colour = image[bottom][cloud[bottom]].mean(axis=0)
+    assert np.abs(top_colour - bottom_colour).sum() > 150, (top_colour, bottom_colour)
+
+
 def test_choices_the_scan_lacks_are_greyed_out_with_the_reason(window, qtbot, scans_dir):
     window.open_paths([_bunny(scans_dir)])
     wait_loaded(qtbot, window, 1)
