@@ -163,6 +163,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--out-dir", default="casl-demo", help="folder for demo.ply and demo_scored.ply (default: ./casl-demo)"
     )
     p.add_argument("--seed", type=int, default=0, help="which demo part and defect (default: 0)")
+    p.add_argument(
+        "--inspect",
+        action="store_true",
+        help="also compare with the part's CAD model, calibrate on good flanges and report the scorer of record",
+    )
     _add_device(p)
     p.set_defaults(func=cmd_demo)
 
@@ -308,7 +313,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """``casl demo``: run the built-in demo and print its summary; returns the exit status."""
     from casl_core.demo import run_demo
 
-    summary = run_demo(Path(args.out_dir), seed=args.seed, device=args.device)
+    summary = run_demo(Path(args.out_dir), seed=args.seed, device=args.device, inspect=args.inspect)
     print(summary.text())
     return 0
 

@@ -97,10 +97,10 @@ class InspectController(QObject):
 
     def go_to_region(self, row: int) -> None:
         """Fly to a listed region, pick its centre point and select its points."""
-        found = self._inspection.regions(self._state.active_key)
-        if found is None or not 0 <= row < len(found.result.regions):
+        regions = self._inspection.listed_regions(self._state.active_key, self._state.field)
+        if not 0 <= row < len(regions):
             return
-        region = found.result.regions[row]
+        region = regions[row]
         self._state.set_pick(region.centre_index)
         # centred on the region, as close as keeps the whole part (and so where the region is) in view
         self._viewport.fly_to_region(region.centre_index)

@@ -1,8 +1,9 @@
 """Inspection state: regions above the threshold, verdicts, the selection and annotations.
 
-A QObject of plain data and signals, next to :class:`~casl_gui.state.AppState`; the
-controllers (:mod:`casl_gui.region_finder`, :mod:`casl_gui.annotation_store`) fill it,
-the docks and the viewport show it. Nothing here computes, reads files or draws.
+A plain Python object of data and events (:class:`~casl_gui.events.Event`, no Qt), next
+to :class:`~casl_gui.state.AppState`; the controllers (:mod:`casl_gui.region_finder`,
+:mod:`casl_gui.annotation_store`) fill it, the docks and the viewport show it. Nothing here
+computes, reads files or draws.
 """
 
 from __future__ import annotations
@@ -10,11 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from PySide6.QtCore import QObject, Signal
 
 from casl_core.annotations import AnnotationSet
 from casl_core.errors import ConfigError
-from casl_core.inspection.regions import RegionResult, Verdict, verdict
+from casl_core.inspection.regions import Region, RegionResult, Verdict, verdict
+from casl_core.inspection.verdict import ScanVerdict
+from casl_gui.events import Event
 
 #: Default smallest region listed (smaller groups of points are speckle).
 DEFAULT_MIN_POINTS = 10
@@ -54,11 +56,14 @@ class Selection:
     kind: str
 
 
-class InspectionState(QObject):
+class InspectionState:
     """Per-scan regions and annotations, the region settings and the current selection.
 
-    Signals
-    -------
+    Each event is a :class:`~casl_gui.events.Event`, connected like a Qt signal and emitted on
+    the main thread only (emitting from another thread raises RuntimeError).
+
+    Events
+    ------
     settings_changed():
         The smallest listed region or the failing region size changed.
     regions_changed():
@@ -67,20 +72,22 @@ class InspectionState(QObject):
         The selection changed (it may be None).
     annotations_changed(int):
         The annotations of the scan with this key changed.
+    record_changed():
+        The verdicts of the scorer of record changed (:meth:`record`).
     """
 
-    settings_changed = Signal()
-    regions_changed = Signal()
-    selection_changed = Signal()
-    annotations_changed = Signal(int)
-
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
+    def __init__(self) -> None:
+        self.settings_changed = Event("settings_changed", thread_bound=True)
+        self.regions_changed = Event("regions_changed", thread_bound=True)
+        self.selection_changed = Event("selection_changed", thread_bound=True)
+        self.annotations_changed = Event("annotations_changed", thread_bound=True)
+        self.record_changed = Event("record_changed", thread_bound=True)
         self._min_points = DEFAULT_MIN_POINTS
         self._fail_points = DEFAULT_FAIL_POINTS
         self._regions: dict[int, ScanRegions] = {}
         self._selection: Selection | None = None
         self._annotations: dict[int, AnnotationSet] = {}
+        self._record: dict[int, ScanVerdict] = {}
 
     # -- settings ----------------------------------------------------------------------
 
@@ -131,9 +138,35 @@ class InspectionState(QObject):
         found = self.regions(key)
         return None if found is None else verdict(found.result, self._fail_points)
 
+    def record(self, key: int | None) -> ScanVerdict | None:
+        """The verdict of the scorer of record on a scan (calibrated or "not calibrated"),
+        None while unknown or when the scan has no score yet.
+        """
+        return None if key is None else self._record.get(key)
+
+    def set_record(self, verdicts: dict[int, ScanVerdict | None]) -> None:
+        """Store the scorer of record's verdicts per scan key (None forgets one)."""
+        for key, value in verdicts.items():
+            if value is None:
+                self._record.pop(key, None)
+            else:
+                self._record[key] = value
+        self.record_changed.emit()
+
+    def listed_regions(self, key: int | None, field: str | None) -> tuple[Region, ...]:
+        """The regions the window lists for a scan: the scorer of record's when it is calibrated
+        (highest peak first), else those of ``field`` (the field on show) above its threshold.
+        """
+        record = self.record(key)
+        if record is not None and record.calibrated:
+            return record.regions
+        found = self.regions(key)
+        return () if found is None or found.field != field else tuple(found.result.regions)
+
     def forget(self, key: int) -> None:
         """Drop everything kept about a closed scan."""
         self._regions.pop(key, None)
+        self._record.pop(key, None)
         self._annotations.pop(key, None)
         self.regions_changed.emit()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from functools import partial
 
 import numpy as np
 from PySide6.QtCore import QSettings, Qt
@@ -12,24 +13,30 @@ from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QWidget
 
 from casl_core.errors import CaslError, ConfigError
 from casl_core.fields import score_field
+from casl_core.inspection.verdict import VerdictStatus
 from casl_core.scan import Scan
 from casl_gui.annotation_store import AnnotationStore
 from casl_gui.casl_controller import CaslController
+from casl_gui.demo_controller import DemoController
 from casl_gui.dialogs.batch import BatchDialog
+from casl_gui.dialogs.calibrate import CalibrateDialog
 from casl_gui.dialogs.errors import ErrorSink, dialog_sink
 from casl_gui.docks.colouring import ColouringDock
 from casl_gui.docks.inspector import InspectorDock
+from casl_gui.docks.reference import ReferenceDock
 from casl_gui.docks.regions import RegionsDock
 from casl_gui.docks.scan_list import ScanListDock
-from casl_gui.docks.threshold import ThresholdDock, verdict_text
+from casl_gui.docks.threshold import ThresholdDock
 from casl_gui.inspect_controller import InspectController
 from casl_gui.inspection import InspectionState
 from casl_gui.job_registry import JobRegistry
 from casl_gui.menus import build_menus
+from casl_gui.reference_controller import ReferenceController
 from casl_gui.region_finder import RegionFinder
 from casl_gui.scan_opener import ScanOpener, recent_files
 from casl_gui.state import AppState
 from casl_gui.status_bar import StatusBar
+from casl_gui.verdict_controller import VerdictController, inspect_file_of_record
 from casl_gui.viewport import Viewport
 from casl_gui.workers import JobRunner
 
@@ -72,8 +79,8 @@ class MainWindow(QMainWindow):
         self._closed = False
         #: Ask before closing while jobs run (scripted runs turn this off: nobody to answer).
         self.ask_before_closing = True
-        self.state = AppState(self)
-        self.inspection = InspectionState(self)
+        self.state = AppState()
+        self.inspection = InspectionState()
         #: Every background job of the window, whichever runner started it.
         self.jobs = JobRegistry()
         self.runner = JobRunner(self, registry=self.jobs)
@@ -95,8 +102,11 @@ class MainWindow(QMainWindow):
             self, self.state, self.inspection, self.viewport, self.regions_dock, self.annotations
         )
         self.casl = CaslController(self, self.state, self.inspection, self.runner, self.status, self.jobs)
+        self.verdicts = VerdictController(self.state, self.inspection, self.runner, self)
+        self._build_reference()
         self.opener.demo_opened = self.casl.score_demo_with_bundled_model
         self.batch_dialog: BatchDialog | None = None
+        self.calibrate_dialog: CalibrateDialog | None = None
         self.window_actions = build_menus(self)
         self.compare_action = self.window_actions.compare
         self.recent_menu = self.window_actions.recent_menu
@@ -120,6 +130,28 @@ class MainWindow(QMainWindow):
         ):
             self.addDockWidget(area, dock)
 
+    def _build_reference(self) -> None:
+        self.reference = ReferenceController(self, self.state, self.runner, lambda: not self._closed)
+        self.show_reference_action = QAction("Show the &reference", self)
+        self.show_reference_action.setCheckable(True)
+        self.show_reference_action.setChecked(True)
+        self.reference_dock = ReferenceDock(self.state, self.reference, self.show_reference_action, self)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.reference_dock)
+        self.tabifyDockWidget(self.inspector_dock, self.reference_dock)
+        self.inspector_dock.raise_()
+        self.reference.scorer_ready.connect(lambda _scorer: self.reference_dock.raise_())
+        self.status.addPermanentWidget(self.reference.rmse_label)
+        self.reference.changed.connect(self.redraw)
+        # a new reference: an earlier deviation calibration no longer holds
+        self.reference.scorer_ready.connect(lambda _scorer: self.verdicts.remove_calibration("deviation"))
+        self.demo = DemoController(self.reference, self.verdicts, self.runner, self.report_error, self)
+
+    def inspect_demo(self) -> None:
+        """Inspect the demo flange against its CAD model (reference, calibration on good flanges)."""
+        if not any(e.name == "demo flange" for e in self.state.scans):
+            self.open_demo()
+        self.demo.inspect(seed=0)
+
     # -- wiring ------------------------------------------------------------------------
 
     def _connect(self) -> None:
@@ -130,7 +162,8 @@ class MainWindow(QMainWindow):
         s.pick_changed.connect(self._pick_changed)
         s.active_changed.connect(self._show_point_count)
         s.scan_updated.connect(self._scan_updated)
-        self.inspection.regions_changed.connect(self._show_verdict)
+        self.inspection.record_changed.connect(self._show_verdict)
+        self.casl.model_changed.connect(self._model_calibration)
         s.active_changed.connect(self._show_verdict)
         self.viewport.point_picked.connect(s.set_pick)
         for signal in (self.casl.model_changed, s.scans_changed):
@@ -152,12 +185,20 @@ class MainWindow(QMainWindow):
             self.redraw()
 
     def _show_verdict(self) -> None:
-        verdict = self.inspection.verdict(self.state.active_key)
-        found = self.inspection.regions(self.state.active_key)
-        if verdict is None or found is None or found.field != self.state.field:
+        verdict = self.inspection.record(self.state.active_key)
+        if verdict is None:
             self.status.show_verdict("", None)
         else:
-            self.status.show_verdict(verdict_text(verdict), verdict.passed)
+            passed = {VerdictStatus.PASS: True, VerdictStatus.FAIL: False}.get(verdict.status)
+            self.status.show_verdict(verdict.text, passed)
+
+    def _model_calibration(self) -> None:
+        """A checkpoint was loaded: its stored calibration (if any) becomes CASL's."""
+        calibration = getattr(self.casl.scorer, "calibration", None)
+        if calibration is None:
+            self.verdicts.remove_calibration("casl")
+        else:
+            self.verdicts.set_calibration(calibration)
 
     def _compare_changed(self, on: bool) -> None:
         self.compare_action.blockSignals(True)
@@ -184,12 +225,15 @@ class MainWindow(QMainWindow):
             return
         if scan is None or s.field is None:
             self.viewport.show_scan(None, [], s.point_size)
+            self.reference.rmse_label.setText("")
             return
         keys = [s.field, s.second_field] if s.compare else [s.field]
         suffixes = [" (left)", " (right)"] if s.compare and keys[0] == keys[1] else ["", ""]
-        specs = [s.colour_spec(scan, k, sfx) for k, sfx in zip(keys, suffixes)]
+        specs = [self.reference.style_spec(s.colour_spec(scan, k, sfx)) for k, sfx in zip(keys, suffixes)]
         shown = self.viewport.shown_scan()
         self.viewport.show_scan(scan, specs, s.point_size, s.picked_index)
+        self.viewport.set_overlay(self.reference.overlay())
+        self.reference.rmse_label.setText(self.reference.rmse_text())
         if shown is not scan:
             self.inspect.draw_marks()
 
@@ -242,6 +286,9 @@ class MainWindow(QMainWindow):
         if self.batch_dialog is None:
             self.batch_dialog = BatchDialog(self.runner, self.batch_settings, self)
             self.batch_dialog.open_requested.connect(self._open_batch_row)
+            for signal in (self.verdicts.calibrations_changed, self.casl.model_changed, self.reference.scorer_ready):
+                signal.connect(self._batch_of_record)
+            self._batch_of_record()
         self.batch_dialog.show()
         self.batch_dialog.raise_()
         return self.batch_dialog
@@ -261,6 +308,12 @@ class MainWindow(QMainWindow):
     def report_default_path(self) -> str:
         """Where File > Export report proposes to write: ``<scan name>-report.pdf`` beside the scan's file."""
         return default_report_path(self.state)
+
+    def _batch_of_record(self) -> None:
+        """Let the batch table's verdicts come from the scorer of record with today's calibrations."""
+        calibrations = self.verdicts.calibrations
+        scorers = [scorer for _text, scorer in self.calibration_scorers() if scorer.name in calibrations]
+        self.batch_dialog.inspect = partial(inspect_file_of_record, scorers, calibrations)
 
     def choose_report(self) -> None:
         """Ask where to save a report (HTML or PDF) and write it."""
@@ -284,6 +337,46 @@ class MainWindow(QMainWindow):
         from casl_gui.report_capture import capture_report
 
         write_report(path, capture_report(self))
+
+    # -- calibration (the scorer of record) -------------------------------------------
+
+    def calibration_scorers(self) -> list:
+        """``(text, scorer)`` of every scorer that can be calibrated now."""
+        from casl_core.scorers.curvature import CurvatureBaseline
+
+        out = [("Curvature baseline", CurvatureBaseline())]
+        if self.casl.has_model:
+            out.insert(0, (f"CASL model {self.casl.fingerprint.short}", self.casl.scorer))
+        reference = getattr(self, "reference", None)
+        if reference is not None and reference.scorer is not None:
+            out.insert(0, ("Deviation from the reference", reference.scorer))
+        return out
+
+    def show_calibrate(self) -> CalibrateDialog:
+        """Show the calibrate dialog (one per window)."""
+        if self.calibrate_dialog is None:
+            self.calibrate_dialog = CalibrateDialog(self.runner, self.calibration_scorers, self)
+            self.calibrate_dialog.calibrated.connect(self.verdicts.set_calibration)
+        self.calibrate_dialog.show()
+        self.calibrate_dialog.raise_()
+        return self.calibrate_dialog
+
+    def choose_calibration(self) -> None:
+        """Ask for a calibration JSON file and apply it."""
+        path, _ = QFileDialog.getOpenFileName(self, "Calibration", "", "Calibration (*.json)")
+        if path:
+            self.load_calibration(path)
+
+    def load_calibration(self, path: str | os.PathLike[str]) -> bool:
+        """Apply a calibration file (errors go to a dialog); True when applied."""
+        from casl_core.scorers.calibration_io import read_calibration
+
+        try:
+            self.verdicts.set_calibration(read_calibration(path))
+        except CaslError as exc:
+            self.report_error("Cannot load the calibration", str(exc))
+            return False
+        return True
 
     # -- screenshots -------------------------------------------------------------------
 

@@ -21,7 +21,6 @@ from casl_gui.colouring import (
     field_values,
     is_scalar,
 )
-from casl_gui.docks.threshold import verdict_text
 from casl_gui.report import ReportContent, ReportImage
 from casl_gui.table_rows import ANNOTATION_COLUMNS, REGION_COLUMNS, annotation_rows, region_rows
 
@@ -207,21 +206,18 @@ def capture_report(window) -> ReportContent:
                 f"{100 * float((values >= scale.threshold).mean()):.2f} % of points above",
             )
         )
-    verdict = window.inspection.verdict(s.active_key)
-    found = window.inspection.regions(s.active_key)
+    verdict = window.inspection.record(s.active_key)
     return ReportContent(
         title=entry.name,
         created=utc_now(),
-        verdict="" if verdict is None or found is None or found.field != s.field else verdict_text(verdict),
+        verdict="" if verdict is None else verdict.text,
         scan=_scan_rows(scan, entry.name),
         colouring=_colouring_rows(window),
         curvature=curvature,
         model=model_rows(window.scorer),
         metrics=metric_rows(scan),
         region_header=REGION_COLUMNS,
-        regions=region_rows(
-            [] if found is None or found.field != s.field else found.result.regions, scan.metadata.offset
-        ),
+        regions=region_rows(list(window.inspection.listed_regions(s.active_key, s.field)), scan.metadata.offset),
         annotation_header=ANNOTATION_COLUMNS,
         annotations=annotation_rows(window.inspection.annotations(s.active_key)),
         images=images,

@@ -1,33 +1,27 @@
-"""The application state: one QObject holding open scans, colouring, picks and modes.
+"""The application state: one plain Python object holding open scans, colouring, picks and modes.
 
-Docks and the viewport read this object and listen to its signals; they change it only
-through its setters, which validate and then emit. Nothing here touches widgets or VTK.
+Docks and the viewport read this object and listen to its events (:class:`~casl_gui.events.Event`,
+connected like Qt signals); they change it only through its setters, which validate and then
+emit, on the main thread. Nothing here imports Qt, touches widgets or VTK, so it is tested
+without a display. How fields are drawn lives in :class:`~casl_gui.view_style.ViewStyle`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from PySide6.QtCore import QObject, Signal
-
 from casl_core.errors import ConfigError
 from casl_core.scan import Scan
 from casl_gui.colouring import (
-    AGREEMENT,
-    BASELINE_SCORE,
     CASL_SCORE,
-    COLOUR_MAPS,
-    HEIGHT,
     ColourSpec,
     FieldScale,
-    agreement_spec,
-    colour_spec,
-    default_scale,
     field_choices,
-    field_values,
     is_scalar,
     preferred_field,
 )
+from casl_gui.events import Event
+from casl_gui.view_style import ViewStyle
 
 
 @dataclass(frozen=True)
@@ -54,11 +48,14 @@ class OpenScan:
         return f"{self.name} ({len(self.scan):,} points)"
 
 
-class AppState(QObject):
+class AppState:
     """Open scans, the active one, what colours it, the picked point and the view mode.
 
-    Signals
-    -------
+    Each event is a :class:`~casl_gui.events.Event`, connected like a Qt signal and emitted on
+    the main thread only (emitting from another thread raises RuntimeError).
+
+    Events
+    ------
     scans_changed():
         A scan was opened or closed.
     active_changed():
@@ -66,7 +63,8 @@ class AppState(QObject):
     field_changed():
         The field of either view changed.
     style_changed():
-        A colour scale, the colour map or the point size changed.
+        A colour scale, the colour map, the point size or the greying changed (the
+        :attr:`style` object's ``changed`` event).
     pick_changed():
         The picked point changed (``picked_index`` may be None).
     compare_changed(bool):
@@ -75,27 +73,23 @@ class AppState(QObject):
         The scan with this key got new fields (curvature finished, a scorer ran).
     """
 
-    scans_changed = Signal()
-    active_changed = Signal()
-    field_changed = Signal()
-    style_changed = Signal()
-    pick_changed = Signal()
-    compare_changed = Signal(bool)
-    scan_updated = Signal(int)
-
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
+    def __init__(self) -> None:
+        self.scans_changed = Event("scans_changed", thread_bound=True)
+        self.active_changed = Event("active_changed", thread_bound=True)
+        self.field_changed = Event("field_changed", thread_bound=True)
+        self.pick_changed = Event("pick_changed", thread_bound=True)
+        self.compare_changed = Event("compare_changed", thread_bound=True)
+        self.scan_updated = Event("scan_updated", thread_bound=True)
+        #: Colour scales, colour map, point size and greying, shared by all scans.
+        self.style = ViewStyle()
+        self.style_changed = self.style.changed
         self._scans: list[OpenScan] = []
         self._next_key = 1
         self._active: int | None = None
         self._field: str | None = None
         self._second_field: str | None = None
-        self._scales: dict[str, FieldScale] = {}
-        self._cmap = COLOUR_MAPS[0]
-        self._point_size = 3.0
         self._picked: int | None = None
         self._compare = False
-        self._grey_below = False
         self._chosen: str | None = None  # the field the person last chose
         self._second_chosen = False  # whether the person chose the right view's field
         self._chosen_here: str | None = None  # the (left) field the person chose for the active scan
@@ -275,18 +269,11 @@ class AppState(QObject):
             self.field_changed.emit()
 
     def scale(self, key: str) -> FieldScale:
-        """The colour scale of a field, shared by all scans; made on first use.
+        """The colour scale of a field, shared by all scans; made from the active scan on first use.
 
         Height has no shared default: until set, it spans the active scan's own heights.
         """
-        if key == HEIGHT and key not in self._scales:
-            scan = self.active_scan()
-            return default_scale(key, None if scan is None else field_values(scan, key))
-        if key not in self._scales:
-            scan = self.active_scan()
-            values = field_values(scan, key) if scan is not None else None
-            self._scales[key] = default_scale(key, values)
-        return self._scales[key]
+        return self.style.scale(key, self.active_scan())
 
     def colour_spec(self, scan: Scan, key: str, title_suffix: str = "") -> ColourSpec:
         """What the viewport needs to colour ``scan`` by ``key`` with this state's scales and map.
@@ -296,24 +283,11 @@ class AppState(QObject):
         ConfigError
             If the scan lacks the field.
         """
-        if key == AGREEMENT:
-            return agreement_spec(
-                scan, self.scale(BASELINE_SCORE).threshold, self.scale(CASL_SCORE).threshold, title_suffix=title_suffix
-            )
-        return colour_spec(
-            scan,
-            key,
-            self.scale(key),
-            self._cmap,
-            title_suffix=title_suffix,
-            grey_below=self._grey_below and is_scalar(key),
-        )
+        return self.style.colour_spec(scan, key, self.active_scan(), title_suffix)
 
     def set_scale(self, key: str, scale: FieldScale) -> None:
         """Change a field's colour scale (every scan and view coloured by it follows)."""
-        if self._scales.get(key) != scale:
-            self._scales[key] = scale
-            self.style_changed.emit()
+        self.style.set_scale(key, scale)
 
     def threshold(self) -> float | None:
         """Threshold of the (left) field when it is a scalar, else None."""
@@ -338,39 +312,29 @@ class AppState(QObject):
     @property
     def grey_below(self) -> bool:
         """Whether points below the threshold are drawn grey."""
-        return self._grey_below
+        return self.style.grey_below
 
     def set_grey_below(self, on: bool) -> None:
         """Grey out (or not) the points below the threshold."""
-        if bool(on) != self._grey_below:
-            self._grey_below = bool(on)
-            self.style_changed.emit()
+        self.style.set_grey_below(on)
 
     @property
     def cmap(self) -> str:
         """Colour map of scalar fields."""
-        return self._cmap
+        return self.style.cmap
 
     def set_cmap(self, name: str) -> None:
         """Change the colour map; raises ConfigError for an unknown name."""
-        if name not in COLOUR_MAPS:
-            raise ConfigError(f"unknown colour map {name!r}; choose one of {', '.join(COLOUR_MAPS)}")
-        if name != self._cmap:
-            self._cmap = name
-            self.style_changed.emit()
+        self.style.set_cmap(name)
 
     @property
     def point_size(self) -> float:
         """Drawn point size in pixels."""
-        return self._point_size
+        return self.style.point_size
 
     def set_point_size(self, size: float) -> None:
-        """Change the point size (0.5 to 30 pixels)."""
-        if not 0.5 <= size <= 30:
-            raise ConfigError(f"point size must be between 0.5 and 30 pixels, got {size}")
-        if size != self._point_size:
-            self._point_size = float(size)
-            self.style_changed.emit()
+        """Change the point size (0.5 to 30 pixels); raises ConfigError outside that range."""
+        self.style.set_point_size(size)
 
     # -- picking and modes -------------------------------------------------------------
 

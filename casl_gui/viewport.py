@@ -81,6 +81,7 @@ class Viewport(ViewportPicking, QWidget):
         self._press: tuple[int, int] | None = None
         self._point_size = 3.0
         self._band: RubberBand | None = None
+        self._overlay: tuple[np.ndarray, str, float] | None = None
         self._build(compare=False)
 
     # -- construction and teardown -----------------------------------------------------
@@ -183,6 +184,7 @@ class Viewport(ViewportPicking, QWidget):
                 plotter.subplot(0, col)
                 self._layers.append(self._add_cloud(spec))
             self._draw_marks()
+            self._draw_overlay()
             self._draw_pick()
             if new_scan:
                 self._fit_camera()
@@ -262,6 +264,50 @@ class Viewport(ViewportPicking, QWidget):
             return
         self._draw_marks()
         plotter.render()
+
+    def set_overlay(self, points: np.ndarray | None, colour: str = "#d8dde6", opacity: float = 0.25) -> None:
+        """Draw a faint, unpickable cloud (a reference) over the scan in every view; None removes it."""
+        plotter = self._require()
+        new = None if points is None or len(points) == 0 else (points, colour, float(opacity))
+        old = self._overlay
+        if (
+            new is None
+            and old is None
+            or (new is not None and old is not None and new[0] is old[0] and new[1:] == old[1:])
+        ):
+            return  # already drawn (show_scan redraws it with the cloud)
+        self._overlay = new
+        for col in range(len(plotter.renderers)):
+            plotter.subplot(0, col)
+            plotter.remove_actor("overlay", render=False)
+        self._draw_overlay()
+        plotter.render()
+
+    @property
+    def overlay_points(self) -> int:
+        """Points of the overlay cloud drawn (0 when none)."""
+        return 0 if self._overlay is None or self._scan is None else len(self._overlay[0])
+
+    def _draw_overlay(self) -> None:
+        if self._overlay is None or self._scan is None:
+            return
+        points, colour, opacity = self._overlay
+        cloud = pv.PolyData(points.astype(np.float32))
+        for col in range(len(self._plotter.renderers)):
+            self._plotter.subplot(0, col)
+            self._plotter.add_mesh(
+                cloud,
+                color=colour,
+                opacity=opacity,
+                point_size=max(1.0, self._point_size - 1.0),
+                style="points",
+                render_points_as_spheres=False,
+                pickable=False,
+                name="overlay",
+                reset_camera=False,
+                lighting=False,
+                render=False,
+            )
 
     def marks(self) -> dict[str, int]:
         """Number of marked points per mark name."""

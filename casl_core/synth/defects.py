@@ -59,6 +59,7 @@ class _Local(NamedTuple):
     tree: cKDTree
     diag: float
     spacing: float  # median distance to the 4th nearest neighbour
+    allowed: np.ndarray | None = None  # (N,) bool: where a defect may be centred; None: anywhere
 
 
 def _local(scan: Scan) -> _Local:
@@ -113,6 +114,12 @@ def _patch(loc: _Local, centre: int, radius: float, same_side: bool = True) -> t
 
 
 def _pick_centre(loc: _Local, rng: np.random.Generator, edge: bool) -> int:
+    if loc.allowed is not None:
+        pool = np.flatnonzero(loc.allowed)
+        if edge:
+            variation = loc.variation[pool]
+            pool = pool[variation >= np.quantile(variation, 0.98)]
+        return int(rng.choice(pool))
     if edge:
         top = np.flatnonzero(loc.variation >= np.quantile(loc.variation, 0.98))
         return int(rng.choice(top))
@@ -261,6 +268,7 @@ def synthesize_defect(
     *,
     size: float = DEFAULT_SIZE,
     depth: float = DEFAULT_DEPTH,
+    centre_in: np.ndarray | None = None,
 ) -> Scan:
     """Return a copy of a normal scan with one synthetic defect and per-point labels.
 
@@ -276,6 +284,9 @@ def synthesize_defect(
         Defect diameter as a fraction of the bounding-box diagonal (grooves are longer).
     depth:
         Largest displacement as a fraction of the diagonal (cracks 1.5x, scratches 0.4x).
+    centre_in:
+        Optional ``(N,)`` boolean mask of the points the defect may be centred on (the
+        side of a part a camera sees, say); ``None`` for anywhere.
 
     Returns
     -------
@@ -287,7 +298,8 @@ def synthesize_defect(
     Raises
     ------
     ConfigError
-        If the kind is unknown, size/depth are out of range, or the scan is too small.
+        If the kind is unknown, size/depth are out of range, the scan is too small, or
+        ``centre_in`` is not a non-empty mask of the scan's points.
     """
     try:
         kind = DefectKind(kind)
@@ -296,6 +308,11 @@ def synthesize_defect(
     if not 0.0 < size <= 0.5 or not 0.0 < depth <= 0.5:
         raise ConfigError(f"size and depth must be in (0, 0.5], got size={size}, depth={depth}")
     loc = _local(scan)
+    if centre_in is not None:
+        allowed = np.asarray(centre_in, dtype=bool)
+        if allowed.shape != (len(scan),) or not allowed.any():
+            raise ConfigError(f"{scan.name}: centre_in must mark some of the scan's {len(scan)} points")
+        loc = loc._replace(allowed=allowed)
     if kind is DefectKind.HOLE:
         return _hole(scan, loc, rng, size)
     if kind is DefectKind.BULGE:

@@ -69,6 +69,9 @@ class BatchDialog(QDialog):
         self.resize(760, 480)
         self._runner = runner
         self._settings = settings
+        #: The call inspecting one file, ``(path, scorer, threshold, min_points, fail_points,
+        #: progress, cancel) -> BatchRow`` (the window gives the scorer of record's).
+        self.inspect = jobs.inspect_file
         self._jobs: list[Job] = []
         self._total = 0
         #: The scorer of the last run (its rows open scored by it), None before any run.
@@ -149,7 +152,7 @@ class BatchDialog(QDialog):
         self.run_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         for path in files:
-            fn = partial(jobs.inspect_file, path, scorer, threshold, min_points, fail_points)
+            fn = partial(self.inspect, path, scorer, threshold, min_points, fail_points)
             done: list[Job] = []
             job = self._runner.submit(
                 f"Inspecting {path.name}", fn, self._add_row, partial(self._failed, path), partial(self._job_done, done)

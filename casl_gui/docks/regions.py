@@ -94,13 +94,22 @@ class RegionsDock(QDockWidget):
         self.tabs = QTabWidget(self)
         self.region_table = _table(REGION_COLUMNS)
         self.region_table.cellClicked.connect(lambda row, _col: self.region_activated.emit(row))
-        self.tabs.addTab(self.region_table, "Regions")
+        self.source_label = QLabel("", self)
+        self.source_label.setWordWrap(True)
+        region_tab = QWidget()
+        region_layout = QVBoxLayout(region_tab)
+        region_layout.setContentsMargins(0, 0, 0, 0)
+        region_layout.addWidget(self.source_label)
+        region_layout.addWidget(self.region_table, 1)
+        self.tabs.addTab(region_tab, "Regions")
         self.tabs.addTab(self._annotation_tab(rectangle_action), "Annotations")
         self.setWidget(self.tabs)
         for signal in (state.active_changed, state.scans_changed):
             signal.connect(self.refresh)
         state.pick_changed.connect(self._enable)
         inspection.regions_changed.connect(self._show_regions)
+        inspection.record_changed.connect(self._show_regions)
+        state.field_changed.connect(self._show_regions)
         inspection.selection_changed.connect(self._show_selection)
         inspection.annotations_changed.connect(lambda _key: self._show_annotations())
         self.refresh()
@@ -173,8 +182,15 @@ class RegionsDock(QDockWidget):
 
     def _show_regions(self) -> None:
         table = self.region_table
-        found = self._inspection.regions(self._state.active_key)
-        regions = [] if found is None or found.field != self._state.field else found.result.regions
+        key = self._state.active_key
+        regions = self._inspection.listed_regions(key, self._state.field)
+        record = self._inspection.record(key)
+        if record is not None and record.calibrated:
+            self.source_label.setText(f"Regions of the scorer of record: {record.scorer}, highest peak first")
+        elif key is not None:
+            self.source_label.setText("Not calibrated: regions of the field on show above its threshold")
+        else:
+            self.source_label.setText("")
         scan = self._state.active_scan()
         rows = region_rows(regions, (0.0, 0.0, 0.0) if scan is None else scan.metadata.offset)
         table.setRowCount(len(rows))

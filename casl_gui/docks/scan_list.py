@@ -8,16 +8,17 @@ from PySide6.QtWidgets import QDockWidget, QHeaderView, QTreeWidget, QTreeWidget
 
 from casl_gui.inspection import InspectionState
 from casl_gui.state import AppState
+from casl_gui.verdict_controller import short_text, verdict_colour
 
 _KEY_ROLE = Qt.ItemDataRole.UserRole + 1
-VERDICT_COLOURS = {"PASS": "#1f9d55", "FAIL": "#e3342f"}
 
 
 class ScanListDock(QDockWidget):
     """Lists open scans by name and point count, with each one's pass/fail verdict.
 
-    The selected row is the active scan. A verdict reads ``–`` until the regions of the
-    scan are known for the field on show (a scan without that field has none).
+    The selected row is the active scan. The verdict is the scorer of record's, whatever
+    field is on show: PASS, FAIL, out of distribution, or not calibrated (``–`` until the
+    scan has a score).
     """
 
     def __init__(self, state: AppState, inspection: InspectionState, parent: QWidget | None = None) -> None:
@@ -38,7 +39,7 @@ class ScanListDock(QDockWidget):
         state.scans_changed.connect(self.refresh)
         state.active_changed.connect(self.refresh)
         state.scan_updated.connect(lambda _key: self.refresh())
-        inspection.regions_changed.connect(self._show_verdicts)
+        inspection.record_changed.connect(self._show_verdicts)
         self.refresh()
 
     def _selected(self, item: QTreeWidgetItem | None, _previous) -> None:
@@ -74,11 +75,7 @@ class ScanListDock(QDockWidget):
     def _show_verdicts(self) -> None:
         for i in range(self.list.topLevelItemCount()):
             item = self.list.topLevelItem(i)
-            verdict = self._inspection.verdict(item.data(0, _KEY_ROLE))
-            text = "–" if verdict is None else verdict.text
-            item.setText(1, text)
-            item.setForeground(1, QBrush(QColor(VERDICT_COLOURS.get(text, "#808080"))))
-            if verdict is not None:
-                item.setToolTip(
-                    1, f"largest region {verdict.largest_region} points; a region of {verdict.fail_points} fails"
-                )
+            verdict = self._inspection.record(item.data(0, _KEY_ROLE))
+            item.setText(1, short_text(verdict))
+            item.setForeground(1, QBrush(QColor(verdict_colour(verdict) or "#808080")))
+            item.setToolTip(1, "" if verdict is None else verdict.text)

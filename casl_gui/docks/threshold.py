@@ -23,11 +23,13 @@ from casl_gui.colouring import field_text, field_values, is_scalar
 from casl_gui.docks.histogram import HistogramPlot, histogram_of
 from casl_gui.inspection import InspectionState
 from casl_gui.state import AppState
+from casl_gui.verdict_controller import verdict_colour
 
 #: How long the threshold waits after the last drag before the points are recoloured.
 DEBOUNCE_MS = 100
 PASS_STYLE = "font-weight: bold; font-size: 15px; color: #1f9d55;"
 FAIL_STYLE = "font-weight: bold; font-size: 15px; color: #e3342f;"
+VERDICT_STYLE = "font-weight: bold; font-size: 13px;"
 
 
 def verdict_text(verdict) -> str:
@@ -65,6 +67,7 @@ class ThresholdDock(QDockWidget):
             spin.setKeyboardTracking(False)
         self.above_label = QLabel("–", body)
         self.verdict_label = QLabel("–", body)
+        self.verdict_label.setWordWrap(True)
         form = QFormLayout()
         form.addRow("Threshold", self.threshold_spin)
         form.addRow("", self.grey_box)
@@ -102,6 +105,7 @@ class ThresholdDock(QDockWidget):
         for signal in (s.active_changed, s.field_changed, s.style_changed, s.scan_updated):
             signal.connect(self.refresh)
         ins.regions_changed.connect(self._show_regions)
+        ins.record_changed.connect(self._show_record)
         ins.settings_changed.connect(self.refresh)
 
     def _dragged(self, value: float) -> None:
@@ -163,19 +167,22 @@ class ThresholdDock(QDockWidget):
     def _show_regions(self) -> None:
         key = self._state.active_key
         found = self._inspection.regions(key)
+        self._show_record()
         if found is None or found.field != self._state.field:
             self.above_label.setText("–")
-            self.verdict_label.setText("–")
-            self.verdict_label.setStyleSheet("")
             return
         result = found.result
         n = len(self._state.active_scan())
         self.above_label.setText(
             f"{result.above:,} points ({100.0 * result.above / max(n, 1):.2f} %), {len(result.regions)} regions"
         )
-        verdict = self._inspection.verdict(key)
-        self.verdict_label.setText(verdict_text(verdict))
-        self.verdict_label.setStyleSheet(PASS_STYLE if verdict.passed else FAIL_STYLE)
+
+    def _show_record(self) -> None:
+        """The scorer of record's verdict on the scan on show, whatever field is coloured."""
+        verdict = self._inspection.record(self._state.active_key)
+        self.verdict_label.setText("–" if verdict is None else verdict.text)
+        colour = verdict_colour(verdict)
+        self.verdict_label.setStyleSheet("" if colour is None else f"{VERDICT_STYLE} color: {colour};")
 
     def histogram_counts(self) -> np.ndarray | None:
         """The counts on show (for checks), None when no histogram is shown."""

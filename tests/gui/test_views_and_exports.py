@@ -83,12 +83,19 @@ def test_opening_a_scan_keeps_the_colouring_and_verdict_of_the_others(window, qt
     window.threshold_dock.fail_spin.setValue(5)
     _settle(qtbot, window)
     before = window.scan_dock.verdicts()
-    assert before == ["FAIL"] and window.inspection.regions(part).field == "truth"
+    found = window.inspection.regions(part)
+    assert found.field == "truth" and len(found.result.regions) >= 1
+    # an uncalibrated field gives no PASS or FAIL (issue 11): the scan list says so
+    assert before == ["–"]
     window.open_paths([scans_dir / "common-3d-test-models" / "fandisk.obj"])
     wait_loaded(qtbot, window, 2)
     _settle(qtbot, window)
     assert window.state.field != "truth", "fandisk has no truth field"
     assert window.inspection.regions(part).field == "truth", "the part keeps its own field"
+    kept = window.inspection.regions(part).result.regions
+    assert [(r.centre_index, len(r.indices)) for r in kept] == [
+        (r.centre_index, len(r.indices)) for r in found.result.regions
+    ], "and its regions"
     assert window.scan_dock.verdicts()[0] == before[0]
     window.scan_dock.select_row(0)
     assert window.state.field == "truth"
