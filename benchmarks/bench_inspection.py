@@ -24,6 +24,10 @@ share of that kind's scans whose top region is the defect (the largest connected
 of points above the scan's 99th score percentile holds a defect point).
 
     .venv/bin/python benchmarks/bench_inspection.py --methods curvature,deviation [--variants base,partial]
+
+``casl`` and ``fused`` need a model per category: unless ``-- --checkpoint DIR`` is given,
+each category is fine-tuned once (``casl finetune`` at its defaults) on its training scans,
+into ``<out>/models/``.
 """
 
 from __future__ import annotations
@@ -130,6 +134,31 @@ def vars_key(args: argparse.Namespace) -> dict:
     return {"seed": args.seed, "points": args.points, "per_kind": args.per_kind, "n_good": args.n_good}
 
 
+#: Methods that need a fine-tuned CASL model per category.
+MODEL_METHODS = ("casl", "fused")
+
+
+def category_models(root: Path, variant: str, out: Path) -> Path:
+    """A folder of ``<category>.safetensors``, each fine-tuned (``casl finetune``, default
+    settings, seed 0) on that category's training scans of ``root`` unless already there.
+    ``base`` and ``partial`` share their training scans, so they share the models.
+    """
+    models = out / "models" / ("variation" if variant == "variation" else "base")
+    models.mkdir(parents=True, exist_ok=True)
+    for category in CATEGORIES:
+        target = models / f"{category}.safetensors"
+        if target.exists():
+            continue
+        cmd = [sys.executable, "-m", "casl_core.cli", "--quiet", "finetune", "--train", str(root / category / "train")]
+        cmd += ["--out", str(target), "--seed", "0"]
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stdout}\n{proc.stderr}")
+        print(f"fine-tuned {variant}/{category} in {time.perf_counter() - t0:.0f} s", flush=True)
+    return models
+
+
 def run_eval(root: Path, method: str, extra: list[str], out: Path) -> float:
     """``casl eval`` on a variant; returns its wall time."""
     cmd = [sys.executable, "-m", "casl_core.cli", "--quiet", "eval", "--root", str(root), "--method", method]
@@ -198,7 +227,10 @@ def main() -> None:
         build(root, variant, args)
         for method in args.methods.split(","):
             out = args.out / "runs" / variant / method
-            seconds = run_eval(root, method, extra, out)
+            options = list(extra)
+            if method in MODEL_METHODS and "--checkpoint" not in options:
+                options += ["--checkpoint", str(category_models(root, variant, args.out))]
+            seconds = run_eval(root, method, options, out)
             print_table(variant, method, per_kind(root, out / "scores"), seconds)
 
 
