@@ -13,7 +13,7 @@ os.environ.setdefault("QT_API", "pyside6")
 from pathlib import Path  # noqa: E402 - after QT_API is set, so that pyvistaqt picks PySide6
 
 import pytest  # noqa: E402 - after QT_API is set, so that pyvistaqt picks PySide6
-from gui_helpers import EXPOSE_TIMEOUT_MS, DialogLog  # noqa: E402 - after QT_API is set, so that pyvistaqt picks PySide6
+from gui_helpers import EXPOSE_TIMEOUT_MS, DialogLog, finalise_closed_widgets  # noqa: E402 - after QT_API is set, so that pyvistaqt picks PySide6
 from PySide6.QtCore import QSettings  # noqa: E402 - after QT_API is set, so that pyvistaqt picks PySide6
 from PySide6.QtWidgets import QMessageBox  # noqa: E402 - after QT_API is set, so that pyvistaqt picks PySide6
 
@@ -76,6 +76,7 @@ def window(qtbot, settings, dialogs):
         # crash a later test
         win.close()
         win.deleteLater()
+        finalise_closed_widgets()
 
 
 @pytest.fixture(scope="session")

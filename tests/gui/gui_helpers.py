@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass, field
 
 import numpy as np
 from matplotlib import colormaps
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtCore import QEvent
+from PySide6.QtWidgets import QApplication, QMessageBox
 from scipy.spatial import cKDTree
 
 LOAD_TIMEOUT_MS = 60_000
@@ -57,3 +59,15 @@ def colour_mask(image: np.ndarray, rgb: tuple[int, int, int], tolerance: float =
     """Pixels close to one colour."""
     d = np.sqrt(((image.astype(np.float32) - np.asarray(rgb, np.float32)) ** 2).sum(-1))
     return d <= tolerance
+
+
+def finalise_closed_widgets() -> None:
+    """Delete closed widgets and collect their Python wrappers now, while the display is known good.
+
+    Left to the garbage collector, a closed window's 3D view would be freed at some
+    allocation in a later test, where a fault could not be told from that test's own.
+    """
+    for _ in range(2):
+        QApplication.processEvents()
+        QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
+        gc.collect()

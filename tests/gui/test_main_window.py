@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from gui_helpers import EXPOSE_TIMEOUT_MS, background_mask, colour_map_mask, colour_mask, wait_failed, wait_loaded
+from gui_helpers import (
+    EXPOSE_TIMEOUT_MS,
+    background_mask,
+    colour_map_mask,
+    colour_mask,
+    finalise_closed_widgets,
+    wait_failed,
+    wait_loaded,
+)
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtTest import QTest
@@ -210,6 +218,9 @@ def test_window_size_and_docks_come_back_next_time(qtbot, settings, dialogs):
     first.inspector_dock.hide()
     qtbot.wait(20)
     first.close()
+    first.deleteLater()
+    del first
+    finalise_closed_widgets()
     second = MainWindow(settings)
     qtbot.addWidget(second)
     second.show()
@@ -217,6 +228,10 @@ def test_window_size_and_docks_come_back_next_time(qtbot, settings, dialogs):
     assert (second.width(), second.height()) == (1000, 700)
     assert not second.inspector_dock.isVisible()
     assert second.scan_dock.isVisible()
+    second.close()
+    second.deleteLater()
+    del second
+    finalise_closed_widgets()
 
 
 def test_flying_to_a_hidden_defect_point_brings_it_in_front(window, qtbot):
@@ -316,3 +331,6 @@ def test_closing_while_a_job_runs_asks_and_cancels_cleanly(qtbot, settings, monk
     assert len(asked) == 2 and not win.isVisible()
     # close() cancelled the job and waited for it: it has already stopped
     assert stopped.is_set()
+    win.deleteLater()
+    del win
+    finalise_closed_widgets()
