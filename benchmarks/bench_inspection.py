@@ -209,6 +209,21 @@ def print_table(variant: str, method: str, rows: dict[str, dict[str, float]], se
     sys.stdout.flush()
 
 
+def print_verdicts(results: Path) -> None:
+    """The calibrated verdicts ``casl eval`` gave (scorer of record, calibrated on the train split)."""
+    with open(results) as fh:
+        v = json.load(fh).get("verdicts")
+    if not v:
+        return
+    good, bad = max(1, v["n_good"]), max(1, v["n_defective"])
+    print(
+        f"verdicts: good scans FAIL {v['n_good_fail']}/{v['n_good']} ({v['n_good_fail'] / good:.0%}), "
+        f"defective scans FAIL {v['n_defective'] - v['n_defective_pass']}/{v['n_defective']} "
+        f"({1 - v['n_defective_pass'] / bad:.0%}), out of distribution {v['n_out_of_distribution']}, "
+        f"top region on the defect {v['top_region_on_defect']:.0%}"
+    )
+
+
 def main() -> None:
     argv = sys.argv[1:]
     extra = argv[argv.index("--") + 1 :] if "--" in argv else []
@@ -232,6 +247,7 @@ def main() -> None:
                 options += ["--checkpoint", str(category_models(root, variant, args.out))]
             seconds = run_eval(root, method, options, out)
             print_table(variant, method, per_kind(root, out / "scores"), seconds)
+            print_verdicts(out / "results.json")
 
 
 if __name__ == "__main__":

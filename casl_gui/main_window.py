@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-from functools import partial
 
 import numpy as np
 from PySide6.QtCore import QSettings, Qt
@@ -12,14 +11,12 @@ from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKe
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QWidget
 
 from casl_core.errors import CaslError, ConfigError
-from casl_core.fields import score_field
 from casl_core.inspection.verdict import VerdictStatus
 from casl_core.scan import Scan
 from casl_gui.annotation_store import AnnotationStore
+from casl_gui.batch_controller import BatchController
 from casl_gui.casl_controller import CaslController
 from casl_gui.demo_controller import DemoController
-from casl_gui.dialogs.batch import BatchDialog
-from casl_gui.dialogs.calibrate import CalibrateDialog
 from casl_gui.dialogs.errors import ErrorSink, dialog_sink
 from casl_gui.docks.colouring import ColouringDock
 from casl_gui.docks.inspector import InspectorDock
@@ -36,7 +33,7 @@ from casl_gui.region_finder import RegionFinder
 from casl_gui.scan_opener import ScanOpener, recent_files
 from casl_gui.state import AppState
 from casl_gui.status_bar import StatusBar
-from casl_gui.verdict_controller import VerdictController, inspect_file_of_record
+from casl_gui.verdict_controller import VerdictController
 from casl_gui.viewport import Viewport
 from casl_gui.workers import JobRunner
 
@@ -105,8 +102,17 @@ class MainWindow(QMainWindow):
         self.verdicts = VerdictController(self.state, self.inspection, self.runner, self)
         self._build_reference()
         self.opener.demo_opened = self.casl.score_demo_with_bundled_model
-        self.batch_dialog: BatchDialog | None = None
-        self.calibrate_dialog: CalibrateDialog | None = None
+        self.batch = BatchController(
+            self,
+            self.state,
+            self.inspection,
+            self.runner,
+            self.casl,
+            self.reference,
+            self.verdicts,
+            self.opener,
+            self.report_error,
+        )
         self.window_actions = build_menus(self)
         self.compare_action = self.window_actions.compare
         self.recent_menu = self.window_actions.recent_menu
@@ -272,52 +278,9 @@ class MainWindow(QMainWindow):
         """Use a fine-tuned CASL checkpoint as the scorer (errors go to a dialog); True when loaded."""
         return self.casl.load_checkpoint(path)
 
-    def score_field(self) -> str:
-        """The per-point field the current scorer writes."""
-        return score_field(self.scorer.name)
-
-    def batch_settings(self):
-        """``(scorer, threshold, min_points, fail_points)`` a batch runs with."""
-        threshold = self.state.scale(self.score_field()).threshold
-        return self.scorer, threshold, self.inspection.min_points, self.inspection.fail_points
-
-    def show_batch(self) -> BatchDialog:
-        """Show the batch inspection dialog (one per window)."""
-        if self.batch_dialog is None:
-            self.batch_dialog = BatchDialog(self.runner, self.batch_settings, self)
-            self.batch_dialog.open_requested.connect(self._open_batch_row)
-            for signal in (self.verdicts.calibrations_changed, self.casl.model_changed, self.reference.scorer_ready):
-                signal.connect(self._batch_of_record)
-            self._batch_of_record()
-        self.batch_dialog.show()
-        self.batch_dialog.raise_()
-        return self.batch_dialog
-
-    def _open_batch_row(self, path: str) -> None:
-        dialog = self.batch_dialog
-        scorer = None if dialog is None else dialog.run_scorer
-        if scorer is None:
-            self.open_paths([path])
-        else:
-            self.opener.open_scored(path, scorer)
-
-    def export_batch_csv(self) -> None:
-        """File > Export batch table: save the batch table as CSV (the batch dialog opens)."""
-        self.show_batch().choose_csv()
-
-    def report_default_path(self) -> str:
-        """Where File > Export report proposes to write: ``<scan name>-report.pdf`` beside the scan's file."""
-        return default_report_path(self.state)
-
-    def _batch_of_record(self) -> None:
-        """Let the batch table's verdicts come from the scorer of record with today's calibrations."""
-        calibrations = self.verdicts.calibrations
-        scorers = [scorer for _text, scorer in self.calibration_scorers() if scorer.name in calibrations]
-        self.batch_dialog.inspect = partial(inspect_file_of_record, scorers, calibrations)
-
     def choose_report(self) -> None:
         """Ask where to save a report (HTML or PDF) and write it."""
-        default = self.report_default_path()
+        default = default_report_path(self.state)
         path, _ = QFileDialog.getSaveFileName(self, "Export report", default, "PDF (*.pdf);;HTML (*.html)")
         if path:
             try:
@@ -337,46 +300,6 @@ class MainWindow(QMainWindow):
         from casl_gui.report_capture import capture_report
 
         write_report(path, capture_report(self))
-
-    # -- calibration (the scorer of record) -------------------------------------------
-
-    def calibration_scorers(self) -> list:
-        """``(text, scorer)`` of every scorer that can be calibrated now."""
-        from casl_core.scorers.curvature import CurvatureBaseline
-
-        out = [("Curvature baseline", CurvatureBaseline())]
-        if self.casl.has_model:
-            out.insert(0, (f"CASL model {self.casl.fingerprint.short}", self.casl.scorer))
-        reference = getattr(self, "reference", None)
-        if reference is not None and reference.scorer is not None:
-            out.insert(0, ("Deviation from the reference", reference.scorer))
-        return out
-
-    def show_calibrate(self) -> CalibrateDialog:
-        """Show the calibrate dialog (one per window)."""
-        if self.calibrate_dialog is None:
-            self.calibrate_dialog = CalibrateDialog(self.runner, self.calibration_scorers, self)
-            self.calibrate_dialog.calibrated.connect(self.verdicts.set_calibration)
-        self.calibrate_dialog.show()
-        self.calibrate_dialog.raise_()
-        return self.calibrate_dialog
-
-    def choose_calibration(self) -> None:
-        """Ask for a calibration JSON file and apply it."""
-        path, _ = QFileDialog.getOpenFileName(self, "Calibration", "", "Calibration (*.json)")
-        if path:
-            self.load_calibration(path)
-
-    def load_calibration(self, path: str | os.PathLike[str]) -> bool:
-        """Apply a calibration file (errors go to a dialog); True when applied."""
-        from casl_core.scorers.calibration_io import read_calibration
-
-        try:
-            self.verdicts.set_calibration(read_calibration(path))
-        except CaslError as exc:
-            self.report_error("Cannot load the calibration", str(exc))
-            return False
-        return True
 
     # -- screenshots -------------------------------------------------------------------
 
@@ -455,8 +378,7 @@ class MainWindow(QMainWindow):
         self._settings.setValue("window/state", self.saveState())
         self._settings.sync()
         self._closed = True
-        if self.batch_dialog is not None:
-            self.batch_dialog.close()
+        self.batch.close()
         self.casl.shutdown()
         self.runner.shutdown()
         self.viewport.shutdown()

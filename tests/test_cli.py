@@ -125,12 +125,13 @@ def test_demo_finds_the_known_defect(tmp_path):
     proc = casl("demo", "--out-dir", str(tmp_path / "d"), "--device", "cpu")
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "d" / "demo.ply").is_file() and (tmp_path / "d" / "demo_scored.ply").is_file()
+    # the demo's defect is a change of shape where the default camera sees it: curvature
+    # alone does not find it (its AUROC is reported, whatever it is), the bundled model does
     curvature_auroc = float(proc.stdout.split("point AUROC:")[1].split()[0])
-    assert curvature_auroc > 0.5
-    # the bundled demo model scores the demo too, and finds the defect better than curvature
+    assert 0.0 <= curvature_auroc <= 1.0
     assert "CASL (bundled demo model" in proc.stdout
     casl_auroc = float(proc.stdout.split("CASL (bundled demo model")[1].split("point AUROC:")[1].split()[0])
-    assert casl_auroc > curvature_auroc
+    assert casl_auroc > 0.9 and casl_auroc > curvature_auroc
     header = (tmp_path / "d" / "demo_scored.ply").read_bytes().split(b"end_header")[0].decode()
     assert "property float scalar_casl_score" in header and "property float scalar_curvature_score" in header
 

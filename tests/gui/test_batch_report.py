@@ -40,7 +40,7 @@ def _wait_batch(qtbot, dialog) -> None:
 
 @pytest.mark.shared_scans
 def test_a_folder_is_scored_into_a_sortable_table_and_a_row_opens(window, qtbot, folder):
-    dialog = window.show_batch()
+    dialog = window.batch.show_batch()
     dialog.folder_edit.setText(str(folder))
     QTest.mouseClick(dialog.run_button, Qt.MouseButton.LeftButton)
     assert not dialog.run_button.isEnabled() and dialog.cancel_button.isEnabled()
@@ -68,7 +68,7 @@ def test_a_folder_is_scored_into_a_sortable_table_and_a_row_opens(window, qtbot,
 
 @pytest.mark.shared_scans
 def test_cancel_stops_a_batch_before_every_file_is_done(window, qtbot, folder):
-    dialog = window.show_batch()
+    dialog = window.batch.show_batch()
     dialog.run_folder(folder)
     QTest.mouseClick(dialog.cancel_button, Qt.MouseButton.LeftButton)
     _wait_batch(qtbot, dialog)

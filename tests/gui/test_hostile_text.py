@@ -82,7 +82,7 @@ def test_every_fine_tune_field_takes_any_text(window, qtbot, dialogs, uncaught, 
 
 
 def test_the_batch_folder_field_takes_any_text(window, qtbot, dialogs, uncaught, tmp_path):
-    dialog = window.show_batch()
+    dialog = window.batch.show_batch()
     qtbot.waitExposed(dialog, timeout=EXPOSE_TIMEOUT_MS)
     for name, text in hostile_texts(tmp_path).items():
         dialog.folder_edit.setText(text)

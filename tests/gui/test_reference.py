@@ -89,7 +89,7 @@ def test_set_reference_scores_deviation_draws_the_reference_and_calibrates(windo
 
     # calibrate the deviation on the good flanges: it becomes the scorer of record
     _menu_action(window, "Model", "Calibrate on a folder of good scans…").trigger()
-    dialog = window.calibrate_dialog
+    dialog = window.batch.calibrate_dialog
     assert dialog.scorer_combo.currentText() == "Deviation from the reference"
     dialog.folder_edit.setText(str(good))
     qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)

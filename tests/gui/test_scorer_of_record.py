@@ -57,7 +57,7 @@ def test_calibrating_from_the_menu_makes_curvature_the_scorer_of_record(window, 
     assert "FAIL" not in window.threshold_dock.verdict_label.text()
 
     _menu_action(window, "Model", "Calibrate on a folder of good scans…").trigger()
-    dialog = window.calibrate_dialog
+    dialog = window.batch.calibrate_dialog
     assert dialog.isVisible() and dialog.scorer_combo.currentText() == "Curvature baseline"
     dialog.folder_edit.setText(str(normal_parts))
     qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
@@ -91,7 +91,7 @@ def test_calibrating_from_the_menu_makes_curvature_the_scorer_of_record(window, 
         assert window.state.picked_index == truth.regions[0].centre_index
 
     # Tools > Batch inspection gives the scorer of record's verdicts too
-    dialog = window.show_batch()
+    dialog = window.batch.show_batch()
     dialog.folder_edit.setText(str(cracked_nut.parent))
     qtbot.mouseClick(dialog.run_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not dialog.running(), timeout=LOAD_TIMEOUT_MS)

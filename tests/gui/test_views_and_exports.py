@@ -134,7 +134,7 @@ def test_the_batch_table_exports_to_csv_and_a_row_opens_scored(
     window, qtbot, dialogs, normal_parts, tiny_checkpoint, tmp_path, monkeypatch
 ):
     assert window.load_checkpoint(tiny_checkpoint)
-    dialog = window.show_batch()
+    dialog = window.batch.show_batch()
     dialog.folder_edit.setText(str(normal_parts))
     QTest.mouseClick(dialog.run_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not dialog.running(), timeout=120_000)
