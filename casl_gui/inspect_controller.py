@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import os
+from typing import Protocol
 
 import numpy as np
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, SignalInstance
 from PySide6.QtWidgets import QFileDialog, QWidget
 
 from casl_core.annotations import Label, scan_indices
 from casl_core.errors import CaslError
 from casl_gui.annotation_store import AnnotationStore
-from casl_gui.docks.regions import RegionsDock
 from casl_gui.inspection import InspectionState
 from casl_gui.picking import select_sphere
 from casl_gui.state import AppState
@@ -23,6 +23,25 @@ DEFECT_COLOUR = "#ff3b30"
 NORMAL_COLOUR = "#30d158"
 
 
+class RegionRequests(Protocol):
+    """What the controller needs of the widget people ask through (the regions dock).
+
+    Each signal is a request: go to the region in a row, select a sphere of a radius around
+    the pick, mark the selection (label value, note), clear it, delete an annotation by id,
+    export the annotations. ``set_sidecar_text`` says where annotations are saved.
+    """
+
+    region_activated: SignalInstance
+    sphere_requested: SignalInstance
+    mark_requested: SignalInstance
+    clear_requested: SignalInstance
+    delete_requested: SignalInstance
+    export_requested: SignalInstance
+
+    def set_sidecar_text(self, text: str) -> None:
+        """Show where the annotations are saved, or why they are not."""
+
+
 class InspectController(QObject):
     """Turns the regions dock's requests and the view's rectangles into state changes, and
     keeps the selection and annotation marks drawn over the cloud.
@@ -31,6 +50,9 @@ class InspectController(QObject):
     ----------
     window:
         Parent for file dialogs; its ``report_error(title, message)`` shows errors.
+    dock:
+        Where the person asks for regions, selections and annotations (the regions dock, or
+        anything with its signals).
     """
 
     def __init__(
@@ -39,7 +61,7 @@ class InspectController(QObject):
         state: AppState,
         inspection: InspectionState,
         viewport: Viewport,
-        dock: RegionsDock,
+        dock: RegionRequests,
         store: AnnotationStore,
     ) -> None:
         super().__init__(window)
