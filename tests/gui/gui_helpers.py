@@ -71,3 +71,19 @@ def finalise_closed_widgets() -> None:
         QApplication.processEvents()
         QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
         gc.collect()
+
+
+def menu_action(window, menu_title: str, text: str):
+    """The action ``menu_title > text`` of the window's menu bar (mnemonics ignored)."""
+    menu_title, text = menu_title.replace("&", ""), text.replace("&", "")
+    for menu in window.menuBar().actions():
+        if menu.text().replace("&", "") == menu_title:
+            for action in menu.menu().actions():
+                if action.text().replace("&", "") == text:
+                    return action
+    raise AssertionError(f"no {menu_title} > {text}")
+
+
+def settled(window) -> bool:
+    """Whether the window has no job queued or running, and no verdict or region search pending."""
+    return not window.runner.busy() and not window.verdicts.busy() and not window.region_finder.busy()

@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 import pytest
-from gui_helpers import LOAD_TIMEOUT_MS
+from gui_helpers import LOAD_TIMEOUT_MS, menu_action, settled
 
 from casl_core.demo import demo_scan
 from casl_core.fields import DEVIATION
@@ -16,28 +16,15 @@ from casl_core.fields import DEVIATION
 pytestmark = [pytest.mark.gui, pytest.mark.timeout(600)]
 
 
-def _menu_action(window, menu_title: str, text: str):
-    for menu_action in window.menuBar().actions():
-        if menu_action.text().replace("&", "") == menu_title:
-            for action in menu_action.menu().actions():
-                if action.text().replace("&", "") == text:
-                    return action
-    raise AssertionError(f"no {menu_title} > {text}")
-
-
-def _settled(window) -> bool:
-    return not window.runner.busy() and not window.verdicts.busy() and not window.region_finder.busy()
-
-
 def test_the_demo_opens_on_its_defect(window, qtbot):
     start = time.monotonic()
-    _menu_action(window, "Help", "Open demo").trigger()
-    qtbot.waitUntil(lambda: len(window.state.scans) == 1 and _settled(window), timeout=LOAD_TIMEOUT_MS)
-    _menu_action(window, "Help", "Inspect the demo against its CAD model").trigger()
+    menu_action(window, "Help", "Open demo").trigger()
+    qtbot.waitUntil(lambda: len(window.state.scans) == 1 and settled(window), timeout=LOAD_TIMEOUT_MS)
+    menu_action(window, "Help", "Inspect the demo against its CAD model").trigger()
     qtbot.waitUntil(
-        lambda: _settled(window) and window.verdicts.calibration("deviation") is not None, timeout=2 * LOAD_TIMEOUT_MS
+        lambda: settled(window) and window.verdicts.calibration("deviation") is not None, timeout=2 * LOAD_TIMEOUT_MS
     )
-    qtbot.waitUntil(lambda: _settled(window), timeout=LOAD_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: settled(window), timeout=LOAD_TIMEOUT_MS)
     print(f"demo inspected in {time.monotonic() - start:.1f} s")
     labels = demo_scan(0).labels.astype(bool)
     scan = window.state.active_scan()

@@ -8,7 +8,7 @@ import shutil
 
 import numpy as np
 import pytest
-from gui_helpers import EXPOSE_TIMEOUT_MS, LOAD_TIMEOUT_MS
+from gui_helpers import EXPOSE_TIMEOUT_MS, LOAD_TIMEOUT_MS, menu_action
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QFileDialog, QMessageBox
@@ -21,15 +21,6 @@ from casl_core.synth.parts import make_part
 pytestmark = [pytest.mark.gui, pytest.mark.timeout(300)]
 
 TRAIN_TIMEOUT_MS = 240_000
-
-
-def _menu_action(window, menu_text: str, action_text: str):
-    for menu_action in window.menuBar().actions():
-        if menu_action.text() == menu_text:
-            for action in menu_action.menu().actions():
-                if action.text() == action_text:
-                    return action
-    raise AssertionError(f"no {menu_text} > {action_text}")
 
 
 def _idle(window) -> bool:
@@ -97,7 +88,7 @@ def test_quit_during_a_dialog_fine_tune_asks_and_the_status_bar_shows_the_hidden
         return QMessageBox.StandardButton.No
 
     monkeypatch.setattr(QMessageBox, "question", answer_no)
-    _menu_action(window, "&File", "&Quit").trigger()
+    menu_action(window, "&File", "&Quit").trigger()
     assert asked and "Fine-tuning CASL" in asked[0][1], "Quit asks about the dialog's run"
     assert window.isVisible() and dialog.running(), "answering No keeps the window and the run"
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from gui_helpers import LOAD_TIMEOUT_MS, wait_loaded
+from gui_helpers import LOAD_TIMEOUT_MS, menu_action, settled, wait_loaded
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog
 
@@ -18,19 +18,6 @@ from casl_core.synth.parts import make_part
 from casl_core.synth.views import random_pose
 
 pytestmark = [pytest.mark.gui, pytest.mark.timeout(600)]
-
-
-def _menu_action(window, menu_title: str, text: str):
-    for menu_action in window.menuBar().actions():
-        if menu_action.text().replace("&", "") == menu_title:
-            for action in menu_action.menu().actions():
-                if action.text().replace("&", "") == text:
-                    return action
-    raise AssertionError(f"no {menu_title} > {text}")
-
-
-def _settled(window) -> bool:
-    return not window.runner.busy() and not window.verdicts.busy() and not window.region_finder.busy()
 
 
 @pytest.fixture
@@ -57,11 +44,9 @@ def test_set_reference_scores_deviation_draws_the_reference_and_calibrates(windo
     window.open_paths([scan_path])
     wait_loaded(qtbot, window, 1)
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(reference), ""))
-    _menu_action(window, "Model", "Set reference…").trigger()
+    menu_action(window, "Model", "Set reference…").trigger()
     qtbot.waitUntil(lambda: window.runner.busy(), timeout=5000)
-    qtbot.waitUntil(
-        lambda: _settled(window) and DEVIATION in window.state.active_scan().fields, timeout=LOAD_TIMEOUT_MS
-    )
+    qtbot.waitUntil(lambda: settled(window) and DEVIATION in window.state.active_scan().fields, timeout=LOAD_TIMEOUT_MS)
 
     # coloured by signed deviation, the fit in the status bar and the dock
     assert window.state.field == DEVIATION
@@ -88,13 +73,13 @@ def test_set_reference_scores_deviation_draws_the_reference_and_calibrates(windo
     assert (np.abs(shown.astype(int) - hidden.astype(int)).sum(axis=2) > 20).mean() > 0.002
 
     # calibrate the deviation on the good flanges: it becomes the scorer of record
-    _menu_action(window, "Model", "Calibrate on a folder of good scans…").trigger()
+    menu_action(window, "Model", "Calibrate on a folder of good scans…").trigger()
     dialog = window.batch.calibrate_dialog
     assert dialog.scorer_combo.currentText() == "Deviation from the reference"
     dialog.folder_edit.setText(str(good))
     qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: window.verdicts.calibration("deviation") is not None, timeout=5 * LOAD_TIMEOUT_MS)
-    qtbot.waitUntil(lambda: _settled(window), timeout=LOAD_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: settled(window), timeout=LOAD_TIMEOUT_MS)
     line = window.status.verdict_label.text()
     assert line.startswith("FAIL (deviation, 1 % false alarms)"), line
     rows = window.regions_dock.region_rows()
@@ -111,10 +96,8 @@ def test_compare_mode_puts_deviation_beside_casl(window, qtbot, flange_files, ti
     assert window.load_checkpoint(tiny_checkpoint)
     window.window_actions.score.trigger()
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(reference), ""))
-    _menu_action(window, "Model", "Set reference…").trigger()
-    qtbot.waitUntil(
-        lambda: _settled(window) and DEVIATION in window.state.active_scan().fields, timeout=LOAD_TIMEOUT_MS
-    )
+    menu_action(window, "Model", "Set reference…").trigger()
+    qtbot.waitUntil(lambda: settled(window) and DEVIATION in window.state.active_scan().fields, timeout=LOAD_TIMEOUT_MS)
     window.compare_action.trigger()
     dock = window.colouring_dock
     assert dock.field_combo.currentText() == "Signed deviation"

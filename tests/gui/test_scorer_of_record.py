@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from gui_helpers import LOAD_TIMEOUT_MS, wait_loaded
+from gui_helpers import LOAD_TIMEOUT_MS, menu_action, settled, wait_loaded
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog
 
@@ -23,19 +23,6 @@ from casl_core.synth.parts import make_part
 pytestmark = [pytest.mark.gui, pytest.mark.timeout(300)]
 
 
-def _menu_action(window, menu_title: str, text: str):
-    for menu_action in window.menuBar().actions():
-        if menu_action.text().replace("&", "") == menu_title:
-            for action in menu_action.menu().actions():
-                if action.text().replace("&", "") == text:
-                    return action
-    raise AssertionError(f"no {menu_title} > {text}")
-
-
-def _settled(window) -> bool:
-    return not window.runner.busy() and not window.verdicts.busy() and not window.region_finder.busy()
-
-
 @pytest.fixture
 def cracked_nut(tmp_path):
     """A hex nut of another size than the good ones, with a crack, written as PLY."""
@@ -49,21 +36,21 @@ def test_calibrating_from_the_menu_makes_curvature_the_scorer_of_record(window, 
     window.open_paths([cracked_nut])
     wait_loaded(qtbot, window, 1)
     qtbot.waitUntil(
-        lambda: _settled(window) and window.inspection.record(window.state.active_key) is not None, timeout=30000
+        lambda: settled(window) and window.inspection.record(window.state.active_key) is not None, timeout=30000
     )
     assert window.status.verdict_label.text() == "not calibrated (curvature)"
     assert window.scan_dock.verdicts() == ["not calibrated"]
     assert "PASS" not in window.threshold_dock.verdict_label.text()
     assert "FAIL" not in window.threshold_dock.verdict_label.text()
 
-    _menu_action(window, "Model", "Calibrate on a folder of good scans…").trigger()
+    menu_action(window, "Model", "Calibrate on a folder of good scans…").trigger()
     dialog = window.batch.calibrate_dialog
     assert dialog.isVisible() and dialog.scorer_combo.currentText() == "Curvature baseline"
     dialog.folder_edit.setText(str(normal_parts))
     qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
     assert window.runner.busy() and not dialog.start_button.isEnabled()
     qtbot.waitUntil(lambda: window.verdicts.calibration("curvature") is not None, timeout=LOAD_TIMEOUT_MS)
-    qtbot.waitUntil(lambda: _settled(window), timeout=LOAD_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: settled(window), timeout=LOAD_TIMEOUT_MS)
     assert dialog.status_label.text().startswith("Applied. curvature: point threshold")
 
     cal = window.verdicts.calibration("curvature")
@@ -82,7 +69,7 @@ def test_calibrating_from_the_menu_makes_curvature_the_scorer_of_record(window, 
     assert "scorer of record: curvature" in window.regions_dock.source_label.text()
     combo = window.colouring_dock.field_combo
     combo.setCurrentIndex(combo.findText("Height (z)"))
-    qtbot.waitUntil(lambda: _settled(window), timeout=30000)
+    qtbot.waitUntil(lambda: settled(window), timeout=30000)
     assert window.state.field == "<height>"
     assert window.status.verdict_label.text() == line
     assert window.regions_dock.region_rows() == rows_before
@@ -111,10 +98,10 @@ def test_a_part_unlike_the_calibration_data_is_out_of_distribution(window, qtbot
     write_calibration(cal_path, calibrate(CurvatureBaseline(), [plate], copies=0))
     window.open_scan(CurvatureBaseline().score(make_part("hex_nut", seed=2, n_points=2000)).scan, name="nut")
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(cal_path), ""))
-    _menu_action(window, "Model", "Load calibration…").trigger()
+    menu_action(window, "Model", "Load calibration…").trigger()
     qtbot.waitUntil(lambda: window.verdicts.calibration("curvature") is not None, timeout=10000)
     qtbot.waitUntil(
-        lambda: _settled(window) and window.inspection.record(window.state.active_key) is not None, timeout=30000
+        lambda: settled(window) and window.inspection.record(window.state.active_key) is not None, timeout=30000
     )
     scan = window.state.active_scan()
     share = float((scan.fields[CURVATURE_SCORE] >= read_calibration(cal_path).point_threshold).mean())

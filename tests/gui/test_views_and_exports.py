@@ -10,7 +10,7 @@ import re
 
 import numpy as np
 import pytest
-from gui_helpers import background_mask, wait_loaded
+from gui_helpers import background_mask, menu_action, wait_loaded
 from PIL import Image
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
@@ -32,15 +32,6 @@ def _settle(qtbot, window) -> None:
         lambda: not window.jobs.busy() and not window.region_finder.busy() and not window.threshold_dock.pending(),
         timeout=60_000,
     )
-
-
-def _menu_action(window, menu_text: str, action_text: str):
-    for menu_action in window.menuBar().actions():
-        if menu_action.text() == menu_text:
-            for action in menu_action.menu().actions():
-                if action.text() == action_text:
-                    return action
-    raise AssertionError(f"no {menu_text} > {action_text}")
 
 
 def _share_in_view(window, points: np.ndarray) -> float:
@@ -149,7 +140,7 @@ def test_the_batch_table_exports_to_csv_and_a_row_opens_scored(
     assert [r[:5] for r in table[1:]] == dialog.rows(), "the CSV is the table as shown"
     assert [r[5] for r in table[1:]] == [str(normal_parts / r[0]) for r in dialog.rows()]
     out.unlink()
-    _menu_action(window, "&File", "Export &batch table as CSV…").trigger()
+    menu_action(window, "&File", "Export &batch table as CSV…").trigger()
     assert out.is_file() and out.read_text().count("\n") == 4
 
     first = dialog.rows()[0]
@@ -181,7 +172,7 @@ def test_the_report_is_named_after_the_scan_and_framed_on_the_part(window, qtbot
         return str(tmp_path / "out.html"), ""
 
     monkeypatch.setattr(QFileDialog, "getSaveFileName", save_name)
-    _menu_action(window, "&File", "Export &report…").trigger()
+    menu_action(window, "&File", "Export &report…").trigger()
     assert asked == ["left-bracket-2-report.pdf"]
     html = (tmp_path / "out.html").read_text()
     found = re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", html)
