@@ -145,7 +145,7 @@ def main() -> None:
             )
             sys.stdout.flush()
     for m, (ok, n, sec) in totals.items():
-        print(f"all             {m:11s} {ok:3d}/{n:<3d} ({100 * ok / n:.0f} %)  {sec / n:.2f} s/scan")
+        print(f"all             {m:11s} {int(ok):3d}/{int(n):<3d} ({100 * ok / n:.0f} %)  {sec / n:.2f} s/scan")
 
 
 if __name__ == "__main__":

@@ -5,13 +5,15 @@ The alignment here needs no initial pose:
 
 1. **Scale check.** A scan much larger or smaller than the reference (other units: mm
    against m) is refused before any search (:class:`AlignmentError`).
-2. **Global search.** Both clouds are reduced to coarse voxel grids. Starts are the 24
-   rotations that map the scan's principal axes onto the reference's (axis permutations
-   and sign flips) plus a fixed set of uniformly spread rotations, each placing the
-   scan's centroid on the reference's. Each start is refined by small_gicp's GICP with a
-   wide correspondence cut-off, and scored by the truncated mean distance of the scan's
-   coarse points to the reference (a one-sided score: a partial view is not penalised
-   for the reference surface it does not see).
+2. **Global search.** Both clouds are reduced to coarse voxel grids. Start rotations are
+   the 24 that map the scan's principal axes onto the reference's (axis permutations and
+   sign flips) plus a fixed set of uniformly spread ones. Each is tried with the scan's
+   centroid on the reference's and shifted a tenth of the reference's size either way
+   along each of its axes (the centroid of a one-sided view is not the whole part's).
+   Every start gets a short GICP on a very coarse grid; the best distinct ones are
+   refined on a finer coarse grid, with a wide correspondence cut-off, and scored by the
+   truncated mean distance of the scan's coarse points to the reference (a one-sided
+   score: a partial view is not penalised for the reference surface it does not see).
 3. **Fine alignment.** The best starts are refined by GICP on finer grids with a tight
    cut-off (robust to partial overlap and to defects); the best by truncated residual
    wins.
@@ -34,6 +36,12 @@ from scipy.spatial.transform import Rotation
 
 from casl_core.errors import CaslError
 
+#: Grid of the global search's first, short pass over every start, in reference diagonals.
+SCREEN_VOXEL = 1.0 / 12.0
+#: Starts of the first pass kept for the coarse grid.
+SCREEN_KEEP = 12
+#: Shift of the scan's centroid from the reference's in the shifted starts, in reference diagonals.
+START_SHIFT = 0.1
 #: Coarse grid of the global search, in reference bounding-box diagonals.
 COARSE_VOXEL = 1.0 / 30.0
 #: Uniformly spread extra starts of the global search (besides the 24 axis-aligned ones).
@@ -244,26 +252,38 @@ class Candidate:
     residual: float
 
 
+def _distinct(found: list[Candidate], gap: float, keep: int) -> list[Candidate]:
+    """Up to ``keep`` of ``found`` (best first), each at least ``gap`` (see :func:`_pose_gap`) from those before."""
+    distinct: list[Candidate] = []
+    for c in sorted(found, key=lambda c: c.residual):
+        if all(_pose_gap(c.transform, d.transform) > gap for d in distinct):
+            distinct.append(c)
+            if len(distinct) == keep:
+                break
+    return distinct
+
+
 def global_candidates(scan: PreparedCloud, ref: PreparedCloud, keep: int = FINE_CANDIDATES) -> list[Candidate]:
     """The best ``keep`` coarse alignments of the multi-start search, best first (centred frames)."""
+    # coarse grids hold a few hundred to a few thousand points: one thread, no synchronisation cost
+    screen = SCREEN_VOXEL * ref.diag
+    ref_screen, scan_screen = ref.grid(screen), scan.grid(screen)
+    shifts = [np.zeros(3)] + [sign * START_SHIFT * ref.diag * ref.axes[:, i] for i in range(3) for sign in (1, -1)]
+    screened = []
+    for rot in _starts(scan, ref):
+        for shift in shifts:
+            init = np.eye(4)
+            init[:3, :3], init[:3, 3] = rot, shift
+            t = _gicp(ref_screen, scan_screen, init, 0.25 * ref.diag, 1, 15)
+            screened.append(Candidate(t, _truncated(ref_screen, scan_screen, t, 2.0 * screen, 1)))
     voxel = COARSE_VOXEL * ref.diag
     ref_grid, scan_grid = ref.grid(voxel), scan.grid(voxel)
     found = []
-    for rot in _starts(scan, ref):
-        init = np.eye(4)
-        init[:3, :3] = rot
-        # coarse grids hold a few thousand points: one thread, no synchronisation cost
-        t = _gicp(ref_grid, scan_grid, init, 0.25 * ref.diag, 1, 30)
+    for start in _distinct(screened, 0.05 * ref.diag, SCREEN_KEEP):
+        t = _gicp(ref_grid, scan_grid, start.transform, 0.25 * ref.diag, 1, 30)
         t = _gicp(ref_grid, scan_grid, t, 3.0 * voxel, 1, 30)
         found.append(Candidate(t, _truncated(ref_grid, scan_grid, t, 2.0 * voxel, 1)))
-    found.sort(key=lambda c: c.residual)
-    distinct: list[Candidate] = []
-    for c in found:
-        if all(_pose_gap(c.transform, d.transform) > 0.1 * ref.diag for d in distinct):
-            distinct.append(c)
-        if len(distinct) == keep:
-            break
-    return distinct
+    return _distinct(found, 0.1 * ref.diag, keep)
 
 
 def _pose_gap(a: np.ndarray, b: np.ndarray) -> float:
@@ -271,14 +291,25 @@ def _pose_gap(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.linalg.norm(a[:3, 3] - b[:3, 3]) + np.linalg.norm(a[:3, :3] - b[:3, :3]))
 
 
-def refine(scan: PreparedCloud, ref: PreparedCloud, start: np.ndarray) -> Candidate:
-    """Fine GICP from a coarse alignment (centred frames), in two steps of decreasing grid size."""
-    fine = max(1.5 * max(scan.spacing, ref.spacing), ref.diag / 250.0)
+def _fine_voxel(scan: PreparedCloud, ref: PreparedCloud) -> float:
+    """Grid size of the finest alignment step: a little above the point spacing, at least 1/250 of the size."""
+    return max(1.5 * max(scan.spacing, ref.spacing), ref.diag / 250.0)
+
+
+def refine(scan: PreparedCloud, ref: PreparedCloud, start: np.ndarray, *, coarse_only: bool = False) -> Candidate:
+    """Fine GICP from a coarse alignment (centred frames), in two steps of decreasing grid size.
+
+    ``coarse_only`` stops after the first step (a grid four times the finest), whose
+    residual, truncated at two of its cells, is enough to tell a right start from a wrong one.
+    """
+    fine = _fine_voxel(scan, ref)
+    steps = ((4.0 * fine, 12.0 * fine),) if coarse_only else ((4.0 * fine, 12.0 * fine), (fine, 4.0 * fine))
     t = start
-    for voxel, corr in ((4.0 * fine, 12.0 * fine), (fine, 4.0 * fine)):
+    for voxel, corr in steps:
         ref_grid, scan_grid = ref.grid(voxel), scan.grid(voxel)
         t = _gicp(ref_grid, scan_grid, t, corr, scan.threads, 40)
-    return Candidate(t, _truncated(ref_grid, scan_grid, t, 2.0 * fine, scan.threads))
+    cutoff = 2.0 * (4.0 * fine if coarse_only else fine)
+    return Candidate(t, _truncated(ref_grid, scan_grid, t, cutoff, scan.threads))
 
 
 def to_world(t_centred: np.ndarray, scan: PreparedCloud, ref: PreparedCloud) -> np.ndarray:
@@ -324,7 +355,10 @@ def align(scan: PreparedCloud, ref: PreparedCloud, candidates: list[Candidate] |
     check_scale(scan, ref)
     if candidates is None:
         candidates = global_candidates(scan, ref)
-    best = min((refine(scan, ref, c.transform) for c in candidates), key=lambda c: c.residual)
+    # every candidate gets the first fine step, only the best the last (a wrong start would
+    # spend most of the time there, converging slowly at full density)
+    coarse = min((refine(scan, ref, c.transform, coarse_only=True) for c in candidates), key=lambda c: c.residual)
+    best = refine(scan, ref, coarse.transform)
     transform = to_world(best.transform, scan, ref)
     rmse, overlap, cutoff = measure(scan, ref, transform)
     if overlap < MIN_OVERLAP:
