@@ -31,15 +31,7 @@ from casl_core.errors import ConfigError
 from casl_core.scan import Scan
 from casl_gui.colouring import ColourSpec
 from casl_gui.rubber_band import RubberBand
-from casl_gui.viewport_camera import (
-    CameraPose,
-    camera_pose,
-    face_point,
-    face_region,
-    fill_view,
-    reset_camera,
-    set_camera_pose,
-)
+from casl_gui.viewport_camera import ViewportCamera
 from casl_gui.viewport_layers import Layer, Marks, add_cloud_actor, draw_marks, recolour_layer
 from casl_gui.viewport_picking import ViewportPicking
 
@@ -53,7 +45,7 @@ LOD_POINTS = 300_000
 LOD_SAMPLE = 120_000
 
 
-class Viewport(ViewportPicking, QWidget):
+class Viewport(ViewportPicking, ViewportCamera, QWidget):
     """Shows the active scan coloured by one field (two in compare mode) and picks points.
 
     Signals
@@ -347,43 +339,6 @@ class Viewport(ViewportPicking, QWidget):
         self._draw_pick()
         plotter.render()
 
-    def reset_view(self) -> None:
-        """Frame the whole shown part from the default direction (looking down the z axis)."""
-        plotter = self._require()
-        if self._scan is not None:
-            reset_camera(plotter.renderers)
-            fill_view(plotter, self._scan.points, share=0.7)
-            plotter.render()
-
-    def fly_to_region(self, index: int) -> None:
-        """Face point ``index`` (a region's centre) from outside, as close as keeps the whole part in view.
-
-        Raises
-        ------
-        ConfigError
-            If no scan is shown or the index is out of range.
-        """
-        plotter = self._require_point(index)
-        if face_region(plotter.renderers, self._scan, index):
-            fill_view(plotter, self._scan.points, share=0.85)
-            plotter.render()
-
-    def fly_to(self, index: int, distance: float | None = None) -> None:
-        """Turn the camera to face point ``index`` from outside the part.
-
-        The viewing direction is the point's normal turned away from the scan's centre (or
-        the line from the centre when the scan has no normals); the camera stays as far
-        from its focal point as it was unless ``distance`` is given.
-
-        Raises
-        ------
-        ConfigError
-            If no scan is shown or the index is out of range.
-        """
-        plotter = self._require_point(index)
-        if face_point(plotter.renderers, self._scan, index, distance):
-            plotter.render()
-
     def screenshot(self) -> np.ndarray:
         """Render and return the view as an ``(H, W, 3)`` uint8 image."""
         plotter = self._require()
@@ -404,16 +359,6 @@ class Viewport(ViewportPicking, QWidget):
         finally:
             window.SetSize(*before)
             plotter.render()
-
-    def camera(self) -> CameraPose:
-        """Where the (linked) camera stands, to put it back with :meth:`set_camera`."""
-        return camera_pose(self._require().renderers)
-
-    def set_camera(self, pose: CameraPose) -> None:
-        """Put the camera back where :meth:`camera` found it, and render."""
-        plotter = self._require()
-        set_camera_pose(plotter.renderers, pose)
-        plotter.render()
 
     def _require(self) -> QtInteractor:
         if self._plotter is None:

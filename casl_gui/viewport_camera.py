@@ -1,5 +1,5 @@
 """Where the viewport's cameras look: projection geometry for picking, the view under a pixel,
-and turning a camera to face a point.
+turning a camera to face a point, and the viewport's camera commands (:class:`ViewportCamera`).
 """
 
 from __future__ import annotations
@@ -150,3 +150,58 @@ def fill_view(plotter, points: np.ndarray, share: float = 0.8, max_points: int =
         camera.Dolly(min(max(factor, 0.2), 20.0))
         for ren in plotter.renderers:
             ren.ResetCameraClippingRange()
+
+
+class ViewportCamera:
+    """Camera moves of the viewport; mixed into :class:`~casl_gui.viewport.Viewport`, which
+    owns the plotter (``_require``, ``_require_point``) and the shown scan.
+    """
+
+    _scan: Scan | None
+
+    def reset_view(self) -> None:
+        """Frame the whole shown part from the default direction (looking down the z axis)."""
+        plotter = self._require()
+        if self._scan is not None:
+            reset_camera(plotter.renderers)
+            fill_view(plotter, self._scan.points, share=0.7)
+            plotter.render()
+
+    def fly_to_region(self, index: int) -> None:
+        """Face point ``index`` (a region's centre) from outside, as close as keeps the whole part in view.
+
+        Raises
+        ------
+        ConfigError
+            If no scan is shown or the index is out of range.
+        """
+        plotter = self._require_point(index)
+        if face_region(plotter.renderers, self._scan, index):
+            fill_view(plotter, self._scan.points, share=0.85)
+            plotter.render()
+
+    def fly_to(self, index: int, distance: float | None = None) -> None:
+        """Turn the camera to face point ``index`` from outside the part.
+
+        The viewing direction is the point's normal turned away from the scan's centre (or
+        the line from the centre when the scan has no normals); the camera stays as far
+        from its focal point as it was unless ``distance`` is given.
+
+        Raises
+        ------
+        ConfigError
+            If no scan is shown or the index is out of range.
+        """
+        plotter = self._require_point(index)
+        if face_point(plotter.renderers, self._scan, index, distance):
+            plotter.render()
+
+    def camera(self) -> CameraPose:
+        """Where the (linked) camera stands, to put it back with :meth:`set_camera`."""
+        return camera_pose(self._require().renderers)
+
+    def set_camera(self, pose: CameraPose) -> None:
+        """Put the camera back where :meth:`camera` found it, and render."""
+        plotter = self._require()
+        set_camera_pose(plotter.renderers, pose)
+        plotter.render()
