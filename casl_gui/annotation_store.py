@@ -6,18 +6,8 @@ import os
 
 from PySide6.QtCore import QObject
 
-from casl_core.annotations import (
-    AnnotationSet,
-    Label,
-    backup_sidecar,
-    empty_for,
-    export_csv,
-    file_rows,
-    load_annotations,
-    points_in_file,
-    save_annotations,
-    sidecar_path,
-)
+from casl_core.annotation_sidecar import backup_sidecar, export_csv, load_annotations, save_annotations
+from casl_core.annotations import AnnotationSet, Label, empty_for, file_rows, points_in_file, sidecar_path
 from casl_core.errors import CaslError, ConfigError
 from casl_gui.dialogs.errors import ErrorSink
 from casl_gui.inspection import InspectionState

@@ -8,20 +8,17 @@ import json
 import numpy as np
 import pytest
 
+from casl_core.annotation_sidecar import export_csv, load_annotations, save_annotations, to_json
 from casl_core.annotations import (
     SCHEMA_VERSION,
     UNLABELLED,
     Label,
     empty_for,
-    export_csv,
     file_rows,
-    load_annotations,
     point_labels,
-    save_annotations,
     scan_indices,
     scan_point_labels,
     sidecar_path,
-    to_json,
 )
 from casl_core.errors import ConfigError, ScanFormatError
 from casl_core.io import read_scan

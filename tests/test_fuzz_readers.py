@@ -280,7 +280,8 @@ def _valid_sidecar() -> dict:
 def test_mutated_sidecars_are_refused_in_one_line_or_read_within_bounds(work, data):
     import json
 
-    from casl_core.annotations import load_annotations, point_labels
+    from casl_core.annotation_sidecar import load_annotations
+    from casl_core.annotations import point_labels
     from casl_core.errors import ScanFormatError
 
     doc = _valid_sidecar()

@@ -9,14 +9,8 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from casl_core.annotations import (
-    MAX_POINTS_IN_FILE,
-    AnnotationSet,
-    backup_sidecar,
-    load_annotations,
-    point_labels,
-    save_annotations,
-)
+from casl_core.annotation_sidecar import backup_sidecar, load_annotations, save_annotations
+from casl_core.annotations import MAX_POINTS_IN_FILE, AnnotationSet, point_labels
 from casl_core.errors import ConfigError, ScanFormatError
 
 
