@@ -22,6 +22,8 @@ from casl_gui.job_registry import JobEntry, JobKind, JobRegistry
 
 #: A core call taking ``(progress, cancel)`` and returning its result.
 JobFn = Callable[[ProgressFn, CancelFn], Any]
+#: A job with what :meth:`JobRunner.submit` was told to call: on success, on failure, at the end.
+_Callbacks = tuple["Job", Callable[[Any], None], Callable[[str], None], Callable[[], None] | None]
 
 
 class JobSignals(QObject):
@@ -116,6 +118,8 @@ class JobRunner(QObject):
         self._pool.setMaxThreadCount(max_threads)
         self._jobs: list[Job] = []
         self._entries: dict[int, JobEntry] = {}
+        self._callbacks: dict[int, _Callbacks] = {}
+        self._shut_down = False
         self.registry = registry if registry is not None else JobRegistry()
         self._kind = kind
         self._as_progress = as_progress
@@ -130,32 +134,61 @@ class JobRunner(QObject):
     ) -> Job:
         """Queue ``fn``; ``on_success(result)`` or ``on_failure(message)`` run on the main thread.
 
-        ``on_finished()`` runs last in every case (success, failure or cancel). Connect to
-        the returned job's signals only what may be missed: a job can finish before
-        ``submit`` returns.
+        ``on_finished()`` runs last in every case (success, failure or cancel). None of them
+        runs after :meth:`shutdown`, or once the runner is gone: a job that ends after its
+        window closed reaches nobody (a plain callable has no Qt receiver to outlive).
+        Connect to the returned job's signals only what may be missed: a job can finish
+        before ``submit`` returns.
         """
         job = Job(title, fn)
-        job.signals.succeeded.connect(on_success)
-        job.signals.failed.connect(on_failure)
-        if on_finished is not None:
-            job.signals.finished.connect(on_finished)
-        job.signals.progress.connect(self.progress)
         entry = self.registry.add(title, self._kind, job.cancel)
-        job.signals.progress.connect(lambda report: self._report(entry, report))
-        job.signals.finished.connect(lambda: self._finish(job))
         self._jobs.append(job)
         self._entries[id(job)] = entry
+        self._callbacks[id(job.signals)] = (job, on_success, on_failure, on_finished)
+        # bound methods of this runner: Qt drops the deliveries once the runner is destroyed
+        job.signals.succeeded.connect(self._succeeded)
+        job.signals.failed.connect(self._failed)
+        job.signals.progress.connect(self._progressed)
+        job.signals.finished.connect(self._finished)
         if len(self._jobs) == 1:
             self.started.emit(title)
         self._pool.start(job)
         return job
 
-    def _report(self, entry: JobEntry, report: Any) -> None:
+    def _callbacks_of_sender(self) -> _Callbacks | None:
+        """``(job, on_success, on_failure, on_finished)`` of the job whose signal is being delivered."""
+        if self._shut_down:
+            return None
+        return self._callbacks.get(id(self.sender()))
+
+    def _succeeded(self, result: Any) -> None:
+        found = self._callbacks_of_sender()
+        if found is not None:
+            found[1](result)
+
+    def _failed(self, message: str) -> None:
+        found = self._callbacks_of_sender()
+        if found is not None:
+            found[2](message)
+
+    def _progressed(self, report: Any) -> None:
+        found = self._callbacks_of_sender()
+        if found is None:
+            return
+        self.progress.emit(report)
+        entry = self._entries.get(id(found[0]))
         converted = self._as_progress(report) if self._as_progress is not None else report
-        if isinstance(converted, Progress):
+        if entry is not None and isinstance(converted, Progress):
             self.registry.report(entry, converted)
 
-    def _finish(self, job: Job) -> None:
+    def _finished(self) -> None:
+        found = self._callbacks_of_sender()
+        if found is None:
+            return
+        job, _, _, on_finished = found
+        if on_finished is not None:
+            on_finished()
+        del self._callbacks[id(job.signals)]
         if job in self._jobs:
             self._jobs.remove(job)
         entry = self._entries.pop(id(job), None)
@@ -182,7 +215,19 @@ class JobRunner(QObject):
             job.cancel()
 
     def shutdown(self, timeout_ms: int = 10000) -> bool:
-        """Cancel everything and wait for the pool; True if it emptied in time."""
+        """Cancel everything and wait for the pool; True if it emptied in time.
+
+        After this, no job's callback runs (their owners are going away with the window)
+        and the registry no longer lists this runner's jobs.
+        """
         self.cancel_all()
         self._pool.clear()
-        return self._pool.waitForDone(timeout_ms)
+        done = self._pool.waitForDone(timeout_ms)
+        self._shut_down = True
+        for job in self._jobs:
+            entry = self._entries.pop(id(job), None)
+            if entry is not None:
+                self.registry.remove(entry)
+        self._jobs.clear()
+        self._callbacks.clear()
+        return done

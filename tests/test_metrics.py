@@ -54,19 +54,10 @@ def test_f1_max_matches_best_point_of_sklearn_pr_curve(seed: int, ties: int | No
     assert best.threshold in set(t.tolist())
 
 
-def test_metrics_on_real_curvature_of_a_cad_part_against_sklearn() -> None:
+def test_metrics_on_real_curvature_of_a_cad_part_against_sklearn(scans_dir) -> None:
     """Real-ish data: a shared CAD scan, a ball of vertices labelled, scores = closeness to a
     shifted centre rounded to create many ties."""
-    from pathlib import Path
-
-    path = (
-        Path(__file__).resolve().parents[1].parent
-        / "shared"
-        / "data"
-        / "scans"
-        / "common-3d-test-models"
-        / "fandisk.obj"
-    )
+    path = scans_dir / "common-3d-test-models" / "fandisk.obj"
     rows = [line.split()[1:4] for line in path.read_text().splitlines() if line.startswith("v ")]
     pts = np.asarray(rows, dtype=np.float64)
     d = np.linalg.norm(pts - pts[100], axis=1)

@@ -95,3 +95,53 @@ def test_cancel_stops_curvature_and_nothing_is_delivered(qtbot, scans_dir):
     assert cancelled == [True]
     assert out.results == [] and out.errors == []
     runner.shutdown()
+
+
+def test_a_job_that_ends_after_shutdown_reaches_nobody(qtbot, qapp):
+    # a window closing with a job that does not stop in time: its callbacks, which belong to
+    # widgets about to be deleted, must never run, and the registry must forget the job
+    release, started = threading.Event(), threading.Event()
+
+    def stubborn(progress, cancel):
+        started.set()
+        release.wait(10)  # ignores cancel, as a long native call would
+        progress(0.5)
+        return "late"
+
+    runner = JobRunner()
+    out = Outcome()
+    finished = []
+    runner.submit("stubborn", stubborn, out.ok, out.failed, lambda: finished.append(True))
+    assert started.wait(10)
+    assert runner.registry.titles() == ["stubborn"]
+    assert runner.shutdown(timeout_ms=50) is False  # it did not stop in time
+    assert runner.registry.titles() == [] and not runner.busy()
+    release.set()
+    runner._pool.waitForDone(10000)
+    qtbot.wait(100)  # deliver whatever the job emitted
+    assert out.results == [] and out.errors == [] and finished == []
+
+
+def test_a_job_of_a_deleted_runner_reaches_nobody(qtbot, qapp):
+    from PySide6.QtCore import QObject
+
+    release, started = threading.Event(), threading.Event()
+    owner = QObject()
+    runner = JobRunner(owner)
+    out = Outcome()
+
+    def slow(progress, cancel):
+        started.set()
+        release.wait(10)
+        return "late"
+
+    runner.submit("slow", slow, out.ok, out.failed)
+    assert started.wait(10)
+    pool = runner._pool
+    pool.setParent(None)  # keep the pool (and its thread) while the runner goes
+    owner.deleteLater()
+    qtbot.wait(50)
+    release.set()
+    pool.waitForDone(10000)
+    qtbot.wait(100)
+    assert out.results == [] and out.errors == []
