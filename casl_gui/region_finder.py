@@ -16,7 +16,7 @@ from casl_gui import jobs
 from casl_gui.colouring import HEIGHT, field_values, is_scalar
 from casl_gui.inspection import InspectionState, ScanRegions
 from casl_gui.state import AppState
-from casl_gui.workers import Job, JobRunner
+from casl_gui.workers import JobRunner, LatestJob
 
 
 class RegionFinder(QObject):
@@ -30,7 +30,7 @@ class RegionFinder(QObject):
         self._inspection = inspection
         self._runner = runner
         self._request: tuple | None = None
-        self._job: Job | None = None
+        self._job = LatestJob(runner)
         self._radii: dict[tuple[int, int], float] = {}
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -71,29 +71,15 @@ class RegionFinder(QObject):
         if request == self._request:
             return
         self._request = request
-        if self._job is not None:
-            self._job.cancel()
         stale = {e.key: None for e in self._state.scans if e.key not in {t.key for t in tasks}}
         if stale:
             self._inspection.set_regions(stale)
         if not tasks:
-            self._job = None
+            self._job.drop()
             return
         ids = {t.key: id(t.points) for t in tasks}
         fn = partial(jobs.find_scan_regions, tasks, self._inspection.min_points)
-        done: list[Job] = []
-        self._job = self._runner.submit(
-            "Finding regions",
-            fn,
-            partial(self._found, request, field, ids),
-            lambda _message: None,
-            partial(self._job_done, done),
-        )
-        done.append(self._job)
-
-    def _job_done(self, done: list[Job]) -> None:
-        if done and self._job is done[0]:
-            self._job = None
+        self._job.replace("Finding regions", fn, partial(self._found, request, field, ids))
 
     def _found(
         self, request: tuple, field: dict[int, str], ids: dict[int, int], results: dict[int, RegionResult]
@@ -102,10 +88,9 @@ class RegionFinder(QObject):
             self._radii[(key, ids[key])] = result.link_radius
         if request != self._request:
             return
-        self._job = None
         open_keys = {e.key for e in self._state.scans}
         self._inspection.set_regions({k: ScanRegions(field[k], r) for k, r in results.items() if k in open_keys})
 
     def busy(self) -> bool:
         """Whether regions are being found or about to be."""
-        return self._timer.isActive() or self._job is not None
+        return self._timer.isActive() or self._job.busy()

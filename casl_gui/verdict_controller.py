@@ -24,7 +24,7 @@ from casl_core.scan import Scan
 from casl_core.scorers.calibration import Calibration
 from casl_gui.inspection import InspectionState
 from casl_gui.state import AppState
-from casl_gui.workers import Job, JobRunner
+from casl_gui.workers import JobRunner, LatestJob
 
 #: Colours of the verdict statuses (PASS green, FAIL red, out of distribution amber, not calibrated grey).
 STATUS_COLOURS: dict[VerdictStatus, str] = {
@@ -126,7 +126,7 @@ class VerdictController(QObject):
         self._runner = runner
         self._calibrations: dict[str, Calibration] = {}
         self._request = 0
-        self._job: Job | None = None
+        self._job = LatestJob(runner)
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(0)
@@ -157,33 +157,19 @@ class VerdictController(QObject):
     def _start(self) -> None:
         self._request += 1
         request = self._request
-        if self._job is not None:
-            self._job.cancel()
         scans = [(e.key, e.scan) for e in self._state.scans]
         if not scans:
-            self._job = None
+            self._job.drop()
             return
-        done: list[Job] = []
-        self._job = self._runner.submit(
-            "Verdicts",
-            partial(verdicts_of, scans, dict(self._calibrations)),
-            partial(self._found, request),
-            lambda _message: None,
-            partial(self._job_done, done),
-        )
-        done.append(self._job)
-
-    def _job_done(self, done: list[Job]) -> None:
-        if done and self._job is done[0]:
-            self._job = None
+        fn = partial(verdicts_of, scans, dict(self._calibrations))
+        self._job.replace("Verdicts", fn, partial(self._found, request))
 
     def _found(self, request: int, verdicts: dict[int, ScanVerdict | None]) -> None:
         if request != self._request:
             return
-        self._job = None
         open_now = {e.key for e in self._state.scans}
         self._inspection.set_record({k: v for k, v in verdicts.items() if k in open_now})
 
     def busy(self) -> bool:
         """Whether verdicts are being computed or about to be."""
-        return self._timer.isActive() or self._job is not None
+        return self._timer.isActive() or self._job.busy()

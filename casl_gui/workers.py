@@ -231,3 +231,42 @@ class JobRunner(QObject):
         self._jobs.clear()
         self._callbacks.clear()
         return done
+
+
+class LatestJob:
+    """A background computation of which only the newest request matters (verdicts, regions).
+
+    Each :meth:`replace` cancels the job before it and submits a new one on ``runner``; the
+    job is forgotten when it succeeds (before ``on_success`` runs) or ends. Callers still
+    check that a result answers their latest request: a cancelled job may finish anyway.
+    """
+
+    def __init__(self, runner: JobRunner) -> None:
+        self._runner = runner
+        self._job: Job | None = None
+
+    def replace(self, title: str, fn: JobFn, on_success: Callable[[Any], None]) -> None:
+        """Cancel the current job, if any, and run ``fn``; failures are dropped (a later request retries)."""
+        self.drop()
+        holder: list[Job] = []  # the job, once submit returned (its callbacks are queued after that)
+
+        def succeeded(result: Any) -> None:
+            self._forget(holder)
+            on_success(result)
+
+        self._job = self._runner.submit(title, fn, succeeded, lambda _message: None, lambda: self._forget(holder))
+        holder.append(self._job)
+
+    def _forget(self, holder: list[Job]) -> None:
+        if holder and self._job is holder[0]:
+            self._job = None
+
+    def drop(self) -> None:
+        """Cancel the current job, if any, and forget it."""
+        if self._job is not None:
+            self._job.cancel()
+            self._job = None
+
+    def busy(self) -> bool:
+        """Whether a job is queued or running."""
+        return self._job is not None
