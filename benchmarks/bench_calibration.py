@@ -18,6 +18,7 @@ import argparse
 
 import numpy as np
 
+from casl_core.fields import CURVATURE_SCORE
 from casl_core.inspection.verdict import VerdictStatus, region_hits, scan_verdict
 from casl_core.scorers.calibration import augmented_copy, learn_calibration
 from casl_core.scorers.curvature import CurvatureBaseline
@@ -29,6 +30,15 @@ from casl_core.synth.testset import jittered_copy
 def _score(scorer, scan):
     r = scorer.score(scan)
     return r.scan, r.point_scores, r.object_score
+
+
+def _calibration(cal_scores, normal_scans: int, rate: float, margin: float | None = None):
+    """The curvature calibration learnt from ``(point scores, object score)`` pairs."""
+    extra = {} if margin is None else {"object_margin": margin}
+    points, objects = [p for p, _ in cal_scores], [o for _, o in cal_scores]
+    return learn_calibration(
+        "curvature", CURVATURE_SCORE, points, objects, normal_scans=normal_scans, false_alarm_rate=rate, **extra
+    )
 
 
 def main() -> None:  # noqa: C901 - one measurement script
@@ -70,15 +80,7 @@ def main() -> None:  # noqa: C901 - one measurement script
             good_fail = good_n = bad_pass = bad_n = hits = ood = 0
             max_share = 0.0
             for cal_scores, tests in per_kind.values():
-                cal = learn_calibration(
-                    "curvature",
-                    "curvature_score",
-                    [p for p, _ in cal_scores],
-                    [o for _, o in cal_scores],
-                    normal_scans=args.train,
-                    false_alarm_rate=rate,
-                    object_margin=margin,
-                )
+                cal = _calibration(cal_scores, args.train, rate, margin)
                 for (scan, _pts, obj), labels in tests:
                     v = scan_verdict(scan, {"curvature": cal}, object_scores={"curvature": obj})
                     max_share = max(max_share, v.share_above)
@@ -98,21 +100,12 @@ def main() -> None:  # noqa: C901 - one measurement script
             )
     for rate in (1e-2,):
         for kind, (cal_scores, _) in per_kind.items():
-            cal = learn_calibration(
-                "curvature",
-                "curvature_score",
-                [p for p, _ in cal_scores],
-                [o for _, o in cal_scores],
-                normal_scans=args.train,
-                false_alarm_rate=rate,
-            )
+            cal = _calibration(cal_scores, args.train, rate)
             shares = []
             for other, (_, tests) in per_kind.items():
                 if other != kind:
                     scan = tests[0][0][0]
-                    shares.append(
-                        f"{other} {float(np.mean(scan.fields['curvature_score'] >= cal.point_threshold)):.3f}"
-                    )
+                    shares.append(f"{other} {float(np.mean(scan.fields[CURVATURE_SCORE] >= cal.point_threshold)):.3f}")
             print(f"calibrated on {kind}: share outside the normal range on other kinds: {', '.join(shares)}")
 
 
