@@ -14,8 +14,7 @@ from casl_core.errors import ConfigError
 
 def add_data_verbs(verbs: argparse._SubParsersAction) -> None:
     """Add ``parts`` and ``synth`` to ``casl``'s sub-parsers."""
-    from casl_core.synth.defects import DefectKind
-    from casl_core.synth.parts import PART_KINDS
+    from casl_core.synth.kinds import PART_KINDS, DefectKind
 
     p = verbs.add_parser(
         "parts",
@@ -89,7 +88,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
     """``casl synth``: write a labelled test set of synthetic defects; returns the exit status."""
     from casl_core.io import read_scan
     from casl_core.io.guard import check_outside
-    from casl_core.synth.defects import DefectKind
+    from casl_core.synth.kinds import DefectKind
     from casl_core.synth.testset import make_test_set
 
     kinds = _split(args.kinds, [k.value for k in DefectKind], "defect kind")

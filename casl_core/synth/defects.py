@@ -19,7 +19,6 @@ plain-folder layout (see :mod:`casl_core.datasets`).
 
 from __future__ import annotations
 
-import enum
 from dataclasses import replace
 from typing import NamedTuple
 
@@ -32,22 +31,12 @@ from casl_core.errors import ConfigError
 from casl_core.geometry.neighbors import KnnIndex
 from casl_core.geometry.normals import estimate_normals, local_normals
 from casl_core.scan import Scan
+from casl_core.synth.kinds import DefectKind
 
 DEFAULT_SIZE = 0.12
 DEFAULT_DEPTH = 0.03
 MIN_FRACTION = 0.005
 MAX_FRACTION = 0.05
-
-
-class DefectKind(enum.StrEnum):
-    """The kinds of synthetic defect."""
-
-    BULGE = "bulge"
-    CONCAVITY = "concavity"
-    CRACK = "crack"
-    HOLE = "hole"
-    BROKEN_EDGE = "broken_edge"
-    SCRATCH = "scratch"
 
 
 class _Local(NamedTuple):

@@ -23,8 +23,8 @@ from scipy.spatial import Delaunay, cKDTree
 
 from casl_core.errors import ConfigError
 from casl_core.scan import Scan, ScanMetadata
+from casl_core.synth.kinds import PART_KINDS
 
-PART_KINDS = ("hex_nut", "flange", "stepped_shaft", "l_bracket")
 DEFAULT_NOISE = 0.001
 
 
