@@ -296,20 +296,22 @@ def _fine_voxel(scan: PreparedCloud, ref: PreparedCloud) -> float:
     return max(1.5 * max(scan.spacing, ref.spacing), ref.diag / 250.0)
 
 
-def refine(scan: PreparedCloud, ref: PreparedCloud, start: np.ndarray, *, coarse_only: bool = False) -> Candidate:
-    """Fine GICP from a coarse alignment (centred frames), in two steps of decreasing grid size.
+#: The fine alignment's steps: (grid, correspondence cut-off), in cells of the finest grid.
+FINE_STEPS = ((4.0, 12.0), (1.0, 4.0))
 
-    ``coarse_only`` stops after the first step (a grid four times the finest), whose
-    residual, truncated at two of its cells, is enough to tell a right start from a wrong one.
+
+def refine(scan: PreparedCloud, ref: PreparedCloud, start: np.ndarray, step: int) -> Candidate:
+    """One step of fine GICP (:data:`FINE_STEPS`) from an alignment (centred frames).
+
+    The residual is truncated at two cells of the step's grid: at the first step (a grid four
+    times the finest) that is enough to tell a right start from a wrong one.
     """
     fine = _fine_voxel(scan, ref)
-    steps = ((4.0 * fine, 12.0 * fine),) if coarse_only else ((4.0 * fine, 12.0 * fine), (fine, 4.0 * fine))
-    t = start
-    for voxel, corr in steps:
-        ref_grid, scan_grid = ref.grid(voxel), scan.grid(voxel)
-        t = _gicp(ref_grid, scan_grid, t, corr, scan.threads, 40)
-    cutoff = 2.0 * (4.0 * fine if coarse_only else fine)
-    return Candidate(t, _truncated(ref_grid, scan_grid, t, cutoff, scan.threads))
+    cells, corr = FINE_STEPS[step]
+    voxel = cells * fine
+    ref_grid, scan_grid = ref.grid(voxel), scan.grid(voxel)
+    t = _gicp(ref_grid, scan_grid, start, corr * fine, scan.threads, 40)
+    return Candidate(t, _truncated(ref_grid, scan_grid, t, 2.0 * voxel, scan.threads))
 
 
 def to_world(t_centred: np.ndarray, scan: PreparedCloud, ref: PreparedCloud) -> np.ndarray:
@@ -357,8 +359,8 @@ def align(scan: PreparedCloud, ref: PreparedCloud, candidates: list[Candidate] |
         candidates = global_candidates(scan, ref)
     # every candidate gets the first fine step, only the best the last (a wrong start would
     # spend most of the time there, converging slowly at full density)
-    coarse = min((refine(scan, ref, c.transform, coarse_only=True) for c in candidates), key=lambda c: c.residual)
-    best = refine(scan, ref, coarse.transform)
+    coarse = min((refine(scan, ref, c.transform, 0) for c in candidates), key=lambda c: c.residual)
+    best = refine(scan, ref, coarse.transform, 1)
     transform = to_world(best.transform, scan, ref)
     rmse, overlap, cutoff = measure(scan, ref, transform)
     if overlap < MIN_OVERLAP:
